@@ -1,0 +1,97 @@
+"""Named backbones, timm-style: ``create_backbone("efficientnet-lite0")``.
+
+Each family module registers small declarative entries with ``register_backbone``; adding a backbone
+means adding one entry. Nothing is loaded or downloaded until ``create_backbone`` is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BackboneError
+from .base import Backbone
+
+
+@dataclass(frozen=True)
+class BackboneEntry:
+    """One registered backbone.
+
+    Attributes:
+        name: registry name.
+        factory: builds the adapter; called as ``factory(entry, weights=..., pretrained=..., layer=...,
+            device=..., dtype=..., **options)``.
+        description: one line for ``semantic-moments backbones``.
+        default_weights: where pretrained weights come from when none are given (hub id or package).
+        default_layer: layer used when none is given.
+        options: family-specific settings (architecture sizes, hub ids).
+    """
+
+    name: str
+    factory: Callable[..., Backbone]
+    description: str
+    default_weights: str
+    default_layer: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, BackboneEntry] = {}
+
+
+def register_backbone(entry: BackboneEntry) -> BackboneEntry:
+    if entry.name in _REGISTRY:
+        raise BackboneError(f"backbone {entry.name!r} is already registered")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+def _load_families() -> None:
+    from . import efficientnet, hf, tiny  # noqa: F401 - importing registers the entries
+
+
+def list_backbones() -> list[BackboneEntry]:
+    """Every registered backbone, sorted by name."""
+    _load_families()
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+
+def get_entry(name: str) -> BackboneEntry:
+    _load_families()
+    if name not in _REGISTRY:
+        raise BackboneError(f"unknown backbone {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def create_backbone(
+    name: str,
+    *,
+    weights: str | None = None,
+    pretrained: bool = True,
+    layer: str | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    **options: Any,
+) -> Backbone:
+    """Build a registered backbone, frozen and in eval mode on ``device``.
+
+    Args:
+        name: a registry name (see ``list_backbones``).
+        weights: a hub id, a local directory or a checkpoint file; None uses the entry's default.
+        pretrained: False builds the architecture with random weights. This is never done silently:
+            missing weights raise BackboneError explaining how to get them.
+        layer: which layer's tokens to use; None uses the entry's measured default.
+        device: ``"cpu"`` or ``"cuda[:i]"``; the model is placed there once.
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        options: family-specific, e.g. ``config_overrides`` for a small random Hugging Face model.
+    """
+    entry = get_entry(name)
+    return entry.factory(
+        entry,
+        weights=weights,
+        pretrained=pretrained,
+        layer=layer or entry.default_layer,
+        device=device,
+        dtype=dtype,
+        **options,
+    )

@@ -1,0 +1,1 @@
+"""Benchmarks: synthetic SimMotion-style triplets, real triplet manifests, metrics, baselines."""

@@ -1,0 +1,237 @@
+"""The ``semantic-moments`` command line. Thin: parses, calls the library, prints.
+
+Progress and summaries go to stderr; ``--json`` writes machine-readable results to stdout.
+Exit codes: 0 success (for ``embed``: at least one clip embedded), 1 nothing succeeded or a
+command failed, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import PAPER_ALPHA, parse_number_list
+from .errors import ConfigError, SemanticMomentsError
+
+EPILOG = "Docs: README.md. Embedding files: see `semantic_moments.embedding` for the format."
+
+
+def _parse_segment(text: str) -> tuple[float, float]:
+    try:
+        start, end = (float(part) for part in text.split("-", 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"segment must be START-END in seconds like 1.5-4, got {text!r}") from None
+    if not 0 <= start < end:
+        raise argparse.ArgumentTypeError(f"segment needs 0 <= START < END, got {text!r}")
+    return start, end
+
+
+def _parse_orders(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"orders must be comma-separated integers like 1,2,3, got {text!r}") from None
+
+
+def _parse_alpha(text: str) -> tuple[float, ...]:
+    try:
+        return parse_number_list(text, "alpha")
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options that choose the backbone and the moments; shared by every command that embeds."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--backbone", default="efficientnet-lite0",
+                       help="registry name (see `semantic-moments backbones`); default: %(default)s")
+    group.add_argument("--layer", default=None, help="backbone layer whose tokens are used; default: the backbone's")
+    group.add_argument("--weights", default=None,
+                       help="local checkpoint file/directory or hub id; default: the backbone's pretrained weights")
+    group.add_argument("--random-weights", action="store_true",
+                       help="use randomly initialised weights (speed tests only; results are meaningless)")
+    group.add_argument("--frames", type=int, default=32, help="T, frames sampled uniformly per clip; default: %(default)s")
+    group.add_argument("--orders", type=_parse_orders, default=(1, 2, 3),
+                       help="moment orders, a subset of 1..4; default: 1,2,3")
+    group.add_argument("--alpha", type=_parse_alpha, default=None,
+                       help="one weight per order; default: the paper's 1,8,4 (4 for order 4)")
+    group.add_argument("--convention", choices=("reference", "paper"), default="reference",
+                       help="reference = the authors' code (std, skewness, L2-normalised); paper = raw central "
+                            "moments; default: %(default)s")
+    group.add_argument("--standardized", action="store_true",
+                       help="paper convention: standardized skewness/kurtosis for orders 3/4")
+    group.add_argument("--granularity", choices=("patch", "frame"), default="patch",
+                       help="moments of every patch token, or of one pooled token per frame; default: %(default)s")
+    group.add_argument("--fusion", choices=("concat", "add"), default="concat",
+                       help="concatenate the weighted moments (3d) or add them (d); default: %(default)s")
+    group.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
+                       help="embed only this part of each clip, in seconds, e.g. 2-5.5")
+    run = parser.add_argument_group("execution")
+    run.add_argument("--device", default="cpu", help="cpu or cuda[:N]; default: %(default)s")
+    run.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                     help="backbone precision (moments always accumulate in float64); default: %(default)s")
+    run.add_argument("--batch-size", type=int, default=32, help="frames per backbone pass; default: %(default)s")
+    run.add_argument("--decode-workers", type=int, default=2,
+                     help="threads decoding upcoming clips while the backbone runs; default: %(default)s")
+
+
+def model_from_args(args: argparse.Namespace):
+    from .embedder import SemanticMoments
+
+    return SemanticMoments(
+        args.backbone, frames=args.frames, orders=args.orders, alpha=args.alpha, convention=args.convention,
+        standardized=args.standardized, granularity=args.granularity, fusion=args.fusion, layer=args.layer,
+        weights=args.weights, pretrained=not args.random_weights, device=args.device, dtype=args.dtype,
+        batch_size=args.batch_size, decode_workers=args.decode_workers,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="semantic-moments",
+        description="Find videos by what moves and how: SemanticMoments motion embeddings (training-free).",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    embed = commands.add_parser(
+        "embed", help="embed videos into .moments.safetensors files",
+        description="Embed each VIDEO (a video file, or a folder of images = one clip) into "
+                    "DIR/<name>.moments.safetensors. Bad inputs are reported and skipped; the exit code is "
+                    "non-zero only when nothing was embedded.",
+        epilog=EPILOG,
+    )
+    embed.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or image folders")
+    embed.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
+    embed.add_argument("--json", action="store_true", help="print one JSON object with every result to stdout")
+    embed.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_options(embed)
+
+    compare = commands.add_parser(
+        "compare", help="cosine similarity of two clips",
+        description="Similarity of A and B, each a video or an embedding file (.moments.safetensors). "
+                    "Prints the fused similarity and the similarity of each moment on its own.",
+        epilog=EPILOG,
+    )
+    compare.add_argument("a", metavar="A")
+    compare.add_argument("b", metavar="B")
+    compare.add_argument("--json", action="store_true", help="print JSON to stdout")
+    add_model_options(compare)
+
+    commands.add_parser("backbones", help="list the registered backbones",
+                        description="List every registered backbone with its default weights and layer.")
+    return parser
+
+
+def _output_names(sources: Sequence[str]) -> list[str]:
+    """``<stem>.moments.safetensors`` per source; a stem used twice gets a short hash of its path."""
+    from .embedding import FILE_SUFFIX
+
+    stems = [Path(source).name.rsplit(".", 1)[0] if Path(source).suffix else Path(source).name for source in sources]
+    names = []
+    for source, stem in zip(sources, stems):
+        if stems.count(stem) > 1:
+            stem = f"{stem}-{hashlib.blake2b(str(Path(source).resolve()).encode(), digest_size=4).hexdigest()}"
+        names.append(stem + FILE_SUFFIX)
+    return names
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    model = model_from_args(args)
+    names = _output_names(args.videos)
+    records: list[dict[str, Any]] = []
+    failures: list[str] = []
+    results = model.iter_embed(args.videos, segment=args.segment, show_progress=not args.quiet)
+    for name, result in zip(names, results):
+        if result.error is not None:
+            failures.append(str(result.error))
+            records.append({"source": result.source, "error": str(result.error)})
+            continue
+        assert result.embedding is not None
+        try:
+            path = result.embedding.save(args.output / name)
+        except OSError as error:
+            failures.append(f"{args.output / name}: cannot write ({error.strerror or error})")
+            records.append({"source": result.source, "error": failures[-1]})
+            continue
+        records.append({"source": result.source, "output": str(path), "dim": int(result.embedding.vector().shape[0]),
+                        "num_source_frames": result.embedding.num_source_frames,
+                        "duration_seconds": round(result.embedding.duration_seconds, 4)})
+    succeeded = len(records) - len(failures)
+    print(f"embedded {succeeded} of {len(records)} clip(s) into {args.output} with {model!r}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} failed:", file=sys.stderr)
+        for failure in failures:
+            print(f"  {failure}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"embedded": succeeded, "failed": len(failures), "results": records}, indent=2))
+    return 0 if succeeded > 0 else 1
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from .embedding import Embedding, moment_similarities, similarity
+
+    model = None
+    embeddings = []
+    for source in (args.a, args.b):
+        if str(source).endswith(".safetensors"):
+            embeddings.append(Embedding.load(source))
+        else:
+            model = model or model_from_args(args)
+            embeddings.append(model.embed(source, segment=args.segment))
+    first, second = embeddings
+    orders = tuple(order for order in first.config.orders if order in second.moments)
+    alpha = args.alpha or tuple(dict(zip(first.config.orders, first.config.alpha)).get(o, PAPER_ALPHA[o]) for o in orders)
+    score = similarity(first, second, alpha=alpha, orders=orders)
+    per_moment = moment_similarities(first, second)
+    if args.json:
+        print(json.dumps({"a": first.source, "b": second.source, "similarity": score, "alpha": list(alpha),
+                          "orders": list(orders), "per_moment": {f"M{k}": v for k, v in per_moment.items()},
+                          "backbone": first.backbone}, indent=2))
+    else:
+        print(f"similarity {score:.4f}  (alpha {','.join(f'{w:g}' for w in alpha)}, {first.backbone['name']})")
+        for order, value in per_moment.items():
+            print(f"  M({order}) {value:.4f}")
+    return 0
+
+
+def run_backbones(args: argparse.Namespace) -> int:
+    from .backbones import list_backbones
+
+    entries = list_backbones()
+    width = max(len(entry.name) for entry in entries)
+    for entry in entries:
+        print(f"{entry.name:<{width}}  layer={entry.default_layer:<9}  {entry.description}  [{entry.default_weights}]")
+    return 0
+
+
+COMMANDS = {"embed": run_embed, "compare": run_compare, "backbones": run_backbones}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI in-process; returns the exit code (tests call this directly)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SemanticMomentsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,115 @@
+"""The settings that decide what a SemanticMoments embedding means.
+
+They are saved with every embedding, so any number can be traced back to the settings that made it,
+and two embeddings are only compared (or indexed together) when their settings agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+Convention = Literal["reference", "paper"]
+Granularity = Literal["patch", "frame"]
+Fusion = Literal["concat", "add"]
+
+SUPPORTED_ORDERS = (1, 2, 3, 4)
+PAPER_ALPHA = {1: 1.0, 2: 8.0, 3: 4.0, 4: 4.0}
+
+
+@dataclass(frozen=True)
+class MomentsConfig:
+    """How temporal moments are computed and fused into one vector.
+
+    Attributes:
+        orders: moment orders to compute, a subset of 1..4 in increasing order. 1 = temporal mean,
+            2 = spread (variance or std), 3 = asymmetry (third central moment or skewness),
+            4 = tailedness (fourth central moment or kurtosis).
+        alpha: one weight per order, used when fusing (paper: 1, 8, 4).
+        convention: ``"reference"`` (the authors' released code, which produced the published
+            numbers: unbiased std, standardized skewness/kurtosis, each M(k) L2-normalised after patch
+            averaging and the fused vector L2-normalised again) or ``"paper"`` (the equations: raw
+            central moments, no normalisation).
+        standardized: ``paper`` convention only: orders 3 and 4 as standardized skewness/kurtosis
+            instead of raw central moments. The reference convention is always standardized.
+        granularity: ``"patch"`` (moments of every patch token, then averaged over patches) or
+            ``"frame"`` (moments of one pooled/CLS token per frame).
+        fusion: ``"concat"`` (R^{len(orders) * d}) or ``"add"`` (weighted sum, R^d).
+        num_frames: T, frames sampled uniformly from each clip.
+    """
+
+    orders: tuple[int, ...] = (1, 2, 3)
+    alpha: tuple[float, ...] = (1.0, 8.0, 4.0)
+    convention: Convention = "reference"
+    standardized: bool = False
+    granularity: Granularity = "patch"
+    fusion: Fusion = "concat"
+    num_frames: int = 32
+
+    def __post_init__(self) -> None:
+        orders = tuple(int(order) for order in self.orders)
+        object.__setattr__(self, "orders", orders)
+        object.__setattr__(self, "alpha", tuple(float(weight) for weight in self.alpha))
+        if not orders or any(order not in SUPPORTED_ORDERS for order in orders):
+            raise ConfigError(f"orders must be a non-empty subset of {SUPPORTED_ORDERS}, got {orders}")
+        if list(orders) != sorted(set(orders)):
+            raise ConfigError(f"orders must be increasing and unique, got {orders}")
+        validate_alpha(self.alpha, orders)
+        if self.convention not in ("reference", "paper"):
+            raise ConfigError(f"convention must be 'reference' or 'paper', got {self.convention!r}")
+        if self.granularity not in ("patch", "frame"):
+            raise ConfigError(f"granularity must be 'patch' or 'frame', got {self.granularity!r}")
+        if self.fusion not in ("concat", "add"):
+            raise ConfigError(f"fusion must be 'concat' or 'add', got {self.fusion!r}")
+        if int(self.num_frames) < 2:
+            raise ConfigError(f"num_frames must be at least 2 (motion needs two frames), got {self.num_frames}")
+        object.__setattr__(self, "num_frames", int(self.num_frames))
+
+    @classmethod
+    def for_orders(cls, orders: tuple[int, ...], **options: Any) -> MomentsConfig:
+        """A config for ``orders`` with the paper's weight for each order unless ``alpha`` is given."""
+        alpha = options.pop("alpha", None) or tuple(PAPER_ALPHA[order] for order in orders)
+        return cls(orders=tuple(orders), alpha=tuple(alpha), **options)
+
+    def replace(self, **changes: Any) -> MomentsConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "orders": list(self.orders),
+            "alpha": list(self.alpha),
+            "convention": self.convention,
+            "standardized": self.standardized,
+            "granularity": self.granularity,
+            "fusion": self.fusion,
+            "num_frames": self.num_frames,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MomentsConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def validate_alpha(alpha: tuple[float, ...], orders: tuple[int, ...]) -> None:
+    """Raise ConfigError unless ``alpha`` holds one finite, non-negative weight per order."""
+    if len(alpha) != len(orders):
+        raise ConfigError(f"alpha needs one weight per order: {len(orders)} orders {orders}, got {len(alpha)} weights {alpha}")
+    if any(not (weight >= 0.0 and weight < float("inf")) for weight in alpha):
+        raise ConfigError(f"alpha weights must be finite and non-negative, got {alpha}")
+    if not any(weight > 0 for weight in alpha):
+        raise ConfigError(f"at least one alpha weight must be positive, got {alpha}")
+
+
+def parse_number_list(text: str, what: str) -> tuple[float, ...]:
+    """Parse ``"1,8,4"`` into ``(1.0, 8.0, 4.0)``; raise ConfigError naming ``what`` otherwise."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated numbers like '1,8,4', got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{what} must not be empty")
+    return values

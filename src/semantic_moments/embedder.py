@@ -1,0 +1,207 @@
+"""The pipeline: video -> T frames -> backbone tokens -> streaming moments -> Embedding."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+from .backbones import Backbone, create_backbone
+from .config import MomentsConfig
+from .embedding import Embedding
+from .errors import ConfigError, SemanticMomentsError
+from .moments import TemporalMoments, finalize_moments, patch_average
+from .video import SampledClip, read_clip
+
+Source = Union[str, "os.PathLike[str]", np.ndarray]
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """One item of a batch: its embedding, or the error that made it fail (never both)."""
+
+    source: str
+    embedding: Embedding | None
+    error: SemanticMomentsError | None
+
+
+class SemanticMoments:
+    """SemanticMoments video embeddings (Huberman et al., 2026), training-free.
+
+    Example::
+
+        model = SemanticMoments()                        # EfficientNet-Lite0, T = 32, alpha = (1, 8, 4)
+        clip = model.embed("dog_jump.mp4")               # an Embedding
+        similarity(clip, model.embed("cat_jump.mp4"))    # cosine, motion-weighted
+        clip.vector(alpha=(1, 0, 0))                     # appearance only, no re-embedding
+
+    Args:
+        backbone: a registry name (``semantic-moments backbones`` lists them) or a Backbone.
+        frames: T, frames sampled uniformly from each clip.
+        orders, alpha, convention, standardized, granularity, fusion: see MomentsConfig.
+            ``alpha=None`` takes the paper's weight for each order (1, 8, 4, and 4 for order 4).
+        layer, weights, pretrained: passed to ``create_backbone`` when ``backbone`` is a name.
+        device, dtype: where and how the backbone runs; chosen once, here.
+        batch_size: frames per backbone forward pass.
+        decode_workers: threads decoding upcoming clips while the backbone runs (batch embedding).
+    """
+
+    def __init__(
+        self,
+        backbone: str | Backbone = "efficientnet-lite0",
+        *,
+        frames: int = 32,
+        orders: Sequence[int] = (1, 2, 3),
+        alpha: Sequence[float] | None = None,
+        convention: str = "reference",
+        standardized: bool = False,
+        granularity: str = "patch",
+        fusion: str = "concat",
+        layer: str | None = None,
+        weights: str | None = None,
+        pretrained: bool = True,
+        device: str = "cpu",
+        dtype: str = "float32",
+        batch_size: int = 32,
+        decode_workers: int = 2,
+        **backbone_options: Any,
+    ) -> None:
+        options = dict(alpha=tuple(alpha)) if alpha is not None else {}
+        self.config = MomentsConfig.for_orders(
+            tuple(orders), convention=convention, standardized=standardized, granularity=granularity,
+            fusion=fusion, num_frames=frames, **options,
+        )
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if isinstance(backbone, Backbone):
+            self.backbone = backbone
+        else:
+            self.backbone = create_backbone(backbone, weights=weights, pretrained=pretrained, layer=layer,
+                                            device=device, dtype=dtype, **backbone_options)
+        clip_length = self.backbone.clip_length
+        if frames % clip_length:
+            raise ConfigError(f"backbone {self.backbone.name} consumes clips of {clip_length} frames; "
+                              f"frames must be a multiple of {clip_length}, got {frames}")
+        if frames // self.backbone.frames_per_step < 2:
+            raise ConfigError(f"frames={frames} gives fewer than 2 temporal steps on {self.backbone.name}")
+        # Whole clips per forward pass for video backbones.
+        self.batch_size = max(clip_length, batch_size // clip_length * clip_length)
+        self.decode_workers = max(1, int(decode_workers))
+
+    # -- one clip ---------------------------------------------------------------------------------
+
+    def read(self, source: Source, segment: tuple[float, float] | None = None) -> SampledClip:
+        """Sample T frames of ``source`` at the backbone's input size (no model work)."""
+        return read_clip(source, self.config.num_frames, self.backbone.preprocessing.image_size, segment)
+
+    def embed_clip(self, clip: SampledClip, segment: tuple[float, float] | None = None) -> Embedding:
+        """Embed frames that were already sampled (``read``)."""
+        config = self.config
+        accumulator = TemporalMoments(max_order=max(max(config.orders), 2))
+        grid: tuple[int, int] = (1, 1)
+        with torch.inference_mode():
+            for start in range(0, len(clip.frames), self.batch_size):
+                pixels = self.backbone.preprocess(torch.from_numpy(clip.frames[start:start + self.batch_size]))
+                output = self.backbone.forward_tokens(pixels)
+                tokens = output.patch if config.granularity == "patch" else output.pooled[:, None, :]
+                grid = output.grid
+                accumulator.update(tokens)
+            per_patch = finalize_moments(accumulator, config.orders, config.convention, config.standardized)
+            moments = {order: value.float().cpu().numpy() for order, value in patch_average(per_patch).items()}
+            motion_map = None
+            if config.granularity == "patch":
+                spread = accumulator.central_moment(2).sqrt().mean(dim=-1)
+                motion_map = spread.reshape(grid).float().cpu().numpy()
+        return Embedding(
+            moments=moments,
+            config=config,
+            backbone=self.backbone.info(),
+            source=clip.source,
+            content_hash=clip.content_hash,
+            pts_seconds=clip.pts_seconds,
+            frame_indices=clip.frame_indices,
+            duration_seconds=clip.duration_seconds,
+            fps=clip.fps,
+            num_source_frames=clip.num_source_frames,
+            segment=tuple(segment) if segment else None,
+            motion_map=motion_map,
+        )
+
+    # -- the public verb --------------------------------------------------------------------------
+
+    def embed(
+        self,
+        sources: Source | Sequence[Source],
+        *,
+        segment: tuple[float, float] | None = None,
+        show_progress: bool = False,
+    ) -> Embedding | list[Embedding]:
+        """Embed one clip, or a list of clips (returns a list), raising on the first bad one.
+
+        A source is a video file, a folder of images or an array (T, H, W, 3). ``segment`` is
+        (start, end) seconds. Raises a SemanticMomentsError subclass naming the bad source; use
+        ``iter_embed`` to skip bad items instead.
+        """
+        single = isinstance(sources, (str, os.PathLike, np.ndarray))
+        items = [sources] if single else list(sources)  # type: ignore[list-item]
+        results = []
+        for result in self.iter_embed(items, segment=segment, show_progress=show_progress):
+            if result.error is not None:
+                raise result.error
+            results.append(result.embedding)
+        return results[0] if single else results  # type: ignore[return-value]
+
+    def iter_embed(
+        self,
+        sources: Iterable[Source],
+        *,
+        segment: tuple[float, float] | None = None,
+        show_progress: bool = False,
+    ) -> Iterator[EmbedResult]:
+        """Embed many clips in order, yielding an EmbedResult per source; bad items do not stop it.
+
+        Upcoming clips are decoded in ``decode_workers`` threads while the backbone runs.
+        """
+        items = list(sources)
+        progress = None
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=len(items), unit="clip", desc="embedding", dynamic_ncols=True)
+        with ThreadPoolExecutor(max_workers=self.decode_workers, thread_name_prefix="decode") as pool:
+            pending: list[Future[SampledClip]] = []
+            next_item = 0
+            for index, source in enumerate(items):
+                while next_item < len(items) and next_item <= index + self.decode_workers:
+                    pending.append(pool.submit(self.read, items[next_item], segment))
+                    next_item += 1
+                name = _name(source)
+                try:
+                    clip = pending[index].result()
+                    pending[index] = None  # type: ignore[call-overload] - release the frames early
+                    yield EmbedResult(name, self.embed_clip(clip, segment), None)
+                except SemanticMomentsError as error:
+                    yield EmbedResult(name, None, error)
+                except Exception as error:  # noqa: BLE001 - one bad clip must not end a batch
+                    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                    yield EmbedResult(name, None, SemanticMomentsError(f"{name}: {type(error).__name__}: {message}"))
+                if progress is not None:
+                    progress.update(1)
+        if progress is not None:
+            progress.close()
+
+    def __repr__(self) -> str:
+        info = self.backbone.info()
+        return (f"SemanticMoments(backbone={info['name']!r}, layer={info['layer']!r}, "
+                f"frames={self.config.num_frames}, orders={self.config.orders}, alpha={self.config.alpha}, "
+                f"convention={self.config.convention!r}, granularity={self.config.granularity!r}, "
+                f"fusion={self.config.fusion!r}, device={str(self.backbone.device)!r})")
+
+
+def _name(source: Source) -> str:
+    return "<array>" if isinstance(source, np.ndarray) else str(source)

@@ -1,0 +1,221 @@
+"""The result of embedding one clip, its file format, and cosine similarity.
+
+An `Embedding` keeps every M(k) separately (patch-averaged, before any normalisation or weighting),
+so the weights alpha, the orders used and the fusion can be changed later without running the
+backbone again: ``embedding.vector(alpha=(1, 0, 0))`` is the appearance-only embedding.
+
+File format (``*.moments.safetensors``): a safetensors file with float32 tensors ``moment.K``
+(d,) for each computed order K, ``pts_seconds`` (T,) float64, ``frame_indices`` (T,) int64 and,
+for patch granularity, ``motion_map`` (rows, columns) float32: the per-patch temporal standard
+deviation averaged over channels (where in the frame the features change). Its string metadata
+holds ``format = "semantic-moments/embedding"``, ``format_version = "1"`` and ``header``, a JSON
+object with ``config`` (MomentsConfig), ``backbone`` (name, layer, dim, weights, image_size, ...),
+``source``, ``content_hash``, ``segment``, ``duration_seconds``, ``fps``, ``num_source_frames`` and
+``package_version``. Files are written atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import MomentsConfig, validate_alpha
+from .errors import ConfigError, EmbeddingFileError
+from .moments import fuse
+
+FORMAT_NAME = "semantic-moments/embedding"
+FORMAT_VERSION = "1"
+FILE_SUFFIX = ".moments.safetensors"
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """SemanticMoments of one clip.
+
+    Attributes:
+        moments: {k: (d,) float32} patch-averaged M(k) for every computed order, unweighted and
+            unnormalised (the convention's per-patch statistic, see ``moments.py``).
+        config: the MomentsConfig that made it (its alpha/orders/fusion are the defaults of ``vector``).
+        backbone: what identifies the features (``Backbone.info()``).
+        source: file path, folder path or ``"<array>"``.
+        content_hash: BLAKE2b of the source bytes.
+        pts_seconds: (T,) times of the sampled frames, seconds from the first frame.
+        frame_indices: (T,) indices of the sampled frames among the source's decodable frames.
+        duration_seconds, fps, num_source_frames: of the whole source.
+        segment: (start, end) seconds, when only a segment was embedded.
+        motion_map: (rows, columns) float32 temporal std per patch, averaged over channels.
+    """
+
+    moments: dict[int, np.ndarray]
+    config: MomentsConfig
+    backbone: dict[str, Any]
+    source: str = "<array>"
+    content_hash: str = ""
+    pts_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    frame_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    duration_seconds: float = 0.0
+    fps: float | None = None
+    num_source_frames: int = 0
+    segment: tuple[float, float] | None = None
+    motion_map: np.ndarray | None = None
+
+    @property
+    def dim(self) -> int:
+        """Channels d of every M(k)."""
+        return int(next(iter(self.moments.values())).shape[0])
+
+    def vector(
+        self,
+        alpha: Sequence[float] | None = None,
+        orders: Sequence[int] | None = None,
+        fusion: str | None = None,
+    ) -> np.ndarray:
+        """The fused embedding (D,) float32; by default with the config's orders, alpha and fusion.
+
+        Giving ``orders`` without ``alpha`` uses the config's weight for each order (the paper's for
+        orders outside it). Raises ConfigError for orders that were not computed.
+        """
+        orders = tuple(orders) if orders is not None else self.config.orders
+        if alpha is None:
+            configured = dict(zip(self.config.orders, self.config.alpha))
+            alpha = tuple(configured.get(order, MomentsConfig.for_orders(orders).alpha[i]) for i, order in enumerate(orders))
+        alpha = tuple(float(weight) for weight in alpha)
+        validate_alpha(alpha, orders)
+        missing = [order for order in orders if order not in self.moments]
+        if missing:
+            raise ConfigError(f"{self.source}: moments of order {missing} were not computed (have {sorted(self.moments)})")
+        tensors = {order: torch.from_numpy(self.moments[order]).double() for order in orders}
+        fused = fuse(tensors, orders, alpha, fusion or self.config.fusion, self.config.convention)
+        return fused.float().numpy()
+
+    def feature_settings(self) -> dict[str, Any]:
+        """What must agree for two embeddings to be comparable: backbone features and moment
+        definition (not alpha, orders or fusion, which can be changed afterwards)."""
+        backbone = {key: self.backbone.get(key) for key in ("name", "layer", "dim", "weights", "image_size")}
+        config = self.config
+        return {"backbone": backbone, "convention": config.convention, "standardized": config.standardized,
+                "granularity": config.granularity, "num_frames": config.num_frames}
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write atomically to ``path`` (see the module docstring for the format); returns the path."""
+        from safetensors.numpy import save
+
+        from . import __version__
+
+        tensors: dict[str, np.ndarray] = {f"moment.{order}": np.ascontiguousarray(value, dtype=np.float32)
+                                          for order, value in self.moments.items()}
+        tensors["pts_seconds"] = np.ascontiguousarray(self.pts_seconds, dtype=np.float64)
+        tensors["frame_indices"] = np.ascontiguousarray(self.frame_indices, dtype=np.int64)
+        if self.motion_map is not None:
+            tensors["motion_map"] = np.ascontiguousarray(self.motion_map, dtype=np.float32)
+        header = {
+            "config": self.config.to_dict(),
+            "backbone": self.backbone,
+            "source": self.source,
+            "content_hash": self.content_hash,
+            "segment": list(self.segment) if self.segment else None,
+            "duration_seconds": self.duration_seconds,
+            "fps": self.fps,
+            "num_source_frames": self.num_source_frames,
+            "package_version": __version__,
+        }
+        metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "header": json.dumps(header)}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            with open(temporary, "wb") as output:
+                output.write(save(tensors, metadata=metadata))
+                output.flush()
+                os.fsync(output.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Embedding:
+        """Read a file written by ``save``. Raises EmbeddingFileError naming the file and the cause."""
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise EmbeddingFileError(f"{path}: no such embedding file")
+        try:
+            with safe_open(str(path), framework="numpy") as reader:
+                metadata = reader.metadata() or {}
+                tensors = {key: reader.get_tensor(key) for key in reader.keys()}
+        except Exception as error:  # noqa: BLE001 - safetensors raises several kinds for bad files
+            raise EmbeddingFileError(f"{path}: not a safetensors embedding file ({_first_line(error)})") from None
+        if metadata.get("format") != FORMAT_NAME:
+            raise EmbeddingFileError(f"{path}: not a semantic-moments embedding (format {metadata.get('format')!r})")
+        if metadata.get("format_version") != FORMAT_VERSION:
+            raise EmbeddingFileError(f"{path}: embedding format version {metadata.get('format_version')!r} is not supported")
+        try:
+            header = json.loads(metadata["header"])
+            moments = {int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("moment.")}
+            segment = header.get("segment")
+            return cls(
+                moments=moments,
+                config=MomentsConfig.from_dict(header["config"]),
+                backbone=header["backbone"],
+                source=header["source"],
+                content_hash=header["content_hash"],
+                pts_seconds=tensors["pts_seconds"],
+                frame_indices=tensors["frame_indices"],
+                duration_seconds=float(header["duration_seconds"]),
+                fps=header["fps"],
+                num_source_frames=int(header["num_source_frames"]),
+                segment=tuple(segment) if segment else None,
+                motion_map=tensors.get("motion_map"),
+            )
+        except (KeyError, ValueError, TypeError) as error:
+            raise EmbeddingFileError(f"{path}: malformed embedding header ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def require_comparable(a: Embedding, b: Embedding) -> None:
+    """Raise ConfigError, naming both sides, unless a and b were made with the same features."""
+    settings_a, settings_b = a.feature_settings(), b.feature_settings()
+    if settings_a != settings_b:
+        differing = sorted(key for key in settings_a if settings_a[key] != settings_b[key])
+        details = "; ".join(f"{key}: {settings_a[key]} vs {settings_b[key]}" for key in differing)
+        raise ConfigError(f"cannot compare {a.source} with {b.source}: made with different settings ({details})")
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two vectors; 0.0 when either is all zeros."""
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a.astype(np.float64), b.astype(np.float64)) / norm) if norm > 0 else 0.0
+
+
+def similarity(
+    a: Embedding,
+    b: Embedding,
+    alpha: Sequence[float] | None = None,
+    orders: Sequence[int] | None = None,
+    fusion: str | None = None,
+) -> float:
+    """Cosine similarity of two clips' fused embeddings (same settings required)."""
+    require_comparable(a, b)
+    return cosine(a.vector(alpha, orders, fusion), b.vector(alpha, orders, fusion))
+
+
+def moment_similarities(a: Embedding, b: Embedding) -> dict[int, float]:
+    """Cosine similarity of each M(k) on its own: {k: similarity}, for the orders both hold."""
+    require_comparable(a, b)
+    return {order: cosine(a.moments[order], b.moments[order]) for order in sorted(set(a.moments) & set(b.moments))}

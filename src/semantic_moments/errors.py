@@ -1,0 +1,27 @@
+"""One exception family for everything the package raises on purpose.
+
+Every message names the thing that failed (a file, an option, a backbone) and the cause, and where
+possible the fix, on one line, so a batch job can print it next to the item it skipped.
+"""
+
+from __future__ import annotations
+
+
+class SemanticMomentsError(Exception):
+    """Base class of every error raised deliberately by semantic-moments."""
+
+
+class VideoError(SemanticMomentsError):
+    """A clip could not be opened, decoded or sampled (missing, corrupt, no video stream, too short)."""
+
+
+class BackboneError(SemanticMomentsError):
+    """A backbone is unknown, its weights are missing, or it cannot produce the requested tokens."""
+
+
+class ConfigError(SemanticMomentsError, ValueError):
+    """An option has an invalid value, or two results were made with incompatible settings."""
+
+
+class EmbeddingFileError(SemanticMomentsError):
+    """An embedding file is missing, malformed or was written by an incompatible version."""

@@ -1,0 +1,442 @@
+"""Opening clips and sampling T frames from them. No model code.
+
+A source is a video file (anything FFmpeg reads, through PyAV), a folder of images (one frame per
+file, in name order) or an in-memory array (T, H, W, 3). `read_clip` samples ``num_frames`` frames
+uniformly over the clip (or a ``[start, end]`` segment in seconds) and returns them resized to the
+backbone's input size.
+
+Sampling rule (the same for every source): the segment is cut into T equal intervals and the frame
+*displayed* at the centre of each interval is taken, i.e. the last frame whose timestamp is at or
+before t_i = start + (i + 0.5) (end - start) / T. This is uniform in time, so variable-frame-rate
+clips are sampled correctly; a clip with fewer than T frames repeats frames (never returns fewer
+than T). A clip with fewer than two distinct frames in the segment is an error: it has no motion.
+
+Frame timestamps come from demuxing the packets, never from the container's frame count, and a
+frame that fails to decode is not counted: if a sampled frame cannot be decoded (a truncated or
+corrupt file), the clip is decoded once more from the start and sampled over the frames that really
+decode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VideoError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused instead of exhausting memory
+
+
+@dataclass(frozen=True)
+class SampledClip:
+    """T frames sampled from one clip.
+
+    Attributes:
+        frames: (T, H, W, 3) uint8 RGB, H x W the requested size (or the source's).
+        pts_seconds: (T,) float64, presentation time of each sampled frame, seconds.
+        frame_indices: (T,) int64, index of each sampled frame among the source's decodable frames.
+        num_source_frames: frames the source holds (counted by demuxing or decoding, not read from
+            the header).
+        duration_seconds: length of the whole source, seconds (frame count / fps for arrays).
+        fps: average frame rate of the source, or None where it has none (images, arrays).
+        source: the file or folder path, or ``"<array>"``.
+        content_hash: BLAKE2b (hex, 32 chars) of the source's bytes.
+    """
+
+    frames: np.ndarray
+    pts_seconds: np.ndarray
+    frame_indices: np.ndarray
+    num_source_frames: int
+    duration_seconds: float
+    fps: float | None
+    source: str
+    content_hash: str
+
+
+def sample_frame_indices(
+    frame_times: np.ndarray,
+    num_frames: int,
+    segment: tuple[float, float] | None = None,
+    duration: float | None = None,
+) -> np.ndarray:
+    """Indices (num_frames,) into ``frame_times`` (sorted, seconds) under the module's sampling rule.
+
+    ``segment`` is ``(start, end)`` in seconds; ``duration`` is the clip's end time (defaults to
+    one frame interval past the last frame). Raises VideoError when the segment holds no frame.
+    """
+    if len(frame_times) == 0:
+        raise VideoError("no frames to sample")
+    first = float(frame_times[0])
+    if duration is None:
+        step = float(np.median(np.diff(frame_times))) if len(frame_times) > 1 else 1.0
+        duration = float(frame_times[-1]) + step - first
+    start, end = first, first + duration
+    if segment is not None:
+        seg_start, seg_end = float(segment[0]), float(segment[1])
+        if not (0 <= seg_start < seg_end):
+            raise VideoError(f"segment must satisfy 0 <= start < end, got {seg_start}-{seg_end} seconds")
+        if first + seg_start >= start + duration:
+            raise VideoError(f"segment starts at {seg_start:.3f}s, after the clip ends ({duration:.3f}s)")
+        start, end = first + seg_start, min(first + seg_end, start + duration)
+    centres = start + (np.arange(num_frames) + 0.5) * (end - start) / num_frames
+    indices = np.searchsorted(frame_times, centres, side="right") - 1
+    lowest = int(np.searchsorted(frame_times, start, side="right") - 1)
+    return np.clip(indices, max(lowest, 0), len(frame_times) - 1).astype(np.int64)
+
+
+def hash_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """BLAKE2b-128 hex digest of a file's bytes, read in chunks."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _require_motion(indices: np.ndarray, source: str, num_available: int) -> None:
+    if len(np.unique(indices)) < 2:
+        raise VideoError(
+            f"{source}: only {num_available} decodable frame(s) in the sampled range; "
+            "motion needs at least 2 distinct frames"
+        )
+
+
+class VideoReader:
+    """One video file opened with PyAV; frames handed out by index, like decord/torchcodec.
+
+    On open, the video packets are demuxed (not decoded) to learn every frame's timestamp and the
+    keyframes, so sampling can seek straight to the frames it needs. Use as a context manager.
+    Raises VideoError naming the file for anything unreadable.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import av  # local: importing the package must stay light
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise VideoError(f"{self.path}: no such file")
+        if not self.path.is_file():
+            raise VideoError(f"{self.path}: not a file")
+        if self.path.stat().st_size == 0:
+            raise VideoError(f"{self.path}: empty file (0 bytes)")
+        try:
+            self._container = av.open(str(self.path), metadata_errors="ignore")
+        except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+            raise VideoError(f"{self.path}: not a readable video ({_describe(error)})") from None
+        if not self._container.streams.video:
+            kinds = sorted({stream.type for stream in self._container.streams}) or ["no streams"]
+            self._container.close()
+            raise VideoError(f"{self.path}: no video stream (contains {', '.join(kinds)})")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self._time_base = float(self._stream.time_base) if self._stream.time_base else None
+        self._scan_packets()
+
+    def _scan_packets(self) -> None:
+        timestamps: list[int] = []
+        keyframes: list[int] = []
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    continue
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                if stamp is None:
+                    timestamps = []
+                    break
+                timestamps.append(stamp)
+                if packet.is_keyframe:
+                    keyframes.append(stamp)
+        except Exception:  # noqa: BLE001 - a damaged tail: keep what demuxed, decoding decides
+            pass
+        self._pts = np.array(sorted(set(timestamps)), dtype=np.int64)
+        self._keyframes = np.array(sorted(set(keyframes)), dtype=np.int64)
+        self._frame_times: np.ndarray | None = None
+        if len(self._pts) and self._time_base is not None and len(self._keyframes):
+            self._frame_times = self._pts * self._time_base
+        else:  # no usable timestamps (raw streams, some AVIs): count frames by decoding
+            self._decode_all_timestamps()
+
+    def _decode_all_timestamps(self) -> None:
+        times = [time for time, _ in self._iter_decoded()]
+        self._pts = np.arange(len(times), dtype=np.int64)
+        self._keyframes = np.zeros(0, dtype=np.int64)
+        self._frame_times = np.array(times, dtype=np.float64)
+        if len(self._frame_times) > 1 and np.any(np.diff(self._frame_times) <= 0):
+            self._frame_times = np.arange(len(times), dtype=np.float64) / (self.fps or 1.0)
+
+    @property
+    def num_frames(self) -> int:
+        """Frames found by demuxing (or decoding, where packets carry no timestamps)."""
+        return len(self._pts)
+
+    @property
+    def frame_times(self) -> np.ndarray:
+        """(num_frames,) float64 presentation times, seconds, sorted."""
+        assert self._frame_times is not None
+        return self._frame_times
+
+    @property
+    def fps(self) -> float | None:
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        return float(rate) if rate else None
+
+    @property
+    def duration_seconds(self) -> float:
+        times = self.frame_times
+        if len(times) == 0:
+            return 0.0
+        step = 1.0 / self.fps if self.fps else (float(np.median(np.diff(times))) if len(times) > 1 else 0.0)
+        return float(times[-1] - times[0]) + step
+
+    def _iter_decoded(self, seek_pts: int | None = None):
+        """Yield (time_seconds, frame) for every frame that decodes, from ``seek_pts`` or the start."""
+        import av
+
+        try:
+            self._container.seek(int(seek_pts or 0), stream=self._stream, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            pass  # unseekable input: demuxing simply continues from where it is
+        try:
+            for packet in self._container.demux(self._stream):
+                try:
+                    decoded = packet.decode()
+                except av.error.FFmpegError:
+                    continue  # a corrupt packet: skip it, its frame is not counted
+                for frame in decoded:
+                    yield (float(frame.time) if frame.time is not None else float("nan")), frame
+        except av.error.FFmpegError:
+            return  # a truncated tail ends the stream; frames already yielded are kept
+
+    def get_frames_at(self, indices: Sequence[int], size: tuple[int, int] | None = None) -> np.ndarray:
+        """Decode frames by index into ``frame_times``; (len(indices), H, W, 3) uint8 RGB.
+
+        ``size`` is (height, width) of the output, applied after rotation metadata is honoured.
+        Frames are decoded in order; the decoder seeks to the keyframe before a wanted frame when
+        that skips frames. Raises VideoError if a wanted frame does not decode.
+        """
+        wanted = sorted(set(int(index) for index in indices))
+        if wanted and (wanted[0] < 0 or wanted[-1] >= self.num_frames):
+            raise VideoError(f"{self.path}: frame index out of range 0..{self.num_frames - 1}")
+        if len(self._keyframes) == 0:  # no timestamps: positions are decode order
+            decoded = self._decode_by_position(wanted, size)
+        else:
+            decoded = self._decode_by_pts(wanted, size)
+        missing = [index for index in wanted if index not in decoded]
+        if missing:
+            raise VideoError(f"{self.path}: frame {missing[0]} (of {self.num_frames}) failed to decode")
+        return np.stack([decoded[int(index)] for index in indices])
+
+    def _decode_by_position(self, wanted: list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
+        decoded: dict[int, np.ndarray] = {}
+        targets = set(wanted)
+        for position, (_, frame) in enumerate(self._iter_decoded()):
+            if position in targets:
+                decoded[position] = self._to_rgb(frame, size)
+            if position >= wanted[-1]:
+                break
+        return decoded
+
+    def _decode_by_pts(self, wanted: list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
+        # Frames come out of the decoder in presentation order, so one forward pass per seek serves
+        # every wanted frame up to the next keyframe worth seeking to.
+        targets = [int(self._pts[index]) for index in wanted]
+        decoded: dict[int, np.ndarray] = {}
+        position = 0
+        while position < len(targets):
+            seek_pts = self._keyframe_before(targets[position])
+            for _, frame in self._iter_decoded(seek_pts=seek_pts):
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if pts is None:
+                    continue
+                while position < len(targets) and targets[position] < pts:
+                    position += 1  # a wanted frame that did not decode: reported by the caller
+                if position < len(targets) and targets[position] == pts:
+                    decoded[wanted[position]] = self._to_rgb(frame, size)
+                    position += 1
+                if position >= len(targets):
+                    break
+                if self._keyframe_before(targets[position]) > max(pts, seek_pts):
+                    break  # cheaper to seek than to decode the gap
+            else:
+                break  # the stream ended before the remaining wanted frames
+        return decoded
+
+    def _keyframe_before(self, pts: int) -> int:
+        index = int(np.searchsorted(self._keyframes, pts, side="right")) - 1
+        return int(self._keyframes[max(index, 0)])
+
+    def _to_rgb(self, frame, size: tuple[int, int] | None) -> np.ndarray:
+        if frame.width * frame.height > MAX_FRAME_PIXELS:
+            raise VideoError(f"{self.path}: frame size {frame.width}x{frame.height} is larger than supported")
+        quarter_turns = int(round(getattr(frame, "rotation", 0) or 0) / 90) % 4
+        if size is None:
+            image = frame.to_ndarray(format="rgb24")
+        else:
+            height, width = size if quarter_turns % 2 == 0 else (size[1], size[0])
+            image = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+        # FFmpeg's display matrix angle is counter-clockwise; rot90 with k > 0 turns counter-clockwise.
+        return np.ascontiguousarray(np.rot90(image, k=quarter_turns)) if quarter_turns else image
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.split(": '")[0] if ": '" in text else text
+
+
+def read_video(
+    path: str | os.PathLike[str],
+    num_frames: int,
+    size: tuple[int, int] | None = None,
+    segment: tuple[float, float] | None = None,
+) -> SampledClip:
+    """Sample ``num_frames`` frames from a video file (see the module docstring for the rule)."""
+    with VideoReader(path) as reader:
+        if reader.num_frames == 0:
+            raise VideoError(f"{reader.path}: no decodable video frames")
+        indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
+        _require_motion(indices, str(reader.path), reader.num_frames)
+        try:
+            frames = reader.get_frames_at(indices, size)
+            times = reader.frame_times
+        except VideoError:
+            # Some frames the packets promised do not decode: count what really decodes, resample.
+            reader._decode_all_timestamps()
+            if reader.num_frames < 2:
+                raise VideoError(
+                    f"{reader.path}: only {reader.num_frames} decodable frame(s); file is corrupt or truncated"
+                ) from None
+            indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
+            _require_motion(indices, str(reader.path), reader.num_frames)
+            frames = reader.get_frames_at(indices, size)
+            times = reader.frame_times
+        return SampledClip(
+            frames=frames,
+            pts_seconds=times[indices] - times[0],
+            frame_indices=indices,
+            num_source_frames=reader.num_frames,
+            duration_seconds=reader.duration_seconds,
+            fps=reader.fps,
+            source=str(reader.path),
+            content_hash=hash_file(reader.path),
+        )
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, height, width, 3) uint8 with antialiased bilinear resizing."""
+    if size is None or frames.shape[1:3] == tuple(size):
+        return frames
+    import torch
+    import torch.nn.functional as functional
+
+    frames = np.ascontiguousarray(frames) if frames.flags.writeable else frames.copy()
+    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    resized = functional.interpolate(tensor, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+    return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def read_image_folder(
+    folder: str | os.PathLike[str],
+    num_frames: int,
+    size: tuple[int, int] | None = None,
+    segment: tuple[float, float] | None = None,
+    fps: float | None = None,
+) -> SampledClip:
+    """Sample frames from a folder of images (one frame per file, sorted by name).
+
+    Times are ``index / fps`` when ``fps`` is given, else the frame index itself (then a segment is
+    in frames).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    files = sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise VideoError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    times = np.arange(len(files), dtype=np.float64) / (fps or 1.0)
+    indices = sample_frame_indices(times, num_frames, segment, len(files) / (fps or 1.0))
+    _require_motion(indices, str(folder), len(files))
+    images: dict[int, np.ndarray] = {}
+    digest = hashlib.blake2b(digest_size=16)
+    for index in sorted(set(indices.tolist())):
+        try:
+            with Image.open(files[index]) as image:
+                images[index] = np.asarray(image.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as error:
+            raise VideoError(f"{files[index]}: not a readable image ({_describe(error)})") from None
+    shapes = {image.shape for image in images.values()}
+    if size is None and len(shapes) > 1:
+        raise VideoError(f"{folder}: images differ in size {sorted(shapes)}; pass a size to resize them")
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(hash_file(path).encode())
+    frames = np.stack([resize_frames(images[index][None], size)[0] for index in indices.tolist()])
+    return SampledClip(
+        frames=frames,
+        pts_seconds=times[indices],
+        frame_indices=indices,
+        num_source_frames=len(files),
+        duration_seconds=len(files) / (fps or 1.0),
+        fps=fps,
+        source=str(folder),
+        content_hash=digest.hexdigest(),
+    )
+
+
+def read_array(
+    array: np.ndarray,
+    num_frames: int,
+    size: tuple[int, int] | None = None,
+    segment: tuple[float, float] | None = None,
+    fps: float | None = None,
+) -> SampledClip:
+    """Sample frames from an in-memory clip (T, H, W, 3): uint8, or float in [0, 1]."""
+    array = np.asarray(array)
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise VideoError(f"<array>: expected shape (T, H, W, 3), got {array.shape}")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.floating):
+            raise VideoError(f"<array>: expected uint8 or float in [0, 1], got dtype {array.dtype}")
+        array = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    times = np.arange(len(array), dtype=np.float64) / (fps or 1.0)
+    indices = sample_frame_indices(times, num_frames, segment, len(array) / (fps or 1.0))
+    _require_motion(indices, "<array>", len(array))
+    return SampledClip(
+        frames=resize_frames(array[indices], size),
+        pts_seconds=times[indices],
+        frame_indices=indices,
+        num_source_frames=len(array),
+        duration_seconds=len(array) / (fps or 1.0),
+        fps=fps,
+        source="<array>",
+        content_hash=hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).hexdigest(),
+    )
+
+
+def read_clip(
+    source: str | os.PathLike[str] | np.ndarray,
+    num_frames: int,
+    size: tuple[int, int] | None = None,
+    segment: tuple[float, float] | None = None,
+) -> SampledClip:
+    """Sample ``num_frames`` frames from a video file, an image folder or an array (T, H, W, 3)."""
+    if isinstance(source, np.ndarray) or hasattr(source, "__array__") and not isinstance(source, (str, os.PathLike)):
+        return read_array(np.asarray(source), num_frames, size, segment)
+    path = Path(source)
+    if path.is_dir():
+        return read_image_folder(path, num_frames, size, segment)
+    return read_video(path, num_frames, size, segment)

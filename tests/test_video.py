@@ -1,0 +1,177 @@
+"""Opening and sampling real video files, image folders and arrays."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import decoded_index, numbered_frames, write_video
+from PIL import Image
+
+from semantic_moments.errors import VideoError
+from semantic_moments.video import VideoReader, read_array, read_clip, read_image_folder, sample_frame_indices
+
+
+def test_sampling_takes_the_frame_displayed_at_each_interval_centre():
+    times = np.arange(100) / 10.0  # 10 s at 10 fps
+    indices = sample_frame_indices(times, 4, duration=10.0)
+    np.testing.assert_array_equal(indices, [12, 37, 62, 87])  # centres 1.25, 3.75, 6.25, 8.75 s
+
+
+def test_a_clip_shorter_than_t_repeats_frames_and_never_returns_fewer():
+    times = np.arange(5) / 5.0
+    indices = sample_frame_indices(times, 32, duration=1.0)
+    assert len(indices) == 32
+    assert sorted(set(indices.tolist())) == [0, 1, 2, 3, 4]
+    assert np.all(np.diff(indices) >= 0)
+
+
+def test_a_segment_samples_only_inside_it():
+    times = np.arange(100) / 10.0
+    indices = sample_frame_indices(times, 8, segment=(2.0, 4.0), duration=10.0)
+    assert times[indices].min() >= 2.0 and times[indices].max() < 4.0
+    with pytest.raises(VideoError, match="after the clip ends"):
+        sample_frame_indices(times, 8, segment=(20.0, 30.0), duration=10.0)
+    with pytest.raises(VideoError, match="start < end"):
+        sample_frame_indices(times, 8, segment=(4.0, 2.0), duration=10.0)
+
+
+def test_reader_counts_frames_and_returns_the_sampled_ones(tmp_path):
+    path = write_video(tmp_path / "numbered.mp4", numbered_frames(30), fps=10)
+    clip = read_clip(path, 6)
+    assert clip.num_source_frames == 30
+    assert clip.fps == pytest.approx(10.0)
+    assert clip.duration_seconds == pytest.approx(3.0, abs=0.11)
+    assert [decoded_index(frame) for frame in clip.frames] == clip.frame_indices.tolist() == [2, 7, 12, 17, 22, 27]
+    np.testing.assert_allclose(clip.pts_seconds, clip.frame_indices / 10.0, atol=1e-6)
+    assert len(clip.content_hash) == 32
+
+
+@pytest.mark.parametrize("gop", [4, 250])
+def test_seeking_decoder_returns_exactly_what_sequential_decoding_does(tmp_path, gop):
+    path = write_video(tmp_path / f"gop{gop}.mp4", numbered_frames(120), fps=24, gop=gop)
+    with VideoReader(path) as reader:
+        wanted = [3, 4, 50, 51, 52, 90, 119]
+        frames = reader.get_frames_at(wanted)
+    assert [decoded_index(frame) for frame in frames] == wanted
+
+
+def test_b_frames_are_returned_in_presentation_order(tmp_path):
+    import av
+
+    path = tmp_path / "bframes.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"preset": "medium", "bf": "3", "crf": "10"}
+        for frame in numbered_frames(40):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    clip = read_clip(path, 8)
+    assert [decoded_index(frame) for frame in clip.frames] == clip.frame_indices.tolist()
+
+
+def test_rotation_metadata_is_honoured(tmp_path):
+    frames = np.zeros((6, 48, 64, 3), dtype=np.uint8)
+    frames[:, :12, :16] = 255  # a white corner at the top left of the stored picture
+    path = write_video(tmp_path / "rotated.mp4", frames, rotation=90)
+    with VideoReader(path) as reader:
+        picture = reader.get_frames_at([2])[0]
+    assert picture.shape == (64, 48, 3), "a 90-degree display rotation swaps width and height"
+    expected = np.rot90(frames[2], k=1)  # FFmpeg's display angle is counter-clockwise
+    assert np.abs(picture.astype(int) - expected.astype(int)).mean() < 8
+
+
+def test_variable_frame_rate_is_sampled_uniformly_in_time(tmp_path):
+    # 40 frames 10 ms apart, then 20 frames 200 ms apart: uniform in *time* must put most samples late
+    pts = [i * 10 for i in range(40)] + [400 + i * 200 for i in range(20)]
+    path = write_video(tmp_path / "vfr.mkv", numbered_frames(60), fps=25, pts=pts, time_base=Fraction(1, 1000))
+    clip = read_clip(path, 8)
+    assert clip.num_source_frames == 60
+    assert (clip.frame_indices >= 40).sum() >= 6
+    gaps = np.diff(clip.pts_seconds)
+    assert gaps.max() < 0.8, f"samples should be spread over time, got times {clip.pts_seconds}"
+
+
+def test_odd_sized_frames_are_read_and_resized(tmp_path):
+    import av
+
+    path = tmp_path / "odd.mkv"
+    frames = numbered_frames(10, height=47, width=63)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 63, 47, "yuv444p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    native = read_clip(path, 4)
+    assert native.frames.shape == (4, 47, 63, 3)
+    resized = read_clip(path, 4, size=(32, 32))
+    assert resized.frames.shape == (4, 32, 32, 3)
+    assert [decoded_index(frame) for frame in resized.frames] == resized.frame_indices.tolist()
+
+
+def test_truncated_streamable_file_uses_the_frames_that_really_decode(tmp_path):
+    full = write_video(tmp_path / "full.mkv", numbered_frames(90), fps=30, gop=10)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.5)])
+    clip = read_clip(cut, 8)
+    assert 2 <= clip.num_source_frames < 90
+    assert [decoded_index(frame) for frame in clip.frames] == clip.frame_indices.tolist()
+
+
+def test_image_folder_and_array_sources(tmp_path):
+    frames = numbered_frames(12, height=40, width=40)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{index:04d}.png")
+    (folder / "notes.txt").write_text("ignored: not an image")
+    from_folder = read_image_folder(folder, 4, size=(32, 32))
+    from_array = read_array(frames, 4, size=(32, 32))
+    assert from_folder.frame_indices.tolist() == from_array.frame_indices.tolist() == [1, 4, 7, 10]
+    np.testing.assert_array_equal(from_folder.frames, from_array.frames)
+    floats = read_array(frames.astype(np.float32) / 255.0, 4)
+    np.testing.assert_array_equal(floats.frames, frames[[1, 4, 7, 10]])
+    assert read_clip(folder, 4).source == str(folder)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing.mp4", "no such file"),
+        ("text.mp4", "not a readable video"),
+        ("empty.mp4", "empty file"),
+        ("truncated.mp4", "not a readable video"),
+        ("audio_only.m4a", "no video stream"),
+        ("one_frame.mp4", "at least 2 distinct frames"),
+    ],
+)
+def test_bad_inputs_raise_one_line_errors_naming_the_file(videos: Path, name, message):
+    with pytest.raises(VideoError) as raised:
+        read_clip(videos / name, 8)
+    text = str(raised.value)
+    assert name in text and message in text and "\n" not in text
+
+
+def test_bad_folder_and_array_inputs(tmp_path):
+    (tmp_path / "empty_folder").mkdir()
+    with pytest.raises(VideoError, match="holds no images"):
+        read_clip(tmp_path / "empty_folder", 4)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for index in range(3):
+        (broken / f"{index}.png").write_bytes(b"not a png")
+    with pytest.raises(VideoError, match=r"0\.png: not a readable image"):
+        read_clip(broken, 4)
+    with pytest.raises(VideoError, match=r"shape \(T, H, W, 3\)"):
+        read_array(np.zeros((4, 8, 8)), 4)
+    with pytest.raises(VideoError, match="at least 2 distinct frames"):
+        read_array(np.zeros((1, 8, 8, 3), dtype=np.uint8), 4)
