@@ -120,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Prints the fused similarity and the similarity of each moment on its own.",
         epilog=EPILOG,
     )
-    compare.add_argument("a", metavar="A")
-    compare.add_argument("b", metavar="B")
+    compare.add_argument("a", metavar="A", help="a video, image folder or .moments.safetensors file")
+    compare.add_argument("b", metavar="B", help="the clip to compare A with (same kinds as A)")
     compare.add_argument("--json", action="store_true", help="print JSON to stdout")
     add_model_options(compare)
 
@@ -149,7 +149,7 @@ def run_embed(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     failures: list[str] = []
     results = model.iter_embed(args.videos, segment=args.segment, show_progress=not args.quiet)
-    for name, result in zip(names, results):
+    for result, name in zip(results, names):
         if result.error is not None:
             failures.append(str(result.error))
             records.append({"source": result.source, "error": str(result.error)})

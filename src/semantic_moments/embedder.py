@@ -173,27 +173,32 @@ class SemanticMoments:
             from tqdm.auto import tqdm
 
             progress = tqdm(total=len(items), unit="clip", desc="embedding", dynamic_ncols=True)
-        with ThreadPoolExecutor(max_workers=self.decode_workers, thread_name_prefix="decode") as pool:
-            pending: list[Future[SampledClip]] = []
-            next_item = 0
-            for index, source in enumerate(items):
-                while next_item < len(items) and next_item <= index + self.decode_workers:
-                    pending.append(pool.submit(self.read, items[next_item], segment))
-                    next_item += 1
-                name = _name(source)
-                try:
-                    clip = pending[index].result()
-                    pending[index] = None  # type: ignore[call-overload] - release the frames early
-                    yield EmbedResult(name, self.embed_clip(clip, segment), None)
-                except SemanticMomentsError as error:
-                    yield EmbedResult(name, None, error)
-                except Exception as error:  # noqa: BLE001 - one bad clip must not end a batch
-                    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                    yield EmbedResult(name, None, SemanticMomentsError(f"{name}: {type(error).__name__}: {message}"))
-                if progress is not None:
-                    progress.update(1)
-        if progress is not None:
-            progress.close()
+        try:
+            with ThreadPoolExecutor(max_workers=self.decode_workers, thread_name_prefix="decode") as pool:
+                pending: list[Future[SampledClip]] = []
+                next_item = 0
+                for index, source in enumerate(items):
+                    while next_item < len(items) and next_item <= index + self.decode_workers:
+                        pending.append(pool.submit(self.read, items[next_item], segment))
+                        next_item += 1
+                    name = _name(source)
+                    try:
+                        clip = pending[index].result()
+                        pending[index] = None  # type: ignore[call-overload] - release the frames early
+                        result = EmbedResult(name, self.embed_clip(clip, segment), None)
+                    except SemanticMomentsError as error:
+                        result = EmbedResult(name, None, error)
+                    except Exception as error:  # noqa: BLE001 - one bad clip must not end a batch
+                        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                        result = EmbedResult(name, None, SemanticMomentsError(f"{name}: {type(error).__name__}: {message}"))
+                    if progress is not None:
+                        progress.update(1)
+                        if index == len(items) - 1:
+                            progress.close()
+                    yield result
+        finally:
+            if progress is not None:
+                progress.close()  # also when the caller abandons the generator
 
     def __repr__(self) -> str:
         info = self.backbone.info()

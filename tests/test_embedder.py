@@ -1,0 +1,196 @@
+"""The pipeline video -> frames -> tokens -> moments -> Embedding, and the Embedding file format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import moving_square, write_video
+
+from semantic_moments import Embedding, SemanticMoments, moment_similarities, similarity
+from semantic_moments.bench.synthetic import Motion, Scene, render
+from semantic_moments.errors import ConfigError, EmbeddingFileError, VideoError
+from semantic_moments.moments import fuse, moments
+
+
+def test_same_motion_beats_same_appearance_on_synthetic_clips(default_model, tmp_path):
+    # A real photo (the cat) on a brick wall moving right, the same motion by another object
+    # (the coffee cup) on grass, and the cat on the same wall spinning in place.
+    cat_on_brick = Scene("brick", (0.9, 0.6, 0.5), "chelsea", 1, start=(0.3, 0.5))
+    cup_on_grass = Scene("grass", (0.5, 0.9, 0.5), "coffee", 2, start=(0.3, 0.5))
+    right = Motion("line", direction=0.0, amount=0.4)
+    spin = Motion("spin", cycles=1.0)
+    reference = write_video(tmp_path / "ref.mp4", render(cat_on_brick, right, 32, 224))
+    positive = write_video(tmp_path / "pos.mp4", render(cup_on_grass, right, 32, 224))
+    negative = write_video(tmp_path / "neg.mp4", render(cat_on_brick, spin, 32, 224))
+    ref, pos, neg = default_model.embed([reference, positive, negative])
+    assert similarity(ref, pos) > similarity(ref, neg)
+    # ...and appearance alone (M(1)) ranks them the other way: the motion moments do the work.
+    assert similarity(ref, pos, alpha=(1, 0, 0)) < similarity(ref, neg, alpha=(1, 0, 0))
+
+
+def test_embedding_shapes_metadata_and_motion_map(default_model, tmp_path):
+    path = write_video(tmp_path / "clip.mp4", moving_square(40, 96, (250, 200, 0), "right"), fps=20)
+    embedding = default_model.embed(path)
+    assert set(embedding.moments) == {1, 2, 3} and embedding.dim == 112
+    assert embedding.vector().shape == (336,) and embedding.vector().dtype == np.float32
+    assert np.linalg.norm(embedding.vector()) == pytest.approx(1.0, abs=1e-5)
+    assert embedding.num_source_frames == 40 and embedding.fps == pytest.approx(20.0)
+    assert embedding.duration_seconds == pytest.approx(2.0, abs=0.06)
+    assert len(embedding.pts_seconds) == 16 and embedding.source == str(path)
+    assert embedding.backbone["name"] == "efficientnet-lite0" and embedding.backbone["layer"] == "blocks.10"
+    assert embedding.motion_map.shape == (14, 14)
+    # the square moves along one band of rows: motion energy concentrates there
+    band = embedding.motion_map[4:9].mean()
+    elsewhere = np.concatenate([embedding.motion_map[:2], embedding.motion_map[-2:]]).mean()
+    assert band > 2 * elsewhere
+
+
+def test_the_pipeline_equals_moments_of_the_tokens_computed_directly(tiny_model, tmp_path):
+    frames = moving_square(8, 64, (200, 30, 30), "down")
+    embedding = tiny_model.embed(frames)
+    backbone = tiny_model.backbone
+    with torch.inference_mode():
+        tokens = backbone.forward_tokens(backbone.preprocess(torch.from_numpy(frames))).patch
+    expected = moments(tokens, (1, 2, 3), "reference")
+    for order in (1, 2, 3):
+        np.testing.assert_allclose(embedding.moments[order], expected[order].float().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(embedding.vector(), fuse(expected, (1, 2, 3), (1, 8, 4)).float().numpy(), atol=1e-6)
+
+
+def test_batch_size_does_not_change_the_result(tmp_path):
+    frames = moving_square(24, 64, (200, 30, 30), "right")
+    one_pass = SemanticMoments("test-tiny", frames=16, batch_size=64).embed(frames)
+    many_passes = SemanticMoments("test-tiny", frames=16, batch_size=3).embed(frames)
+    for order in (1, 2, 3):
+        np.testing.assert_allclose(one_pass.moments[order], many_passes.moments[order], rtol=1e-5, atol=1e-6)
+
+
+def test_changing_alpha_later_equals_embedding_with_that_alpha(tmp_path):
+    frames = moving_square(16, 64, (30, 200, 30), "right")
+    default = SemanticMoments("test-tiny", frames=8).embed(frames)
+    direct = SemanticMoments("test-tiny", frames=8, alpha=(2, 1, 0.5)).embed(frames)
+    np.testing.assert_allclose(default.vector(alpha=(2, 1, 0.5)), direct.vector(), atol=1e-6)
+    appearance = default.vector(alpha=(1, 0, 0))
+    np.testing.assert_allclose(appearance[:24], default.moments[1] / np.linalg.norm(default.moments[1]), atol=1e-6)
+    assert np.abs(appearance[24:]).max() == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "dim"),
+    [
+        ({"fusion": "add"}, 24),
+        ({"granularity": "frame"}, 72),
+        ({"orders": (1, 2, 3, 4)}, 96),
+        ({"orders": (2,)}, 24),
+        ({"convention": "paper", "standardized": True}, 72),
+    ],
+)
+def test_ablation_options_are_one_implementation(options, dim):
+    frames = moving_square(16, 64, (30, 30, 200), "down")
+    embedding = SemanticMoments("test-tiny", frames=8, **options).embed(frames)
+    assert embedding.vector().shape == (dim,)
+    assert np.isfinite(embedding.vector()).all()
+    if options.get("granularity") == "frame":
+        assert embedding.motion_map is None
+
+
+def test_static_clip_has_no_motion_part(tiny_model):
+    still = np.repeat(moving_square(1, 64, (120, 90, 30), "right"), 8, axis=0)
+    still[::2, 0, 0] += 1  # two distinct frames, else the clip is refused as motionless
+    embedding = tiny_model.embed(still)
+    assert np.abs(embedding.moments[2]).max() < 0.05 * np.abs(embedding.moments[1]).max()
+
+
+def test_a_global_brightness_change_is_appearance_not_motion(default_model):
+    # Documented behaviour (README, "What the moments see"): brightening a whole clip uniformly is
+    # an appearance change: it moves M(1) more than the motion moment M(2), so the fused
+    # similarity of the clip to its brightened copy is higher than the appearance-only one.
+    frames = moving_square(32, 128, (220, 60, 40), "right", background=70).astype(np.float32)
+    brighter = np.clip(frames * 1.35 + 25, 0, 255)
+    a, b = default_model.embed([frames.astype(np.uint8), brighter.astype(np.uint8)])
+    per_moment = moment_similarities(a, b)
+    assert per_moment[2] > per_moment[1] + 0.03
+    assert similarity(a, b) > similarity(a, b, alpha=(1, 0, 0)) + 0.03
+
+
+def test_a_brightness_fade_over_time_is_seen_as_temporal_change(default_model):
+    # Documented limitation: the moments see change of the features over time, not motion as
+    # such. A still scene fading in has clearly non-zero M(2); a still scene has M(2) = 0.
+    still = np.repeat(moving_square(1, 128, (220, 60, 40), "right", background=70), 32, axis=0).astype(np.float32)
+    fade = (still * np.linspace(0.4, 1.0, 32)[:, None, None, None]).astype(np.uint8)
+    still = still.astype(np.uint8)
+    still[1::2, 0, 0] += 1  # a 1-pixel flicker: two distinct frames, nothing else changes
+    faded, static = default_model.embed([fade, still])
+    assert np.abs(faded.moments[2]).mean() > 10 * np.abs(static.moments[2]).mean()
+
+
+def test_save_and_load_round_trip(tiny_model, tmp_path):
+    embedding = tiny_model.embed(moving_square(16, 64, (10, 250, 250), "right"))
+    path = embedding.save(tmp_path / "sub" / "clip.moments.safetensors")
+    loaded = Embedding.load(path)
+    for order in embedding.moments:
+        np.testing.assert_array_equal(loaded.moments[order], embedding.moments[order])
+    assert loaded.config == embedding.config and loaded.backbone == embedding.backbone
+    np.testing.assert_array_equal(loaded.pts_seconds, embedding.pts_seconds)
+    np.testing.assert_array_equal(loaded.motion_map, embedding.motion_map)
+    assert loaded.content_hash == embedding.content_hash
+    np.testing.assert_array_equal(loaded.vector(), embedding.vector())
+    assert not list((tmp_path / "sub").glob("*.tmp")), "atomic write leaves no temporary file"
+
+
+def test_loading_bad_embedding_files(tmp_path):
+    with pytest.raises(EmbeddingFileError, match="no such embedding file"):
+        Embedding.load(tmp_path / "missing.moments.safetensors")
+    garbage = tmp_path / "garbage.moments.safetensors"
+    garbage.write_bytes(b"\x00\x01not safetensors")
+    with pytest.raises(EmbeddingFileError, match="garbage.moments.safetensors: not a safetensors embedding file"):
+        Embedding.load(garbage)
+    from safetensors.numpy import save_file
+
+    other = tmp_path / "other.safetensors"
+    save_file({"x": np.zeros(3, dtype=np.float32)}, str(other))
+    with pytest.raises(EmbeddingFileError, match="not a semantic-moments embedding"):
+        Embedding.load(other)
+
+
+def test_comparing_embeddings_from_different_settings_is_refused(tiny_model):
+    frames = moving_square(16, 64, (10, 250, 250), "right")
+    a = tiny_model.embed(frames)
+    b = SemanticMoments("test-tiny", frames=8, granularity="frame").embed(frames)
+    with pytest.raises(ConfigError, match=r"cannot compare <array> with <array>.*granularity: patch vs frame"):
+        similarity(a, b)
+
+
+def test_iter_embed_reports_bad_items_and_goes_on(tiny_model, videos):
+    sources = [videos / "good.mp4", videos / "text.mp4", videos / "missing.mp4", videos / "also good.mp4",
+               videos / "audio_only.m4a", videos / "one_frame.mp4", videos / "empty.mp4", videos / "truncated.mp4"]
+    results = list(tiny_model.iter_embed(sources))
+    assert [result.embedding is not None for result in results] == [True, False, False, True, False, False, False, False]
+    for result in results:
+        if result.error is not None:
+            assert isinstance(result.error, VideoError)
+            assert str(result.source) in str(result.error) or result.source.split("/")[-1] in str(result.error)
+    with pytest.raises(VideoError, match="text.mp4"):
+        tiny_model.embed(sources[:2])
+
+
+def test_segment_and_frame_count_options(tiny_model, tmp_path):
+    path = write_video(tmp_path / "long.mp4", moving_square(64, 64, (250, 250, 0), "right"), fps=16)
+    part = tiny_model.embed(path, segment=(1.0, 2.0))
+    assert part.segment == (1.0, 2.0)
+    assert part.pts_seconds.min() >= 1.0 - 1e-6 and part.pts_seconds.max() < 2.0
+    with pytest.raises(ConfigError, match="at least 2"):
+        SemanticMoments("test-tiny", frames=1)
+    with pytest.raises(ConfigError, match="batch_size"):
+        SemanticMoments("test-tiny", batch_size=0)
+
+
+def test_video_backbone_frame_count_must_fit_its_clips():
+    options = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+               "image_size": 64, "num_frames": 4}
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        SemanticMoments("videomae-base", frames=10, pretrained=False, config_overrides=options)
+    model = SemanticMoments("videomae-base", frames=8, pretrained=False, config_overrides=options)
+    embedding = model.embed(moving_square(20, 64, (255, 0, 0), "right"))
+    assert embedding.vector().shape == (96,)
