@@ -175,3 +175,12 @@ def test_bad_folder_and_array_inputs(tmp_path):
         read_array(np.zeros((4, 8, 8)), 4)
     with pytest.raises(VideoError, match="at least 2 distinct frames"):
         read_array(np.zeros((1, 8, 8, 3), dtype=np.uint8), 4)
+
+
+def test_frames_larger_than_supported_are_refused(tmp_path, monkeypatch):
+    import semantic_moments.video as video
+
+    path = write_video(tmp_path / "big.mp4", numbered_frames(4, height=64, width=96))
+    monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 64)
+    with pytest.raises(VideoError, match=r"big.mp4: frame size 96x64 is larger than supported"):
+        read_clip(path, 2)
