@@ -99,24 +99,34 @@ class SemanticMoments:
         """Sample T frames of ``source`` at the backbone's input size (no model work)."""
         return read_clip(source, self.config.num_frames, self.backbone.preprocessing.image_size, segment)
 
-    def embed_clip(self, clip: SampledClip, segment: tuple[float, float] | None = None) -> Embedding:
-        """Embed frames that were already sampled (``read``)."""
-        config = self.config
-        accumulator = TemporalMoments(max_order=max(max(config.orders), 2))
+    def accumulate(self, clip: SampledClip, max_order: int = 4) -> tuple[dict[str, TemporalMoments], tuple[int, int]]:
+        """Run the backbone over the clip once; streaming moments of both granularities.
+
+        Returns ({"patch": accumulator over (P, d), "frame": accumulator over (1, d)}, patch grid).
+        Every convention, order subset and fusion can be finalised from these without another pass.
+        """
+        accumulators = {"patch": TemporalMoments(max_order), "frame": TemporalMoments(max_order)}
         grid: tuple[int, int] = (1, 1)
         with torch.inference_mode():
             for start in range(0, len(clip.frames), self.batch_size):
                 pixels = self.backbone.preprocess(torch.from_numpy(clip.frames[start:start + self.batch_size]))
                 output = self.backbone.forward_tokens(pixels)
-                tokens = output.patch if config.granularity == "patch" else output.pooled[:, None, :]
+                accumulators["patch"].update(output.patch)
+                accumulators["frame"].update(output.pooled[:, None, :])
                 grid = output.grid
-                accumulator.update(tokens)
-            per_patch = finalize_moments(accumulator, config.orders, config.convention, config.standardized)
-            moments = {order: value.float().cpu().numpy() for order, value in patch_average(per_patch).items()}
-            motion_map = None
-            if config.granularity == "patch":
-                spread = accumulator.central_moment(2).sqrt().mean(dim=-1)
-                motion_map = spread.reshape(grid).float().cpu().numpy()
+        return accumulators, grid
+
+    def embed_clip(self, clip: SampledClip, segment: tuple[float, float] | None = None) -> Embedding:
+        """Embed frames that were already sampled (``read``)."""
+        config = self.config
+        accumulators, grid = self.accumulate(clip, max_order=max(max(config.orders), 2))
+        accumulator = accumulators[config.granularity]
+        per_patch = finalize_moments(accumulator, config.orders, config.convention, config.standardized)
+        moments = {order: value.float().cpu().numpy() for order, value in patch_average(per_patch).items()}
+        motion_map = None
+        if config.granularity == "patch":
+            spread = accumulator.central_moment(2).sqrt().mean(dim=-1)
+            motion_map = spread.reshape(grid).float().cpu().numpy()
         return Embedding(
             moments=moments,
             config=config,

@@ -46,9 +46,14 @@ def score_triplets(
     similarity: np.ndarray,
     triplets: np.ndarray,
     distractors: Sequence[Sequence[int]] | None = None,
+    masked: Sequence[Sequence[int]] | None = None,
 ) -> TripletScores:
-    """Score triplets (n, 3) of row indices; ``distractors[i]`` lists triplet i's distractor rows
-    (None: no distractors, so retrieval is among positive and negative alone)."""
+    """Score triplets (n, 3) of row indices.
+
+    ``distractors[i]`` lists triplet i's distractor rows (None: retrieval is among positive and
+    negative alone); ``masked[i]`` lists rows left out of triplet i's Recall@1 pool besides the
+    reference (other correct answers, which are neither rewarded nor counted against).
+    """
     triplets = np.asarray(triplets, dtype=np.int64).reshape(-1, 3)
     count = len(triplets)
     recall = np.zeros(count, dtype=bool)
@@ -59,6 +64,8 @@ def score_triplets(
     for index, (reference, positive, negative) in enumerate(triplets):
         row = similarity[reference].astype(np.float64).copy()
         row[reference] = -np.inf
+        if masked is not None and len(masked[index]):
+            row[np.asarray(masked[index], dtype=np.int64)] = -np.inf
         # ties count against the positive: a method that maps everything to one point scores 0
         recall[index] = row[positive] > np.max(np.delete(row, [reference, positive]), initial=-np.inf)
         triplet_correct[index] = row[positive] > row[negative]

@@ -126,7 +126,7 @@ class Motion:
             wave = 1.0 - 2.0 * abs((self.cycles * u) % 1.0 - 0.5)  # triangle 0 -> 1 -> 0, 0 at the start
             pose.update(dx=d * cos * u - d * 0.3 * sin * wave, dy=d * sin * u + d * 0.3 * cos * wave)
         elif self.family == "squash":
-            wobble = 0.35 * math.sin(2 * math.pi * self.cycles * u)
+            wobble = 0.35 * self.sign * math.sin(2 * math.pi * self.cycles * u)  # sign: which axis stretches first
             pose.update(sx=1 + wobble, sy=1 - wobble)
         elif self.family == "pan":
             pose.update(cam_dx=d * 0.5 * cos * u, cam_dy=d * 0.5 * sin * u)
@@ -149,10 +149,11 @@ def random_motion(rng: np.random.Generator, family: str | None = None) -> Motion
 
 
 def contrasting_motion(rng: np.random.Generator, motion: Motion) -> Motion:
-    """A clearly different motion from the same start pose: another family, or the same family
-    reversed/turned by 90-180 degrees."""
-    if rng.random() < 0.7:
-        family = str(rng.choice([f for f in MOTION_FAMILIES if f != motion.family]))
+    """A clearly different motion from the same start frame: another family, or the same family
+    reversed/turned by 90-180 degrees. ``pair`` (two objects) stays ``pair``, turned, so the first
+    frame keeps both objects."""
+    if motion.family != "pair" and rng.random() < 0.7:
+        family = str(rng.choice([f for f in MOTION_FAMILIES if f not in (motion.family, "pair")]))
         return random_motion(rng, family)
     turn = float(rng.uniform(0.5, 1.0)) * math.pi
     return replace(motion, direction=motion.direction + turn, sign=-motion.sign)

@@ -1,0 +1,85 @@
+"""Per-clip features for benchmarks, computed once and cached on disk.
+
+One backbone pass per clip and frame count yields every SemanticMoments variant the benchmark
+compares: for both granularities (``patch``, ``frame``) and every convention, the patch-averaged
+statistic of each order 1..4. They are stored as named (d,) float32 vectors
+``"{granularity}/{convention}/{order}"`` with convention ``reference``, ``paper`` or ``paper-std``,
+so any orders/alpha/fusion combination is a cheap function of the cache. Baseline descriptors
+(optical flow, pixel difference) are cached the same way under ``"baseline/{name}"``.
+
+Cache files are safetensors named by a hash of (clip content hash, backbone identity, T, extractor
+version) and written atomically; a corrupt or foreign cache file is recomputed, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..moments import finalize_moments, patch_average
+from ..video import SampledClip, hash_file
+
+EXTRACTOR_VERSION = "1"
+CONVENTIONS = {"reference": ("reference", False), "paper": ("paper", False), "paper-std": ("paper", True)}
+ORDERS = (1, 2, 3, 4)
+
+
+def moment_features(model, clip: SampledClip) -> dict[str, np.ndarray]:
+    """Every granularity x convention x order statistic of one clip, from one backbone pass."""
+    accumulators, _ = model.accumulate(clip, max_order=4)
+    features: dict[str, np.ndarray] = {}
+    for granularity, accumulator in accumulators.items():
+        for name, (convention, standardized) in CONVENTIONS.items():
+            per_patch = finalize_moments(accumulator, ORDERS, convention, standardized)
+            for order, vector in patch_average(per_patch).items():
+                features[f"{granularity}/{name}/{order}"] = vector.float().cpu().numpy()
+    return features
+
+
+class FeatureCache:
+    """Named feature vectors per (clip, extractor), in ``folder`` (None: no caching)."""
+
+    def __init__(self, folder: str | os.PathLike[str] | None) -> None:
+        self.folder = Path(folder) if folder else None
+        self._hashes: dict[Path, str] = {}
+        if self.folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def content_hash(self, path: Path) -> str:
+        if path not in self._hashes:
+            self._hashes[path] = hash_file(path)
+        return self._hashes[path]
+
+    def _file(self, path: Path, extractor: dict) -> Path | None:
+        if self.folder is None:
+            return None
+        key = json.dumps({"clip": self.content_hash(path), "extractor": extractor, "v": EXTRACTOR_VERSION},
+                         sort_keys=True)
+        return self.folder / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.safetensors"
+
+    def get(self, path: Path, extractor: dict) -> dict[str, np.ndarray] | None:
+        file = self._file(path, extractor)
+        if file is None or not file.exists():
+            return None
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(str(file))
+        except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
+            return None
+
+    def put(self, path: Path, extractor: dict, features: dict[str, np.ndarray]) -> None:
+        file = self._file(path, extractor)
+        if file is None:
+            return
+        from safetensors.numpy import save
+
+        handle, temporary = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as output:
+            output.write(save({key: np.ascontiguousarray(value) for key, value in features.items()}))
+        os.replace(temporary, file)

@@ -1,0 +1,173 @@
+"""Run benchmark manifests: features once per clip (cached), every method scored side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SemanticMomentsError
+from ..video import read_clip
+from .baselines import BASELINES, SIZE
+from .features import FeatureCache, moment_features
+from .manifest import Manifest
+from .methods import Method
+from .metrics import bootstrap_interval, cosine_matrix, knn_classify, score_triplets
+
+TRIPLET_METRICS = ("recall_at_1", "triplet_accuracy", "retrieval_accuracy", "mean_rank", "map")
+
+
+@dataclass
+class BenchmarkResult:
+    """Everything one manifest produced: rows of numbers, failures, and per-triplet margins."""
+
+    manifest: Manifest
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    dropped_triplets: list[str] = field(default_factory=list)
+    margins: dict[str, np.ndarray] = field(default_factory=dict)  # method key -> per-triplet margin
+    triplet_ids: list[str] = field(default_factory=list)
+
+
+def _progress(iterable, enabled: bool, **options):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **options)
+
+
+def extract_features(
+    manifest: Manifest,
+    methods: Sequence[Method],
+    cache: FeatureCache,
+    model_options: dict[str, Any],
+    progress: bool = True,
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, str]]:
+    """Features of every clip for every extractor the methods need: {clip: {key: vector}}, failures.
+
+    A clip that fails anywhere is reported once and left out of every method, so all methods are
+    scored on the same clips.
+    """
+    from ..backbones import create_backbone
+    from ..embedder import SemanticMoments
+
+    paths = manifest.all_paths()
+    features: dict[str, dict[str, np.ndarray]] = {path: {} for path in paths}
+    failures: dict[str, str] = {}
+    extractors = sorted({(m.backbone, m.frames, m.baseline is not None) for m in methods}, key=str)
+    backbones: dict[str, Any] = {}
+    for backbone_name, frames, is_baseline in extractors:
+        if is_baseline:
+            identity: dict[str, Any] = {"baseline": sorted(BASELINES), "frames": frames, "size": SIZE}
+            model = None
+            prefix = f"baseline@{frames}"
+        else:
+            if backbone_name not in backbones:
+                backbones[backbone_name] = create_backbone(backbone_name, **model_options.get(backbone_name, {}))
+            model = SemanticMoments(backbones[backbone_name], frames=frames, batch_size=32)
+            identity = {**backbones[backbone_name].info(), "frames": frames}
+            prefix = f"{backbone_name}@{frames}"
+        for path in _progress(paths, progress, desc=f"{manifest.name}: {prefix}", unit="clip", dynamic_ncols=True):
+            if path in failures:
+                continue
+            file = manifest.resolve(path)
+            try:
+                cached = cache.get(file, identity) if file.is_file() else None
+                if cached is None:
+                    if model is None:
+                        clip = read_clip(file, frames, size=(SIZE, SIZE))
+                        cached = {name: describe(clip.frames) for name, describe in BASELINES.items()}
+                    else:
+                        cached = moment_features(model, model.read(file))
+                    cache.put(file, identity, cached)
+            except SemanticMomentsError as error:
+                failures[path] = str(error)
+                continue
+            except Exception as error:  # noqa: BLE001 - a bad clip is reported, the run goes on
+                failures[path] = f"{file}: {type(error).__name__}: {error}"
+                continue
+            features[path].update({f"{prefix}/{key}": value for key, value in cached.items()})
+    return features, failures
+
+
+def _summaries(values: dict[str, np.ndarray], resamples: int) -> dict[str, tuple[float, float, float]]:
+    return {name: bootstrap_interval(value, resamples) for name, value in values.items()}
+
+
+def evaluate(
+    manifest: Manifest,
+    methods: Sequence[Method],
+    features: dict[str, dict[str, np.ndarray]],
+    failures: dict[str, str],
+    bootstrap: int = 1000,
+    knn_k: int = 20,
+) -> BenchmarkResult:
+    """Score every method on the clips that worked; one row per (method, category, metric)."""
+    result = BenchmarkResult(manifest, failures=dict(failures))
+    valid = [path for path in manifest.all_paths() if path not in failures]
+    row_of = {path: index for index, path in enumerate(valid)}
+    triplets = [t for t in manifest.triplets if all(p in row_of for p in (t.reference, t.positive, t.negative))]
+    result.dropped_triplets = [t.id for t in manifest.triplets if t not in triplets]
+    result.triplet_ids = [t.id for t in triplets]
+    indices = np.array([[row_of[t.reference], row_of[t.positive], row_of[t.negative]] for t in triplets],
+                       dtype=np.int64).reshape(-1, 3)
+    shared = [row_of[p] for p in manifest.distractors if p in row_of]
+    distractors, masked = [], []
+    for triplet, (reference, positive, negative) in zip(triplets, indices):
+        ignored = {row_of[p] for p in triplet.ignore if p in row_of}
+        own = {row_of[p] for p in triplet.distractors if p in row_of}
+        distractors.append(sorted((set(shared) | own) - ignored - {reference, positive, negative}))
+        masked.append(sorted(ignored))
+    categories = sorted({t.category for t in triplets})
+    labelled = [clip for clip in manifest.clips if clip.path in row_of]
+    for method in methods:
+        vectors = np.stack([method.vector(features[path]) for path in valid])
+        similarity = cosine_matrix(vectors)
+        base = {"dataset": manifest.name, "method": method.name, "group": method.group,
+                "backbone": method.backbone or "-", "frames": method.frames, "key": method.key}
+        if len(triplets):
+            scores = score_triplets(similarity, indices, distractors if manifest.distractors or any(
+                t.distractors for t in triplets) else None, masked)
+            result.margins[method.key] = scores.margin
+            per_triplet = {"recall_at_1": scores.recall_at_1, "triplet_accuracy": scores.triplet_correct,
+                           "retrieval_accuracy": scores.retrieval_correct, "mean_rank": scores.positive_rank,
+                           "map": scores.average_precision}
+            category_of = np.array([t.category for t in triplets])
+            for category in ["all"] + (categories if len(categories) > 1 else []):
+                selected = np.ones(len(triplets), bool) if category == "all" else category_of == category
+                for metric, (mean, low, high) in _summaries({k: v[selected] for k, v in per_triplet.items()},
+                                                            bootstrap).items():
+                    result.rows.append({**base, "category": category, "metric": metric, "value": mean,
+                                        "low": low, "high": high, "n": int(selected.sum())})
+        if len(labelled) >= 3:
+            rows = [row_of[clip.path] for clip in labelled]
+            knn = knn_classify(similarity[np.ix_(rows, rows)], [c.label for c in labelled],
+                               [c.actor for c in labelled], k=knn_k)
+            for metric, values in (("knn_majority_acc1", knn.majority_top1), ("knn_majority_acc5", knn.majority_top5),
+                                   ("knn_weighted_acc1", knn.weighted_top1), ("knn_weighted_acc5", knn.weighted_top5),
+                                   ("appearance_trap_rate", knn.appearance_trap)):
+                mean, low, high = bootstrap_interval(values, bootstrap)
+                result.rows.append({**base, "category": "all", "metric": metric, "value": mean, "low": low,
+                                    "high": high, "n": len(labelled)})
+    return result
+
+
+def run_benchmarks(
+    manifests: Sequence[Manifest],
+    methods: Sequence[Method],
+    cache_dir: str | Path | None,
+    model_options: dict[str, Any] | None = None,
+    bootstrap: int = 1000,
+    knn_k: int = 20,
+    progress: bool = True,
+) -> list[BenchmarkResult]:
+    cache = FeatureCache(cache_dir)
+    results = []
+    for manifest in manifests:
+        features, failures = extract_features(manifest, methods, cache, model_options or {}, progress)
+        results.append(evaluate(manifest, methods, features, failures, bootstrap, knn_k))
+    return results
