@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_bench_commands(commands) -> None:
     bench = commands.add_parser("bench", help="SimMotion-style benchmarks: make data, run, report",
                                 description="Build benchmark manifests and compare methods side by side.")
-    actions = bench.add_subparsers(dest="bench_command", metavar="ACTION", required=True)
+    actions = bench.add_subparsers(dest="bench_command", metavar="ACTION", required=True,
+                                   help="make-synthetic, make-real or run")
 
     synthetic = actions.add_parser(
         "make-synthetic", help="render procedural SimMotion-style triplets",
