@@ -58,6 +58,13 @@ def test_the_pipeline_equals_moments_of_the_tokens_computed_directly(tiny_model,
     np.testing.assert_allclose(embedding.vector(), fuse(expected, (1, 2, 3), (1, 8, 4)).float().numpy(), atol=1e-6)
 
 
+def test_a_tensor_clip_is_one_clip(tiny_model):
+    frames = moving_square(12, 64, (200, 30, 30), "right")
+    from_tensor = tiny_model.embed(torch.from_numpy(frames))
+    assert isinstance(from_tensor, Embedding)
+    np.testing.assert_array_equal(from_tensor.vector(), tiny_model.embed(frames).vector())
+
+
 def test_batch_size_does_not_change_the_result(tmp_path):
     frames = moving_square(24, 64, (200, 30, 30), "right")
     one_pass = SemanticMoments("test-tiny", frames=16, batch_size=64).embed(frames)

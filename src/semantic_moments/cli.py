@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import PAPER_ALPHA, parse_number_list
+from .config import parse_number_list
 from .errors import ConfigError, SemanticMomentsError
 
 EPILOG = "Docs: README.md. Embedding files: see `semantic_moments.embedding` for the format."
@@ -128,7 +128,128 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("backbones", help="list the registered backbones",
                         description="List every registered backbone with its default weights and layer.")
     add_bench_commands(commands)
+    add_index_commands(commands)
     return parser
+
+
+MODEL_OPTIONS = ("backbone", "layer", "weights", "frames", "orders", "alpha", "convention", "granularity", "fusion")
+
+
+def add_index_commands(commands) -> None:
+    index = commands.add_parser("index", help="build and maintain a motion index of video folders",
+                                description="A persistent, incremental index: embed a collection once, search it.")
+    actions = index.add_subparsers(dest="index_command", metavar="ACTION", required=True, help="build or info")
+    build = actions.add_parser(
+        "build", help="add new/changed videos under DIR... to the index (resumable)",
+        description="Scan DIR... recursively and embed only new or changed videos (content hash). Each clip is "
+                    "committed as soon as it is embedded: an interrupted build keeps its work and the next run "
+                    "continues. Model options default to the index's own settings once it exists.")
+    build.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders (or files) to index")
+    build.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder (created if missing)")
+    build.add_argument("--glob", default=None, help="only files matching this pattern, e.g. '*.mp4'; default: every video")
+    build.add_argument("--prune", action="store_true", help="drop indexed clips whose files are gone")
+    build.add_argument("--ann", choices=("auto", "exact", "hnsw"), default="auto",
+                       help="search structure: exact, HNSW, or auto (HNSW from 50,000 clips); default: %(default)s")
+    build.add_argument("--json", action="store_true", help="print the summary as JSON to stdout")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_options(build)
+    build.set_defaults(**{name: None for name in MODEL_OPTIONS})
+    info = actions.add_parser("info", help="what an index holds and how it was made",
+                              description="Print the index's size and the settings every clip in it shares.")
+    info.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+
+    search = commands.add_parser(
+        "search", help="find the indexed clips whose motion is most like QUERY",
+        description="QUERY is a video file (embedded with the index's settings) or the id/path of an indexed clip. "
+                    "--alpha or --motion re-weight the stored moments at query time, without re-embedding.")
+    search.add_argument("query", metavar="QUERY", help="video file, or id/path of an indexed clip")
+    search.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    search.add_argument("-k", type=int, default=10, help="number of results; default: %(default)s")
+    weights = search.add_mutually_exclusive_group()
+    weights.add_argument("--alpha", type=_parse_alpha, default=None, help="weights per moment, e.g. 1,8,4")
+    weights.add_argument("--motion", type=float, default=None,
+                         help="one knob: 0 = appearance only, 0.5 = the paper's 1,8,4, 1 = motion only")
+    search.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
+                        help="embed only this part of a video query, in seconds")
+    search.add_argument("--json", action="store_true", help="print results as JSON to stdout")
+    search.add_argument("--device", default="cpu", help="device for embedding a video query; default: %(default)s")
+
+
+def model_for_index(index, args: argparse.Namespace):
+    """A model with the index's settings, overridden by any model option given on the command line."""
+    from .backbones import get_entry
+    from .embedder import SemanticMoments
+
+    config, features = index.config, index.feature_settings
+    stored: dict[str, Any] = {}
+    if config is not None and features is not None:
+        backbone = features["backbone"]
+        weights = backbone["weights"]
+        default = get_entry(backbone["name"]).default_weights
+        source = None if weights in ("random", default, f"pypi:{default}") else weights
+        stored = {"backbone": backbone["name"], "layer": backbone["layer"], "frames": config.num_frames,
+                  "orders": config.orders, "alpha": config.alpha, "convention": config.convention,
+                  "standardized": config.standardized, "granularity": config.granularity, "fusion": config.fusion,
+                  "pretrained": weights != "random",
+                  "weights": source}
+    given = {name: getattr(args, name, None) for name in MODEL_OPTIONS if getattr(args, name, None) is not None}
+    if getattr(args, "random_weights", False):
+        given["pretrained"] = False
+    if getattr(args, "standardized", False):
+        given["standardized"] = True
+    options = {**stored, **given}
+    backbone = options.pop("backbone", "efficientnet-lite0")
+    return SemanticMoments(backbone, device=getattr(args, "device", "cpu"), dtype=getattr(args, "dtype", None) or "float32",
+                           batch_size=getattr(args, "batch_size", None) or 32,
+                           decode_workers=getattr(args, "decode_workers", None) or 2, **options)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from .collection import build_index
+    from .index import Index
+
+    if args.index_command == "info":
+        with Index.open(args.index, create=False) as index:
+            print(json.dumps({"path": str(args.index), "clips": len(index), "features": index.feature_settings,
+                              "config": index.config.to_dict() if index.config else None,
+                              "ann": index._setting("ann")}, indent=2))
+        return 0
+    with Index.open(args.index) as index:
+        model = model_for_index(index, args)
+        summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
+                              show_progress=not args.quiet, ann=args.ann)
+        total = len(index)
+    counts = summary.counts()
+    print(f"index {args.index}: {total} clips; " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
+    for path, reason in summary.failed.items():
+        print(f"  failed: {reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"clips": total, **counts, "failures": summary.failed}, indent=2))
+    return 0 if not summary.failed or summary.added or summary.updated or summary.unchanged else 1
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from .index import Index, motion_alpha
+
+    with Index.open(args.index, create=False) as index:
+        alpha = args.alpha
+        if args.motion is not None:
+            alpha = motion_alpha(args.motion, index.config.alpha if index.config else (1.0, 8.0, 4.0))
+        if index.lookup(args.query) is not None:
+            query: Any = args.query
+        else:
+            query = model_for_index(index, args).embed(args.query, segment=args.segment)
+        hits = index.search(query, k=args.k, alpha=alpha)
+    if args.json:
+        print(json.dumps([{"rank": rank, "id": hit.id, "path": hit.path, "score": hit.score,
+                           "per_moment": {f"M{k}": v for k, v in hit.per_moment.items()}}
+                          for rank, hit in enumerate(hits, 1)], indent=2))
+        return 0
+    print(f"{'rank':>4}  {'score':>7}  " + "  ".join(f"{'M' + str(k):>6}" for k in (hits[0].per_moment if hits else {}))
+          + "  path")
+    for rank, hit in enumerate(hits, 1):
+        print(f"{rank:>4}  {hit.score:7.4f}  " + "  ".join(f"{v:6.3f}" for v in hit.per_moment.values()) + f"  {hit.path}")
+    return 0
 
 
 def add_bench_commands(commands) -> None:
@@ -301,7 +422,7 @@ def run_compare(args: argparse.Namespace) -> int:
             embeddings.append(model.embed(source, segment=args.segment))
     first, second = embeddings
     orders = tuple(order for order in first.config.orders if order in second.moments)
-    alpha = args.alpha or tuple(dict(zip(first.config.orders, first.config.alpha)).get(o, PAPER_ALPHA[o]) for o in orders)
+    alpha = args.alpha or first.config.alpha_for(orders)
     score = similarity(first, second, alpha=alpha, orders=orders)
     per_moment = moment_similarities(first, second)
     if args.json:
@@ -325,7 +446,8 @@ def run_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"embed": run_embed, "compare": run_compare, "backbones": run_backbones, "bench": run_bench}
+COMMANDS = {"embed": run_embed, "compare": run_compare, "backbones": run_backbones, "bench": run_bench,
+            "index": run_index, "search": run_search}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

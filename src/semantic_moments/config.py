@@ -74,6 +74,11 @@ class MomentsConfig:
         alpha = options.pop("alpha", None) or tuple(PAPER_ALPHA[order] for order in orders)
         return cls(orders=tuple(orders), alpha=tuple(alpha), **options)
 
+    def alpha_for(self, orders: tuple[int, ...]) -> tuple[float, ...]:
+        """This config's weight for each of ``orders``; the paper's for orders it does not hold."""
+        configured = dict(zip(self.orders, self.alpha))
+        return tuple(configured.get(order, PAPER_ALPHA[order]) for order in orders)
+
     def replace(self, **changes: Any) -> MomentsConfig:
         return dataclasses.replace(self, **changes)
 

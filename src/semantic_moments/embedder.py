@@ -13,7 +13,7 @@ import torch
 
 from .backbones import Backbone, create_backbone
 from .config import MomentsConfig
-from .embedding import Embedding
+from .embedding import Embedding, feature_settings
 from .errors import ConfigError, SemanticMomentsError
 from .moments import TemporalMoments, finalize_moments, patch_average
 from .video import SampledClip, read_clip
@@ -157,8 +157,8 @@ class SemanticMoments:
         (start, end) seconds. Raises a SemanticMomentsError subclass naming the bad source; use
         ``iter_embed`` to skip bad items instead.
         """
-        single = isinstance(sources, (str, os.PathLike, np.ndarray))
-        items = [sources] if single else list(sources)  # type: ignore[list-item]
+        single = isinstance(sources, (str, os.PathLike)) or hasattr(sources, "__array__")  # arrays, tensors
+        items = [np.asarray(sources) if hasattr(sources, "__array__") else sources] if single else list(sources)  # type: ignore[arg-type]
         results = []
         for result in self.iter_embed(items, segment=segment, show_progress=show_progress):
             if result.error is not None:
@@ -209,6 +209,10 @@ class SemanticMoments:
         finally:
             if progress is not None:
                 progress.close()  # also when the caller abandons the generator
+
+    def feature_settings(self) -> dict[str, Any]:
+        """What the embeddings of this model share with any they can be compared to."""
+        return feature_settings(self.backbone.info(), self.config)
 
     def __repr__(self) -> str:
         info = self.backbone.info()

@@ -85,8 +85,7 @@ class Embedding:
         """
         orders = tuple(orders) if orders is not None else self.config.orders
         if alpha is None:
-            configured = dict(zip(self.config.orders, self.config.alpha))
-            alpha = tuple(configured.get(order, MomentsConfig.for_orders(orders).alpha[i]) for i, order in enumerate(orders))
+            alpha = self.config.alpha_for(orders)
         alpha = tuple(float(weight) for weight in alpha)
         validate_alpha(alpha, orders)
         missing = [order for order in orders if order not in self.moments]
@@ -97,12 +96,8 @@ class Embedding:
         return fused.float().numpy()
 
     def feature_settings(self) -> dict[str, Any]:
-        """What must agree for two embeddings to be comparable: backbone features and moment
-        definition (not alpha, orders or fusion, which can be changed afterwards)."""
-        backbone = {key: self.backbone.get(key) for key in ("name", "layer", "dim", "weights", "image_size")}
-        config = self.config
-        return {"backbone": backbone, "convention": config.convention, "standardized": config.standardized,
-                "granularity": config.granularity, "num_frames": config.num_frames}
+        """What must agree for two embeddings to be comparable (see ``feature_settings``)."""
+        return feature_settings(self.backbone, self.config)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically to ``path`` (see the module docstring for the format); returns the path."""
@@ -183,6 +178,14 @@ class Embedding:
             raise EmbeddingFileError(f"{path}: malformed embedding header ({_first_line(error)})") from None
 
 
+def feature_settings(backbone: dict[str, Any], config: MomentsConfig) -> dict[str, Any]:
+    """What must agree for two embeddings to be comparable: backbone features and moment
+    definition (not alpha, orders or fusion, which can be changed afterwards)."""
+    identity = {key: backbone.get(key) for key in ("name", "layer", "dim", "weights", "image_size")}
+    return {"backbone": identity, "convention": config.convention, "standardized": config.standardized,
+            "granularity": config.granularity, "num_frames": config.num_frames}
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -210,8 +213,15 @@ def similarity(
     orders: Sequence[int] | None = None,
     fusion: str | None = None,
 ) -> float:
-    """Cosine similarity of two clips' fused embeddings (same settings required)."""
+    """Cosine similarity of two clips' fused embeddings (same settings required).
+
+    Both are fused the same way: with ``alpha``/``orders``/``fusion`` where given, else with
+    ``a``'s configured ones (never each with its own).
+    """
     require_comparable(a, b)
+    orders = tuple(orders) if orders is not None else a.config.orders
+    alpha = tuple(alpha) if alpha is not None else a.config.alpha_for(orders)
+    fusion = fusion or a.config.fusion
     return cosine(a.vector(alpha, orders, fusion), b.vector(alpha, orders, fusion))
 
 

@@ -25,3 +25,7 @@ class ConfigError(SemanticMomentsError, ValueError):
 
 class EmbeddingFileError(SemanticMomentsError):
     """An embedding file is missing, malformed or was written by an incompatible version."""
+
+
+class IndexStoreError(SemanticMomentsError):
+    """An index folder is missing or damaged, or a clip asked for is not in it."""

@@ -117,7 +117,7 @@ def _plots(results: Sequence[BenchmarkResult], report_dir: Path, failure_example
             continue
         categories = ["all"] + sorted({row["category"] for row in rows} - {"all"})
         keys = [row["key"] for row in rows if row["category"] == "all" and row["group"] in ("main", "baseline", "backbone")]
-        figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(categories)), 4))
+        figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(categories)), 4.8))
         width = 0.8 / max(len(keys), 1)
         for index, key in enumerate(keys):
             values = {row["category"]: row for row in rows if row["key"] == key}
@@ -129,7 +129,7 @@ def _plots(results: Sequence[BenchmarkResult], report_dir: Path, failure_example
         axis.set_ylabel("Recall@1")
         axis.set_ylim(0, 1)
         axis.set_title(f"{result.manifest.name}: Recall@1 per category")
-        axis.legend(fontsize=7)
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
         figure.tight_layout()
         figure.savefig(report_dir / f"{slug}_categories.png", dpi=110)
         plt.close(figure)

@@ -1,0 +1,443 @@
+"""A persistent motion index: embeddings of a collection, searchable by example, with query-time alpha.
+
+On disk an index is a folder:
+
+* ``index.sqlite``: the source of truth (SQLite in WAL mode). Table ``settings`` holds the feature
+  settings every embedding must share (backbone, layer, convention, granularity, T, orders); table
+  ``clips`` one row per clip: path, content hash, size, mtime, duration, fps, the raw moments
+  M(k) and the motion map. Every add/remove is its own transaction, so an interrupted build
+  (Ctrl-C, ``kill -9``, power loss) leaves a valid index holding everything committed, and readers
+  never see a half-written row.
+* ``ann-<generation>.faiss``: a FAISS index over the clips' per-moment unit vectors, derived from the
+  SQLite rows and replaced atomically; exact (flat) for small collections, HNSW past
+  ``APPROXIMATE_FROM`` clips. Clips committed after it was written are scanned exactly and removed
+  clips are filtered out, so search is correct while a build is running.
+
+Query-time alpha, exactly. Let x_k be the unit vector of M(k) (the reference convention normalises
+each moment). The fused embedding is (alpha_1 x_1 | alpha_2 x_2 | ...) / norm, so
+
+    cos(q, x; alpha) = sum_k alpha_k^2 <q_k, x_k> / (||alpha||_q ||alpha||_x),
+
+where ||alpha||_x = sqrt(sum of alpha_k^2 over the moments of x that are not zero). One
+inner-product index over (x_1 | x_2 | x_3) therefore serves every alpha: the query is weighted by
+alpha^2, and the candidates are re-scored with the exact norms. For the ``paper`` convention the
+candidates come from the same index and are re-scored exactly with the stored raw moments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import MomentsConfig, validate_alpha
+from .embedding import Embedding
+from .errors import ConfigError, IndexStoreError
+
+APPROXIMATE_FROM = 50_000  # clips; below, exact search is fast enough and needs no training
+HNSW_NEIGHBOURS = 32
+HNSW_EF_SEARCH = 128
+RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clips (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT UNIQUE NOT NULL,
+    content_hash TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    duration_seconds REAL,
+    fps REAL,
+    num_source_frames INTEGER,
+    moments BLOB NOT NULL,
+    motion_map BLOB,
+    map_rows INTEGER,
+    map_columns INTEGER,
+    header TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS removed (id INTEGER PRIMARY KEY);
+"""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result: the clip's id and path, its cosine ``score`` under the query's alpha, and the
+    similarity of each moment on its own (``per_moment``: {order: cosine})."""
+
+    id: int
+    path: str
+    score: float
+    per_moment: dict[int, float]
+
+
+def motion_alpha(motion: float, base: Sequence[float] = (1.0, 8.0, 4.0)) -> tuple[float, ...]:
+    """One knob from appearance-only (0) to motion-only (1); 0.5 gives the paper's (1, 8, 4)."""
+    if not 0.0 <= motion <= 1.0:
+        raise ConfigError(f"motion must be between 0 (appearance only) and 1 (motion only), got {motion}")
+    return tuple([2.0 * (1.0 - motion) * base[0]] + [2.0 * motion * weight for weight in base[1:]])
+
+
+def _unit_blocks(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K, d) raw moments -> (N, K*d) per-moment unit vectors and (N, K) non-zero masks."""
+    norms = np.linalg.norm(moments, axis=2, keepdims=True)
+    nonzero = norms[..., 0] > 1e-12
+    units = np.where(norms > 1e-12, moments / np.maximum(norms, 1e-12), 0.0)
+    return units.reshape(len(moments), -1).astype(np.float32), nonzero
+
+
+class Index:
+    """A folder holding a searchable collection of SemanticMoments embeddings (see module doc).
+
+    ``Index.open(path)`` opens or creates one; ``add``, ``remove``, ``search``; ``close`` (or use
+    as a context manager). Several processes may search while one adds.
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+        self._ann: Any = None
+        self._ann_generation = -1
+        self._matrix_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], create: bool = True) -> Index:
+        path = Path(path)
+        database = path / "index.sqlite"
+        if not database.exists():
+            if not create:
+                raise IndexStoreError(f"{path}: no index here (build one with `semantic-moments index build`)")
+            if path.exists() and not path.is_dir():
+                raise IndexStoreError(f"{path}: exists and is not an index folder")
+            path.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(str(database), timeout=30.0, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise IndexStoreError(f"{database}: not a readable index ({error})") from None
+        return cls(path, connection)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    def _setting(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _set(self, key: str, value: Any) -> None:
+        self._db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    @property
+    def feature_settings(self) -> dict[str, Any] | None:
+        """What every embedding in the index shares (None for an empty new index)."""
+        return self._setting("features")
+
+    @property
+    def config(self) -> MomentsConfig | None:
+        data = self._setting("config")
+        return MomentsConfig.from_dict(data) if data else None
+
+    @property
+    def generation(self) -> int:
+        """Increases with every committed change; readers use it to notice new data."""
+        return int(self._setting("generation") or 0)
+
+    def require_settings(self, theirs: dict[str, Any], what: str) -> None:
+        """Raise ConfigError, naming both sides, unless ``theirs`` matches the index's feature settings."""
+        settings = self.feature_settings
+        if settings is not None and settings != theirs:
+            differing = sorted(key for key in settings if settings[key] != theirs.get(key))
+            details = "; ".join(f"{key}: index has {settings[key]}, {what} has {theirs.get(key)}" for key in differing)
+            raise ConfigError(f"{what} was made with other settings than the index {self.path} ({details})")
+
+    def _require_compatible(self, embedding: Embedding) -> None:
+        self.require_settings(embedding.feature_settings(), embedding.source)
+        if self.feature_settings is None:
+            return
+        if tuple(self._setting("orders")) != tuple(sorted(embedding.moments)):
+            raise ConfigError(f"{embedding.source}: has moment orders {sorted(embedding.moments)}, the index "
+                              f"{self.path} stores {self._setting('orders')}")
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def add(self, embedding: Embedding, path: str | None = None, size_bytes: int = 0, mtime: float = 0.0) -> int:
+        """Add (or replace) one clip's embedding, committed at once; returns its id.
+
+        Raises ConfigError if the embedding was made with other settings than the index's.
+        """
+        self._require_compatible(embedding)
+        key = path or embedding.source
+        orders = sorted(embedding.moments)
+        moments = np.stack([embedding.moments[order] for order in orders]).astype(np.float32)
+        header = {"pts_seconds": embedding.pts_seconds.tolist(), "frame_indices": embedding.frame_indices.tolist(),
+                  "segment": list(embedding.segment) if embedding.segment else None, "backbone": embedding.backbone,
+                  "config": embedding.config.to_dict()}
+        motion_map = embedding.motion_map
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.feature_settings is None:
+                self._set("features", embedding.feature_settings())
+                self._set("config", embedding.config.to_dict())
+                self._set("orders", orders)
+                self._set("dim", int(moments.shape[1]))
+            old = self._db.execute("SELECT id FROM clips WHERE path = ?", (key,)).fetchone()
+            if old:
+                self._db.execute("DELETE FROM clips WHERE id = ?", old)
+                self._db.execute("INSERT OR IGNORE INTO removed (id) VALUES (?)", old)
+            cursor = self._db.execute(
+                "INSERT INTO clips (path, content_hash, size_bytes, mtime, duration_seconds, fps, num_source_frames,"
+                " moments, motion_map, map_rows, map_columns, header) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (key, embedding.content_hash, size_bytes, mtime, embedding.duration_seconds, embedding.fps,
+                 embedding.num_source_frames, moments.tobytes(),
+                 motion_map.astype(np.float32).tobytes() if motion_map is not None else None,
+                 motion_map.shape[0] if motion_map is not None else None,
+                 motion_map.shape[1] if motion_map is not None else None, json.dumps(header)))
+            self._set("generation", self.generation + 1)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return int(cursor.lastrowid)
+
+    def remove(self, paths: Iterable[str]) -> int:
+        """Remove clips by path; returns how many were removed."""
+        removed = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for path in paths:
+                row = self._db.execute("SELECT id FROM clips WHERE path = ?", (str(path),)).fetchone()
+                if row:
+                    self._db.execute("DELETE FROM clips WHERE id = ?", row)
+                    self._db.execute("INSERT OR IGNORE INTO removed (id) VALUES (?)", row)
+                    removed += 1
+            if removed:
+                self._set("generation", self.generation + 1)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return removed
+
+    def touch(self, path: str, size_bytes: int, mtime: float) -> None:
+        """Record a new mtime/size for a clip whose content is unchanged."""
+        self._db.execute("UPDATE clips SET size_bytes = ?, mtime = ? WHERE path = ?", (size_bytes, mtime, path))
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM clips").fetchone()[0])
+
+    def files(self) -> dict[str, tuple[str, int, float]]:
+        """{path: (content_hash, size_bytes, mtime)} of every indexed clip."""
+        rows = self._db.execute("SELECT path, content_hash, size_bytes, mtime FROM clips")
+        return {path: (digest, size, mtime) for path, digest, size, mtime in rows}
+
+    def lookup(self, key: str | int) -> tuple[int, str] | None:
+        """(id, path) of an indexed clip by id or path, or None."""
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            row = self._db.execute("SELECT id, path FROM clips WHERE id = ?", (int(key),)).fetchone()
+            if row:
+                return int(row[0]), row[1]
+        row = self._db.execute("SELECT id, path FROM clips WHERE path = ?", (str(key),)).fetchone()
+        if row is None and isinstance(key, str):
+            row = self._db.execute("SELECT id, path FROM clips WHERE path = ?", (str(Path(key).resolve()),)).fetchone()
+        return (int(row[0]), row[1]) if row else None
+
+    def moments_of(self, clip_id: int) -> np.ndarray:
+        """(K, d) float32 raw moments of a clip (orders as in the index's ``orders`` setting)."""
+        row = self._db.execute("SELECT moments FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        if row is None:
+            raise IndexStoreError(f"{self.path}: no clip with id {clip_id}")
+        return np.frombuffer(row[0], dtype=np.float32).reshape(len(self._setting("orders")), -1)
+
+    def motion_map_of(self, clip_id: int) -> np.ndarray | None:
+        row = self._db.execute("SELECT motion_map, map_rows, map_columns FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return np.frombuffer(row[0], dtype=np.float32).reshape(row[1], row[2])
+
+    def _matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(ids (N,), raw moments (N, K, d), unit blocks (N, K*d), non-zero masks (N, K)), cached per generation."""
+        generation = self.generation
+        if self._matrix_cache is None or self._matrix_cache[0] != generation:
+            rows = self._db.execute("SELECT id, moments FROM clips ORDER BY id").fetchall()
+            orders = len(self._setting("orders") or [1])
+            ids = np.array([row[0] for row in rows], dtype=np.int64)
+            raw = (np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows]).reshape(len(rows), orders, -1)
+                   if rows else np.zeros((0, orders, 1), np.float32))
+            units, nonzero = _unit_blocks(raw)
+            self._matrix_cache = (generation, raw, units, nonzero)
+            self._cached_ids = ids
+        return self._cached_ids, self._matrix_cache[1], self._matrix_cache[2], self._matrix_cache[3]
+
+    # -- search -----------------------------------------------------------------------------------
+
+    def _alpha(self, alpha: Sequence[float] | None) -> tuple[float, ...]:
+        config = self.config
+        if config is None:
+            raise IndexStoreError(f"{self.path}: the index is empty")
+        orders = tuple(self._setting("orders"))
+        alpha = tuple(float(weight) for weight in (alpha if alpha is not None else config.alpha_for(orders)))
+        validate_alpha(alpha, orders)
+        return alpha
+
+    def _fused(self, raw: np.ndarray, alpha: tuple[float, ...]) -> np.ndarray:
+        """(N, K, d) raw moments -> (N, D) unit fused vectors, by the one implementation in moments.py."""
+        import torch
+
+        from .moments import fuse
+
+        config = self.config
+        orders = tuple(self._setting("orders"))
+        tensors = {order: torch.from_numpy(np.array(raw[:, i], dtype=np.float64)) for i, order in enumerate(orders)}
+        fused = fuse(tensors, orders, alpha, config.fusion, config.convention).numpy()
+        norms = np.linalg.norm(fused, axis=1, keepdims=True)
+        return fused / np.where(norms > 0, norms, 1.0)
+
+    def _separable(self) -> bool:
+        """True when the alpha^2-weighted inner product over unit blocks ranks exactly (module doc)."""
+        config = self.config
+        return config is not None and config.convention == "reference" and config.fusion == "concat"
+
+    def _weighted_query(self, query: np.ndarray, alpha: tuple[float, ...]) -> np.ndarray:
+        units, _ = _unit_blocks(query[None].astype(np.float64))
+        weights = np.repeat(np.square(alpha), query.shape[1])
+        return (units[0] * weights).astype(np.float32)
+
+    def search(
+        self,
+        query: Embedding | np.ndarray | str | int,
+        k: int = 10,
+        alpha: Sequence[float] | None = None,
+        exclude: Iterable[int] = (),
+    ) -> list[SearchHit]:
+        """The k clips most similar to ``query`` under ``alpha`` (default: the index's).
+
+        ``query`` is an Embedding (checked against the index's settings), raw moments (K, d), or the
+        id/path of an indexed clip (which is then left out of its own results). Scores are exact
+        cosine similarities of the fused embeddings; results are sorted by score, then id.
+        """
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        excluded = set(exclude)
+        if isinstance(query, Embedding):
+            self._require_compatible(query)
+            raw_query = np.stack([query.moments[order] for order in self._setting("orders")])
+        elif isinstance(query, np.ndarray):
+            raw_query = query
+        else:
+            found = self.lookup(query)
+            if found is None:
+                raise IndexStoreError(f"{query}: not in the index {self.path}")
+            excluded.add(found[0])
+            raw_query = self.moments_of(found[0])
+        alpha = self._alpha(alpha)
+        candidates = self._candidates(raw_query, alpha, k * RESCORE_FACTOR + len(excluded))
+        candidates = [clip_id for clip_id in candidates if clip_id not in excluded]
+        return self._rescore(raw_query, candidates, alpha)[:k]
+
+    def _candidates(self, raw_query: np.ndarray, alpha: tuple[float, ...], count: int) -> list[int]:
+        ann = self._load_ann()
+        if ann is None:
+            ids, raw, units, _ = self._matrix()
+            if len(ids) == 0:
+                return []
+            if self._separable():
+                scores = units @ self._weighted_query(raw_query, alpha)
+            else:  # other conventions/fusions: score everything exactly
+                scores = self._fused(raw, alpha) @ self._fused(raw_query[None], alpha)[0]
+            top = np.argsort(-scores, kind="stable")[:count]
+            return ids[top].tolist()
+        index, covered_up_to = ann
+        _, found = index.search(self._weighted_query(raw_query, alpha)[None], count)
+        candidates = [int(clip_id) for clip_id in found[0] if clip_id >= 0]
+        rows = self._db.execute("SELECT id, moments FROM clips WHERE id > ?", (covered_up_to,)).fetchall()
+        if rows:  # committed after the ANN file was written: scan them exactly
+            newer = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows]).reshape(len(rows), *raw_query.shape)
+            scores = self._fused(newer, alpha) @ self._fused(raw_query[None], alpha)[0]
+            candidates += [rows[i][0] for i in np.argsort(-scores, kind="stable")[:count]]
+        return candidates
+
+    def _rescore(self, raw_query: np.ndarray, candidates: list[int], alpha: tuple[float, ...]) -> list[SearchHit]:
+        if not candidates:
+            return []
+        marks = ",".join("?" * len(candidates))
+        rows = self._db.execute(f"SELECT id, path, moments FROM clips WHERE id IN ({marks})", candidates).fetchall()
+        if not rows:
+            return []  # every candidate was removed meanwhile
+        raw = np.stack([np.frombuffer(row[2], dtype=np.float32) for row in rows]).reshape(len(rows), *raw_query.shape)
+        scores = self._fused(raw, alpha) @ self._fused(raw_query[None], alpha)[0]
+        query_units, _ = _unit_blocks(raw_query[None].astype(np.float64))
+        units, _ = _unit_blocks(raw.astype(np.float64))
+        blocks = raw_query.shape[0]
+        per_moment = (units.reshape(len(rows), blocks, -1) * query_units.reshape(1, blocks, -1)).sum(axis=2)
+        orders = self._setting("orders")
+        hits = [SearchHit(int(row[0]), row[1], float(score), {order: float(v) for order, v in zip(orders, moments)})
+                for row, score, moments in zip(rows, scores, per_moment)]
+        return sorted(hits, key=lambda hit: (-round(hit.score, 6), hit.id))
+
+    # -- the approximate index --------------------------------------------------------------------
+
+    def write_ann(self, kind: str = "auto") -> str:
+        """Rebuild the ANN file from the committed rows; returns the kind used.
+
+        ``auto``: HNSW from APPROXIMATE_FROM clips on, else none (exact search over the rows).
+        ``exact``: none. ``hnsw``: HNSW whatever the size. The file is written to a temporary name
+        and renamed, and recorded in ``settings`` only after; old files are deleted.
+        """
+        import faiss
+
+        if kind not in ("auto", "exact", "hnsw"):
+            raise ConfigError(f"ANN kind must be auto, exact or hnsw, got {kind!r}")
+        ids, _, units, _ = self._matrix()
+        use = "hnsw" if kind == "hnsw" or (kind == "auto" and len(ids) >= APPROXIMATE_FROM) else "exact"
+        previous = self._setting("ann")
+        if use == "exact" or len(ids) == 0:
+            self._set("ann", None)
+        else:
+            graph = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+            graph.hnsw.efConstruction = 80
+            index = faiss.IndexIDMap2(graph)
+            index.add_with_ids(units, ids)
+            name = f"ann-{self.generation}-{int(time.time() * 1000)}.faiss"
+            temporary = self.path / f".{name}.tmp"
+            faiss.write_index(index, str(temporary))
+            os.replace(temporary, self.path / name)
+            self._set("ann", {"file": name, "covered_up_to": int(ids.max()), "count": len(ids), "kind": use})
+        if previous and (self.path / previous["file"]).exists():
+            (self.path / previous["file"]).unlink()
+        return use
+
+    def _load_ann(self):
+        import faiss
+
+        ann = self._setting("ann")
+        if not ann:
+            self._ann = None
+            return None
+        if self._ann is None or self._ann[0] != ann["file"]:
+            try:
+                index = faiss.read_index(str(self.path / ann["file"]))
+            except RuntimeError:
+                return None  # replaced or deleted meanwhile: exact search is always correct
+            faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+            self._ann = (ann["file"], index, int(ann["covered_up_to"]))
+        return self._ann[1], self._ann[2]

@@ -1,0 +1,230 @@
+"""The motion index: exact query-time alpha, incremental and resumable builds, concurrency, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import moving_square, write_video
+
+from semantic_moments import SemanticMoments, similarity
+from semantic_moments.cli import main
+from semantic_moments.collection import build_index
+from semantic_moments.errors import ConfigError, IndexStoreError
+from semantic_moments.index import Index, motion_alpha
+
+COLOURS = [(230, 40, 40), (40, 200, 60), (40, 60, 230), (220, 220, 40), (200, 40, 200), (40, 200, 200)]
+
+
+def make_collection(folder: Path, count: int = 6) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        direction = "right" if index % 2 else "down"
+        frames = moving_square(12 + index, 64, COLOURS[index % len(COLOURS)], direction, background=30 + 20 * index)
+        paths.append(write_video(folder / f"clip{index}.mp4", frames))
+    return paths
+
+
+@pytest.fixture
+def collection(tmp_path):
+    return make_collection(tmp_path / "videos")
+
+
+@pytest.fixture
+def model():
+    return SemanticMoments("test-tiny", frames=8)
+
+
+def test_query_time_alpha_equals_re_embedding_with_that_alpha(tmp_path, collection, model):
+    embeddings = model.embed(collection)
+    with Index.open(tmp_path / "idx") as index:
+        for path, embedding in zip(collection, embeddings):
+            index.add(embedding, path=str(path))
+        for alpha in ((1, 8, 4), (1, 0, 0), (0, 1, 1), (2, 1, 0.5)):
+            query = SemanticMoments("test-tiny", frames=8, alpha=alpha).embed(collection[0])
+            hits = index.search(query, k=len(collection), alpha=alpha)
+            expected = sorted(((similarity(query, e), str(p)) for p, e in zip(collection, embeddings)), reverse=True)
+            assert [hit.path for hit in hits] == [path for _, path in expected]
+            np.testing.assert_allclose([hit.score for hit in hits], [score for score, _ in expected], atol=1e-5)
+
+
+def test_search_by_indexed_clip_excludes_itself_and_is_deterministic(tmp_path, collection, model):
+    with Index.open(tmp_path / "idx") as index:
+        summary = build_index(index, [collection[0].parent], model)
+        assert len(summary.added) == 6
+        first = index.search(str(collection[2]), k=3)
+        assert str(collection[2]) not in [hit.path for hit in first]
+        assert index.search(str(collection[2]), k=3) == first
+        by_id = index.lookup(str(collection[2]))[0]
+        assert index.search(by_id, k=3) == first
+        assert set(first[0].per_moment) == {1, 2, 3}
+        with pytest.raises(IndexStoreError, match="not in the index"):
+            index.search("nowhere.mp4")
+
+
+def test_incremental_build_touches_only_changed_files(tmp_path, collection, model, monkeypatch):
+    folder = collection[0].parent
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, [folder], model)
+        embedded: list[str] = []
+        original = model.iter_embed
+        monkeypatch.setattr(model, "iter_embed", lambda sources, **kw: (embedded.extend(map(str, sources)), original(sources, **kw))[1])
+        assert build_index(index, [folder], model).counts()["unchanged"] == 6 and embedded == []
+        os.utime(collection[1], (time.time() + 100, time.time() + 100))  # touched, same content
+        write_video(collection[2], moving_square(20, 64, (255, 255, 255), "right"))  # changed content
+        write_video(folder / "new.mp4", moving_square(10, 64, (90, 90, 250), "down"))
+        collection[3].unlink()
+        summary = build_index(index, [folder], model, prune=True)
+        assert summary.counts() == {"added": 1, "updated": 1, "unchanged": 4, "removed": 1, "failed": 0}
+        assert sorted(embedded) == sorted([str(collection[2]), str(folder / "new.mp4")])
+        assert len(index) == 6 and index.lookup(str(collection[3])) is None
+
+
+def test_bad_files_are_skipped_and_reported(tmp_path, collection, model, videos):
+    with Index.open(tmp_path / "idx") as index:
+        # a folder scan picks video suffixes only; the audio file is named explicitly
+        summary = build_index(index, [collection[0].parent, videos, videos / "audio_only.m4a"], model)
+    assert "no video stream" in summary.failed[str((videos / "audio_only.m4a").resolve())]
+    assert {Path(p).name for p in summary.failed} == {"text.mp4", "empty.mp4", "truncated.mp4", "one_frame.mp4",
+                                                      "audio_only.m4a"}
+    assert "not a readable video" in summary.failed[str((videos / "text.mp4").resolve())]
+    assert len(summary.added) == 8
+
+
+def test_mismatched_settings_are_refused(tmp_path, collection, model):
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, [collection[0].parent], model)
+        other = SemanticMoments("test-tiny", frames=16)
+        with pytest.raises(ConfigError, match=r"other settings than the index .*num_frames: index has 8, the model has 16"):
+            build_index(index, [collection[0].parent], other)
+        with pytest.raises(ConfigError, match="num_frames: index has 8"):
+            index.add(other.embed(collection[0]))
+        with pytest.raises(ConfigError, match="one weight per order"):
+            index.search(str(collection[0]), alpha=(1, 2))
+
+
+def test_hnsw_index_finds_new_clips_and_forgets_removed_ones(tmp_path, collection, model):
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, [collection[0].parent], model, ann="hnsw")
+        assert index._setting("ann")["kind"] == "hnsw"
+        exact = Index.open(tmp_path / "idx")
+        exact._load_ann = lambda: None  # the same rows, searched exactly
+        query = str(collection[0])
+        assert [h.path for h in index.search(query, k=5)] == [h.path for h in exact.search(query, k=5)]
+        late = write_video(tmp_path / "late.mp4", moving_square(12, 64, COLOURS[0], "down", background=30))
+        index.add(model.embed(late), path=str(late))  # after the ANN file was written
+        assert str(late) in [hit.path for hit in index.search(query, k=6)]
+        index.remove([str(collection[4])])
+        assert str(collection[4]) not in [hit.path for hit in index.search(query, k=10)]
+        exact.close()
+
+
+def test_motion_knob():
+    assert motion_alpha(0.5) == (1.0, 8.0, 4.0)
+    assert motion_alpha(0.0) == (2.0, 0.0, 0.0) and motion_alpha(1.0) == (0.0, 16.0, 8.0)
+    with pytest.raises(ConfigError, match="between 0"):
+        motion_alpha(1.5)
+
+
+def test_opening_a_missing_or_damaged_index(tmp_path):
+    with pytest.raises(IndexStoreError, match="no index here"):
+        Index.open(tmp_path / "none", create=False)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "index.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(IndexStoreError, match="not a readable index"):
+        Index.open(tmp_path / "broken")
+
+
+BUILD_SCRIPT = """
+import sys, time
+import semantic_moments.embedder as embedder
+from semantic_moments import SemanticMoments
+from semantic_moments.collection import build_index
+from semantic_moments.index import Index
+slow = embedder.SemanticMoments.embed_clip
+def embed_clip(self, clip, segment=None):
+    time.sleep(0.4)
+    return slow(self, clip, segment)
+embedder.SemanticMoments.embed_clip = embed_clip
+with Index.open(sys.argv[1]) as index:
+    build_index(index, [sys.argv[2]], SemanticMoments("test-tiny", frames=8, decode_workers=1))
+"""
+
+
+def test_a_build_killed_mid_way_leaves_a_valid_index_and_the_rerun_completes(tmp_path, model):
+    folder = tmp_path / "many"
+    make_collection(folder, count=12)
+    index_path = tmp_path / "idx"
+    process = subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, str(index_path), str(folder)])
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if (index_path / "index.sqlite").exists():
+            with Index.open(index_path) as probe:
+                if len(probe) >= 3:
+                    break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with Index.open(index_path) as index:
+        committed = len(index)
+        assert 3 <= committed < 12
+        assert len(index.search(index.lookup(1)[0], k=2)) == 2
+        summary = build_index(index, [folder], model)
+        assert len(summary.added) == 12 - committed and len(summary.unchanged) == committed
+        assert len(index) == 12
+
+
+SEARCH_SCRIPT = """
+import sys, time
+from semantic_moments.index import Index
+deadline = time.time() + 20
+searches = 0
+with Index.open(sys.argv[1], create=False) as index:
+    while time.time() < deadline and searches < 60:
+        hits = index.search(1, k=3)
+        assert hits and all(-1.0001 <= hit.score <= 1.0001 for hit in hits)
+        searches += 1
+print(searches)
+"""
+
+
+def test_several_processes_search_while_one_builds(tmp_path, model):
+    folder = tmp_path / "more"
+    paths = make_collection(folder, count=10)
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, [paths[0]], model)
+        readers = [subprocess.Popen([sys.executable, "-c", SEARCH_SCRIPT, str(tmp_path / "idx")],
+                                    stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        build_index(index, [folder], model)
+        outputs = [reader.communicate(timeout=60) for reader in readers]
+    assert all(reader.returncode == 0 for reader in readers)
+    assert all(int(out) > 0 for out, _ in outputs)
+
+
+def test_cli_build_and_search(tmp_path, collection, capsys):
+    index_path = str(tmp_path / "idx")
+    folder = str(collection[0].parent)
+    assert main(["index", "build", folder, "--index", index_path, "--backbone", "test-tiny", "--frames", "8",
+                 "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == 6
+    assert main(["index", "build", folder, "--index", index_path, "--quiet"]) == 0  # reuses the index's settings
+    assert "6 unchanged" in capsys.readouterr().err
+    assert main(["index", "build", folder, "--index", index_path, "--frames", "16", "--quiet"]) == 2
+    assert "num_frames: index has 8, the model has 16" in capsys.readouterr().err
+    assert main(["search", str(collection[1]), "--index", index_path, "-k", "3", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert len(hits) == 3 and [hit["rank"] for hit in hits] == [1, 2, 3]
+    fresh = write_video(tmp_path / "query.mp4", moving_square(16, 64, (10, 10, 10), "right"))
+    assert main(["search", str(fresh), "--index", index_path, "--motion", "1", "--segment", "0-0.5"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split()[:3] == ["rank", "score", "M1"] and len(table.splitlines()) == 7
+    assert main(["search", "x.mp4", "--index", str(tmp_path / "nope")]) == 1
+    assert "no index here" in capsys.readouterr().err
