@@ -62,7 +62,6 @@ CREATE TABLE IF NOT EXISTS clips (
     map_columns INTEGER,
     header TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS removed (id INTEGER PRIMARY KEY);
 """
 
 
@@ -183,38 +182,46 @@ class Index:
 
         Raises ConfigError if the embedding was made with other settings than the index's.
         """
+        return self.add_many([(embedding, path, size_bytes, mtime)])[0]
+
+    def add_many(self, items: Iterable[tuple[Embedding, str | None, int, float]]) -> list[int]:
+        """Add (embedding, path, size_bytes, mtime) items in one transaction (bulk loading)."""
+        ids = []
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for embedding, path, size_bytes, mtime in items:
+                ids.append(self._insert(embedding, path or embedding.source, size_bytes, mtime))
+            self._set("generation", self.generation + 1)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return ids
+
+    def _insert(self, embedding: Embedding, key: str, size_bytes: int, mtime: float) -> int:
         self._require_compatible(embedding)
-        key = path or embedding.source
         orders = sorted(embedding.moments)
         moments = np.stack([embedding.moments[order] for order in orders]).astype(np.float32)
         header = {"pts_seconds": embedding.pts_seconds.tolist(), "frame_indices": embedding.frame_indices.tolist(),
                   "segment": list(embedding.segment) if embedding.segment else None, "backbone": embedding.backbone,
                   "config": embedding.config.to_dict()}
         motion_map = embedding.motion_map
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            if self.feature_settings is None:
-                self._set("features", embedding.feature_settings())
-                self._set("config", embedding.config.to_dict())
-                self._set("orders", orders)
-                self._set("dim", int(moments.shape[1]))
-            old = self._db.execute("SELECT id FROM clips WHERE path = ?", (key,)).fetchone()
-            if old:
-                self._db.execute("DELETE FROM clips WHERE id = ?", old)
-                self._db.execute("INSERT OR IGNORE INTO removed (id) VALUES (?)", old)
-            cursor = self._db.execute(
-                "INSERT INTO clips (path, content_hash, size_bytes, mtime, duration_seconds, fps, num_source_frames,"
-                " moments, motion_map, map_rows, map_columns, header) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (key, embedding.content_hash, size_bytes, mtime, embedding.duration_seconds, embedding.fps,
-                 embedding.num_source_frames, moments.tobytes(),
-                 motion_map.astype(np.float32).tobytes() if motion_map is not None else None,
-                 motion_map.shape[0] if motion_map is not None else None,
-                 motion_map.shape[1] if motion_map is not None else None, json.dumps(header)))
-            self._set("generation", self.generation + 1)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        if self.feature_settings is None:
+            self._set("features", embedding.feature_settings())
+            self._set("config", embedding.config.to_dict())
+            self._set("orders", orders)
+            self._set("dim", int(moments.shape[1]))
+        old = self._db.execute("SELECT id FROM clips WHERE path = ?", (key,)).fetchone()
+        if old:
+            self._db.execute("DELETE FROM clips WHERE id = ?", old)
+        cursor = self._db.execute(
+            "INSERT INTO clips (path, content_hash, size_bytes, mtime, duration_seconds, fps, num_source_frames,"
+            " moments, motion_map, map_rows, map_columns, header) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (key, embedding.content_hash, size_bytes, mtime, embedding.duration_seconds, embedding.fps,
+             embedding.num_source_frames, moments.tobytes(),
+             motion_map.astype(np.float32).tobytes() if motion_map is not None else None,
+             motion_map.shape[0] if motion_map is not None else None,
+             motion_map.shape[1] if motion_map is not None else None, json.dumps(header)))
         return int(cursor.lastrowid)
 
     def remove(self, paths: Iterable[str]) -> int:
@@ -226,7 +233,6 @@ class Index:
                 row = self._db.execute("SELECT id FROM clips WHERE path = ?", (str(path),)).fetchone()
                 if row:
                     self._db.execute("DELETE FROM clips WHERE id = ?", row)
-                    self._db.execute("INSERT OR IGNORE INTO removed (id) VALUES (?)", row)
                     removed += 1
             if removed:
                 self._set("generation", self.generation + 1)
@@ -403,8 +409,6 @@ class Index:
         ``exact``: none. ``hnsw``: HNSW whatever the size. The file is written to a temporary name
         and renamed, and recorded in ``settings`` only after; old files are deleted.
         """
-        import faiss
-
         if kind not in ("auto", "exact", "hnsw"):
             raise ConfigError(f"ANN kind must be auto, exact or hnsw, got {kind!r}")
         ids, _, units, _ = self._matrix()
@@ -413,6 +417,10 @@ class Index:
         if use == "exact" or len(ids) == 0:
             self._set("ann", None)
         else:
+            try:
+                import faiss
+            except ImportError:
+                raise ConfigError("approximate search needs FAISS: pip install 'semantic-moments[index]'") from None
             graph = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
             graph.hnsw.efConstruction = 80
             index = faiss.IndexIDMap2(graph)
@@ -427,13 +435,13 @@ class Index:
         return use
 
     def _load_ann(self):
-        import faiss
-
         ann = self._setting("ann")
         if not ann:
             self._ann = None
             return None
         if self._ann is None or self._ann[0] != ann["file"]:
+            import faiss
+
             try:
                 index = faiss.read_index(str(self.path / ann["file"]))
             except RuntimeError:
