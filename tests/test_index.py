@@ -127,6 +127,22 @@ def test_hnsw_index_finds_new_clips_and_forgets_removed_ones(tmp_path, collectio
         exact.close()
 
 
+def test_hnsw_updates_append_and_rebuild_when_stale(tmp_path, collection, model):
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, [collection[0].parent], model, ann="hnsw")
+        first = index._setting("ann")
+        (tmp_path / "extra").mkdir()
+        extra = write_video(tmp_path / "extra" / "e.mp4", moving_square(12, 64, (1, 2, 3), "right"))
+        build_index(index, [collection[0].parent, extra.parent], model, ann="hnsw")
+        appended = index._setting("ann")
+        assert appended["entries"] == 7 and appended["file"] != first["file"]
+        assert not (index.path / first["file"]).exists(), "the superseded ANN file is deleted"
+        index.remove([str(p) for p in collection[:3]])  # 3 of 7 entries stale: above 20%, rebuild
+        index.write_ann("hnsw")
+        assert index._setting("ann")["entries"] == 4
+        assert str(extra.resolve()) in [hit.path for hit in index.search(str(collection[4]), k=3)]
+
+
 def test_motion_knob():
     assert motion_alpha(0.5) == (1.0, 8.0, 4.0)
     assert motion_alpha(0.0) == (2.0, 0.0, 0.0) and motion_alpha(1.0) == (0.0, 16.0, 8.0)

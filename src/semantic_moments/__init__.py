@@ -28,6 +28,9 @@ _EXPORTS = {
     "MomentsConfig": "config",
     "TemporalMoments": "moments",
     "fuse": "moments",
+    "Index": "index",
+    "SearchHit": "index",
+    "build_index": "collection",
     "read_clip": "video",
     "VideoReader": "video",
     "create_backbone": "backbones",
@@ -38,16 +41,20 @@ _EXPORTS = {
     "BackboneError": "errors",
     "ConfigError": "errors",
     "EmbeddingFileError": "errors",
+    "IndexStoreError": "errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:
     from .backbones import create_backbone, list_backbones, register_backbone
+    from .collection import build_index
     from .config import MomentsConfig
     from .embedder import EmbedResult, SemanticMoments
     from .embedding import Embedding, moment_similarities, similarity
-    from .errors import BackboneError, ConfigError, EmbeddingFileError, SemanticMomentsError, VideoError
+    from .errors import (BackboneError, ConfigError, EmbeddingFileError, IndexStoreError, SemanticMomentsError,
+                         VideoError)
+    from .index import Index, SearchHit
     from .moments import TemporalMoments, fuse
     from .video import VideoReader, read_clip
 

@@ -45,6 +45,7 @@ APPROXIMATE_FROM = 50_000  # clips; below, exact search is fast enough and needs
 HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 128
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
+STALE_FRACTION = 0.2  # removed clips still in the graph before it is rebuilt
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clips (
@@ -403,36 +404,61 @@ class Index:
     # -- the approximate index --------------------------------------------------------------------
 
     def write_ann(self, kind: str = "auto") -> str:
-        """Rebuild the ANN file from the committed rows; returns the kind used.
+        """Bring the ANN file up to date with the committed rows; returns the kind used.
 
         ``auto``: HNSW from APPROXIMATE_FROM clips on, else none (exact search over the rows).
-        ``exact``: none. ``hnsw``: HNSW whatever the size. The file is written to a temporary name
-        and renamed, and recorded in ``settings`` only after; old files are deleted.
+        ``exact``: none. ``hnsw``: HNSW whatever the size. Clips added since the last file are
+        appended to its graph; the graph is rebuilt only when removed clips make up more than
+        ``STALE_FRACTION`` of it. The file is written under a new name and recorded in ``settings``
+        only after the rename; the old file is then deleted (readers that loaded it keep it).
         """
         if kind not in ("auto", "exact", "hnsw"):
             raise ConfigError(f"ANN kind must be auto, exact or hnsw, got {kind!r}")
-        ids, _, units, _ = self._matrix()
-        use = "hnsw" if kind == "hnsw" or (kind == "auto" and len(ids) >= APPROXIMATE_FROM) else "exact"
+        count = len(self)
+        use = "hnsw" if kind == "hnsw" or (kind == "auto" and count >= APPROXIMATE_FROM) else "exact"
         previous = self._setting("ann")
-        if use == "exact" or len(ids) == 0:
+        if use == "exact" or count == 0:
             self._set("ann", None)
         else:
             try:
                 import faiss
             except ImportError:
                 raise ConfigError("approximate search needs FAISS: pip install 'semantic-moments[index]'") from None
-            graph = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-            graph.hnsw.efConstruction = 80
-            index = faiss.IndexIDMap2(graph)
-            index.add_with_ids(units, ids)
+            index, covered_up_to = self._appendable_ann(previous, count)
+            rows = self._db.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,)).fetchall()
+            if rows:
+                orders = len(self._setting("orders"))
+                raw = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows]).reshape(len(rows), orders, -1)
+                units, _ = _unit_blocks(raw)
+                if index is None:
+                    graph = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+                    graph.hnsw.efConstruction = 80
+                    index = faiss.IndexIDMap2(graph)
+                index.add_with_ids(units, np.array([row[0] for row in rows], dtype=np.int64))
+                covered_up_to = int(rows[-1][0])
             name = f"ann-{self.generation}-{int(time.time() * 1000)}.faiss"
             temporary = self.path / f".{name}.tmp"
             faiss.write_index(index, str(temporary))
             os.replace(temporary, self.path / name)
-            self._set("ann", {"file": name, "covered_up_to": int(ids.max()), "count": len(ids), "kind": use})
-        if previous and (self.path / previous["file"]).exists():
-            (self.path / previous["file"]).unlink()
+            self._set("ann", {"file": name, "covered_up_to": covered_up_to, "entries": int(index.ntotal), "kind": use})
+        if previous and previous["file"] != (self._setting("ann") or {}).get("file"):
+            (self.path / previous["file"]).unlink(missing_ok=True)
         return use
+
+    def _appendable_ann(self, previous: dict | None, count: int):
+        """(the previous graph, the last id it covers) if it can be extended, else (None, 0)."""
+        if not previous or previous.get("kind") != "hnsw":
+            return None, 0
+        covered = self._db.execute("SELECT COUNT(*) FROM clips WHERE id <= ?", (previous["covered_up_to"],)).fetchone()[0]
+        stale = previous.get("entries", 0) - covered
+        if stale > STALE_FRACTION * max(previous.get("entries", 0), 1):
+            return None, 0
+        import faiss
+
+        try:
+            return faiss.read_index(str(self.path / previous["file"])), int(previous["covered_up_to"])
+        except RuntimeError:
+            return None, 0
 
     def _load_ann(self):
         ann = self._setting("ann")

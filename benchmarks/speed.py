@@ -1,0 +1,212 @@
+"""Embedding speed: our pipeline against the backbone-only bound and a naive reference.
+
+    python benchmarks/speed.py                      # default backbone, then DINOv2-small (random weights)
+    python benchmarks/speed.py --backbones efficientnet-lite0 --device cuda --dtype bfloat16
+
+Clips: H.264 files of several resolutions and lengths (made once, in --clips, from moving
+textured content; x264 defaults, so keyframes every 250 frames). Every method runs in its own
+process, one after another, so peak RSS is its own:
+
+* bound: the same sampled frames, decoded and preprocessed beforehand (untimed), through the
+  backbone at the same batch size: the work that cannot be avoided;
+* pipeline: ``SemanticMoments.iter_embed`` over the files (files in, embeddings out);
+* naive: OpenCV decodes every frame, keeps the sampled ones, the backbone runs one frame at a time,
+  all T x P x d tokens are stacked and the moments computed in NumPy.
+
+Prints frames/s, clips/s, the ratios pipeline/bound and pipeline/naive, and peak RSS (and peak GPU
+memory on a GPU), with the machine. A second table shows the pipeline's peak RSS per clip length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CLIPS = [("360p-5s", 640, 360, 5), ("360p-30s", 640, 360, 30), ("720p-5s", 1280, 720, 5),
+         ("720p-30s", 1280, 720, 30), ("1080p-5s", 1920, 1080, 5), ("1080p-60s", 1920, 1080, 60)]
+FPS = 30
+
+
+def make_clips(folder: Path) -> list[Path]:
+    """Moving textured content (a scrolling photo and a moving square), encoded with x264 defaults."""
+    import av
+    import skimage.data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    texture = skimage.data.astronaut()
+    paths = []
+    for name, width, height, seconds in CLIPS:
+        path = folder / f"{name}.mp4"
+        paths.append(path)
+        if path.exists():
+            continue
+        tile = np.tile(texture, (height // 512 + 2, width // 512 + 2, 1))
+        temporary = path.with_suffix(".tmp.mp4")
+        with av.open(str(temporary), "w") as container:
+            stream = container.add_stream("libx264", rate=FPS)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"preset": "veryfast", "crf": "23"}
+            for index in range(seconds * FPS):
+                shift = (index * 3) % 512
+                frame = tile[shift:shift + height, shift // 2:shift // 2 + width].copy()
+                x = int((np.sin(index / 15) + 1) / 2 * (width - height // 4))
+                frame[height // 3:height // 3 + height // 4, x:x + height // 4] = (250, 40, 40)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        temporary.rename(path)
+    return paths
+
+
+def _peak_gpu_mb() -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+
+
+def run_method(method: str, paths: list[Path], options: dict) -> dict:
+    import torch
+
+    from semantic_moments import SemanticMoments
+
+    model = SemanticMoments(options["backbone"], frames=options["frames"], pretrained=options["pretrained"],
+                            device=options["device"], dtype=options["dtype"], batch_size=options["batch_size"],
+                            decode_workers=options["decode_workers"])
+    frames_total = options["frames"] * len(paths)
+    backbone = model.backbone
+    if method == "bound":
+        clips = [torch.from_numpy(model.read(path).frames) for path in paths]  # untimed
+        pixels = [backbone.preprocess(clip) for clip in clips]
+        started = time.perf_counter()
+        with torch.inference_mode():
+            for clip in pixels:
+                for start in range(0, len(clip), model.batch_size):
+                    backbone.forward_tokens(clip[start:start + model.batch_size])
+            if backbone.device.type == "cuda":
+                torch.cuda.synchronize()
+    elif method == "pipeline":
+        started = time.perf_counter()
+        results = list(model.iter_embed(paths))
+        assert all(result.error is None for result in results), [r.error for r in results]
+    elif method == "naive":
+        import cv2
+
+        started = time.perf_counter()
+        size = backbone.preprocessing.image_size
+        for path in paths:
+            capture = cv2.VideoCapture(str(path))
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # the container's count, as naive code trusts it
+            picks = set(np.linspace(0, count - 1, options["frames"]).round().astype(int).tolist())
+            kept = []
+            for index in range(count):  # decode every frame, keep the sampled ones
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if index in picks:
+                    kept.append(frame)
+            capture.release()
+            tokens = []
+            with torch.inference_mode():
+                for frame in kept:
+                    rgb = cv2.cvtColor(cv2.resize(frame, size[::-1], interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+                    output = backbone.forward_tokens(backbone.preprocess(torch.from_numpy(rgb)[None]))
+                    tokens.append(output.patch[0].float().cpu().numpy())
+            stacked = np.stack(tokens).astype(np.float64)  # (T, P, d)
+            mean = stacked.mean(axis=0)
+            centred = stacked - mean
+            std = centred.std(axis=0, ddof=1)
+            _ = (mean.mean(0), std.mean(0), ((centred**3).mean(0) / (std**3 + 1e-6)).mean(0))
+    else:
+        raise ValueError(method)
+    seconds = time.perf_counter() - started
+    return {"method": method, "seconds": seconds, "frames_per_s": frames_total / seconds,
+            "clips_per_s": len(paths) / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_gpu_mb": _peak_gpu_mb()}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", {torch.cuda.get_device_name()}"
+    except ImportError:
+        pass
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Embedding speed benchmark (see the module docstring).")
+    parser.add_argument("--clips", type=Path, default=Path("/tmp/semantic-moments-speed-clips"))
+    parser.add_argument("--backbones", default="efficientnet-lite0,dinov2-small")
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--decode-workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--methods", default="bound,pipeline,naive")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--options", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    paths = make_clips(args.clips)
+    if args.one:
+        print(json.dumps(run_method(args.one, paths, json.loads(args.options))))
+        return
+    print(f"machine: {machine()}; torch threads: {__import__('torch').get_num_threads()}")
+    print(f"clips: {', '.join(name for name, *_ in CLIPS)} (H.264, {FPS} fps); T = {args.frames}, "
+          f"batch {args.batch_size}, {args.decode_workers} decode workers, {args.device} {args.dtype}\n")
+    print("| backbone | method | frames/s | clips/s | vs bound | vs naive | peak RSS (MB) | peak GPU (MB) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for backbone in args.backbones.split(","):
+        options = {"backbone": backbone, "frames": args.frames, "pretrained": backbone.startswith("efficientnet"),
+                   "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
+                   "decode_workers": args.decode_workers}
+        rows = {}
+        for method in args.methods.split(","):
+            output = subprocess.run([sys.executable, __file__, "--clips", str(args.clips), "--one", method,
+                                     "--options", json.dumps(options)], capture_output=True, text=True, check=True)
+            rows[method] = json.loads(output.stdout.strip().splitlines()[-1])
+        for method, row in rows.items():
+            bound = rows["pipeline"]["frames_per_s"] / rows["bound"]["frames_per_s"] if method == "pipeline" and "bound" in rows else None
+            naive = rows["pipeline"]["frames_per_s"] / rows["naive"]["frames_per_s"] if method == "pipeline" and "naive" in rows else None
+            label = backbone + ("" if options["pretrained"] else " (random weights)")
+            gpu = f"{row['peak_gpu_mb']:.0f}" if row["peak_gpu_mb"] else "-"
+            print(f"| {label} | {method} | {row['frames_per_s']:.1f} | {row['clips_per_s']:.2f} | "
+                  f"{f'{bound:.2f}x' if bound else ''} | {f'{naive:.1f}x' if naive else ''} | {row['peak_rss_mb']:.0f} | {gpu} |",
+                  flush=True)
+    print("\nPipeline peak RSS by clip (one clip per process): memory must not grow with length")
+    print("| clip | peak RSS (MB) | seconds |")
+    print("|---|---|---|")
+    options = {"backbone": args.backbones.split(",")[0], "frames": args.frames, "pretrained": True, "device": args.device,
+               "dtype": args.dtype, "batch_size": args.batch_size, "decode_workers": args.decode_workers}
+    for path in (p for p in paths if p.stem in ("1080p-5s", "1080p-60s")):
+        output = subprocess.run([sys.executable, "-c", (
+            "import json, sys, time, resource; sys.argv = ['x']; from semantic_moments import SemanticMoments; "
+            f"o = json.loads({json.dumps(json.dumps(options))}); "
+            "m = SemanticMoments(o['backbone'], frames=o['frames'], device=o['device'], dtype=o['dtype'], "
+            "batch_size=o['batch_size'], decode_workers=o['decode_workers']); "
+            f"t = time.perf_counter(); m.embed({str(path)!r}); "
+            "print(json.dumps([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_counter() - t]))")],
+            capture_output=True, text=True, check=True)
+        rss, seconds = json.loads(output.stdout.strip().splitlines()[-1])
+        print(f"| {path.stem} | {rss:.0f} | {seconds:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
