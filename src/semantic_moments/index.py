@@ -30,7 +30,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,16 +189,22 @@ class Index:
     def add_many(self, items: Iterable[tuple[Embedding, str | None, int, float]]) -> list[int]:
         """Add (embedding, path, size_bytes, mtime) items in one transaction (bulk loading)."""
         ids = []
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for embedding, path, size_bytes, mtime in items:
                 ids.append(self._insert(embedding, path or embedding.source, size_bytes, mtime))
             self._set("generation", self.generation + 1)
+        return ids
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: committed whole or rolled back whole (also on KeyboardInterrupt)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return ids
 
     def _insert(self, embedding: Embedding, key: str, size_bytes: int, mtime: float) -> int:
         self._require_compatible(embedding)
@@ -228,8 +235,7 @@ class Index:
     def remove(self, paths: Iterable[str]) -> int:
         """Remove clips by path; returns how many were removed."""
         removed = 0
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for path in paths:
                 row = self._db.execute("SELECT id FROM clips WHERE path = ?", (str(path),)).fetchone()
                 if row:
@@ -237,10 +243,6 @@ class Index:
                     removed += 1
             if removed:
                 self._set("generation", self.generation + 1)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return removed
 
     def touch(self, path: str, size_bytes: int, mtime: float) -> None:

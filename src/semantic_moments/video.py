@@ -134,6 +134,10 @@ class VideoReader:
             self._container.close()
             raise VideoError(f"{self.path}: no video stream (contains {', '.join(kinds)})")
         self._stream = self._container.streams.video[0]
+        width, height = self._stream.codec_context.width, self._stream.codec_context.height
+        if width * height > MAX_FRAME_PIXELS:
+            self._container.close()
+            raise VideoError(f"{self.path}: frame size {width}x{height} is larger than supported")
         self._stream.thread_type = "AUTO"
         self._time_base = float(self._stream.time_base) if self._stream.time_base else None
         self._scan_packets()
