@@ -8,9 +8,10 @@ subprocess so peak RSS is its own.
     python benchmarks/index_search.py --sizes 10000,100000,1000000
 
 For each size: bulk insert into SQLite, then the ANN file (HNSW, M=32, efConstruction=80,
-efSearch=128; the index's ``auto`` choice from 50,000 clips on); 200 queries (perturbed clips)
-with k = 10 at the default alpha; p50/p99 latency of ``Index.search`` (ANN candidates + exact
-re-scoring); recall@10 against exact search over the same rows.
+efSearch swept over 128/256/512 on the same graph; the index's ``auto`` choice from 50,000 clips
+on); 200 queries (perturbed clips) with k = 10 at the default alpha; p50/p99 latency of
+``Index.search`` (ANN candidates + exact re-scoring); recall@10 against exact search over the same
+rows (100 queries). Peak RSS covers build, searches and the exact check.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 CHANNELS, ORDERS, CLUSTERS = 112, 3, 2000
+EF_SEARCH_SWEEP = (128, 256, 512)
 
 
 def synthetic_moments(count: int, seed: int) -> np.ndarray:
@@ -38,7 +40,7 @@ def synthetic_moments(count: int, seed: int) -> np.ndarray:
     return centres[members] + 0.35 * rng.normal(size=(count, ORDERS, CHANNELS)).astype(np.float32)
 
 
-def run_one(count: int, folder: Path, queries: int) -> dict:
+def run_one(count: int, folder: Path, queries: int) -> list[dict]:
     from semantic_moments.config import MomentsConfig
     from semantic_moments.embedding import Embedding
     from semantic_moments.index import Index
@@ -62,27 +64,30 @@ def run_one(count: int, folder: Path, queries: int) -> dict:
     rng = np.random.default_rng(1)
     picks = rng.integers(0, count, size=queries)
     query_moments = moments[picks] + 0.1 * rng.normal(size=(queries, ORDERS, CHANNELS)).astype(np.float32)
-    with Index.open(folder, create=False) as index:
-        index.search(query_moments[0], k=10)  # load the ANN file once, as a long-lived searcher would
-        latencies, results = [], []
-        for query in query_moments:
-            begin = time.perf_counter()
-            hits = index.search(query, k=10)
-            latencies.append(time.perf_counter() - begin)
-            results.append([hit.id for hit in hits])
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # build + search, before the check
-        exact = Index.open(folder, create=False)
+    rows = []
+    with Index.open(folder, create=False) as index, Index.open(folder, create=False) as exact:
         exact._load_ann = lambda: None  # noqa: SLF001 - the same rows, searched exactly
-        recall = []
-        for query, found in zip(query_moments[:100], results):
-            truth = [hit.id for hit in exact.search(query, k=10)]
-            recall.append(len(set(found) & set(truth)) / 10)
-        exact.close()
-    latencies_ms = np.array(latencies) * 1000
-    return {"clips": count, "ann": kind, "insert_s": round(inserted, 1), "build_s": round(build_seconds, 1),
-            "disk_mb": round(size_bytes / 2**20, 1), "peak_rss_mb": round(peak_rss_mb),
-            "p50_ms": round(float(np.percentile(latencies_ms, 50)), 2),
-            "p99_ms": round(float(np.percentile(latencies_ms, 99)), 2), "recall_at_10": round(float(np.mean(recall)), 3)}
+        truths = [[hit.id for hit in exact.search(query, k=10)] for query in query_moments[:100]]
+        for ef_search in (EF_SEARCH_SWEEP if kind == "hnsw" else (None,)):
+            if ef_search:
+                index.ef_search = ef_search
+            index.search(query_moments[0], k=10)  # load the ANN file once, as a long-lived searcher would
+            latencies, results = [], []
+            for query in query_moments:
+                begin = time.perf_counter()
+                hits = index.search(query, k=10)
+                latencies.append(time.perf_counter() - begin)
+                results.append([hit.id for hit in hits])
+            recall = [len(set(found) & set(truth)) / 10 for found, truth in zip(results, truths)]
+            latencies_ms = np.array(latencies) * 1000
+            rows.append({"clips": count, "ann": kind + (f" ef={ef_search}" if ef_search else ""),
+                         "insert_s": round(inserted, 1), "build_s": round(build_seconds, 1),
+                         "disk_mb": round(size_bytes / 2**20, 1),
+                         "p50_ms": round(float(np.percentile(latencies_ms, 50)), 2),
+                         "p99_ms": round(float(np.percentile(latencies_ms, 99)), 2),
+                         "recall_at_10": round(float(np.mean(recall)), 3)})
+    peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return [{**row, "peak_rss_mb": peak} for row in rows]
 
 
 def main() -> None:
@@ -106,11 +111,12 @@ def main() -> None:
         try:
             output = subprocess.run([sys.executable, __file__, "--one", str(size), "--folder", str(folder / "index"),
                                      "--queries", str(args.queries)], capture_output=True, text=True, check=True)
-            row = json.loads(output.stdout.strip().splitlines()[-1])
+            rows = json.loads(output.stdout.strip().splitlines()[-1])
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        print(f"| {row['clips']:,} | {row['ann']} | {row['build_s']} | {row['insert_s']} | {row['disk_mb']} | "
-              f"{row['peak_rss_mb']} | {row['p50_ms']} | {row['p99_ms']} | {row['recall_at_10']} |", flush=True)
+        for row in rows:
+            print(f"| {row['clips']:,} | {row['ann']} | {row['build_s']} | {row['insert_s']} | {row['disk_mb']} | "
+                  f"{row['peak_rss_mb']} | {row['p50_ms']} | {row['p99_ms']} | {row['recall_at_10']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ from .errors import ConfigError, IndexStoreError
 
 APPROXIMATE_FROM = 50_000  # clips; below, exact search is fast enough and needs no training
 HNSW_NEIGHBOURS = 32
-HNSW_EF_SEARCH = 128
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128  # default search breadth; Index.ef_search changes it per index object
+ANN_CHUNK = 50_000
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
 STALE_FRACTION = 0.2  # removed clips still in the graph before it is rebuilt
 SCHEMA = """
@@ -104,7 +106,7 @@ class Index:
         self.path = path
         self._db = connection
         self._ann: Any = None
-        self._ann_generation = -1
+        self.ef_search = HNSW_EF_SEARCH  # HNSW breadth: higher finds more true neighbours, slower
         self._matrix_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- opening ----------------------------------------------------------------------------------
@@ -427,14 +429,14 @@ class Index:
             except ImportError:
                 raise ConfigError("approximate search needs FAISS: pip install 'semantic-moments[index]'") from None
             index, covered_up_to = self._appendable_ann(previous, count)
-            rows = self._db.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,)).fetchall()
-            if rows:
-                orders = len(self._setting("orders"))
+            orders = len(self._setting("orders"))
+            cursor = self._db.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,))
+            while rows := cursor.fetchmany(ANN_CHUNK):  # chunks keep the peak memory near the graph's own
                 raw = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows]).reshape(len(rows), orders, -1)
                 units, _ = _unit_blocks(raw)
                 if index is None:
                     graph = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-                    graph.hnsw.efConstruction = 80
+                    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
                     index = faiss.IndexIDMap2(graph)
                 index.add_with_ids(units, np.array([row[0] for row in rows], dtype=np.int64))
                 covered_up_to = int(rows[-1][0])
@@ -463,17 +465,18 @@ class Index:
             return None, 0
 
     def _load_ann(self):
+        """(FAISS index, last id it covers) of the current ANN file, or None for exact search."""
         ann = self._setting("ann")
         if not ann:
             self._ann = None
             return None
-        if self._ann is None or self._ann[0] != ann["file"]:
-            import faiss
+        import faiss
 
+        if self._ann is None or self._ann[0] != ann["file"]:
             try:
                 index = faiss.read_index(str(self.path / ann["file"]))
             except RuntimeError:
                 return None  # replaced or deleted meanwhile: exact search is always correct
-            faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
             self._ann = (ann["file"], index, int(ann["covered_up_to"]))
+        faiss.downcast_index(self._ann[1].index).hnsw.efSearch = self.ef_search
         return self._ann[1], self._ann[2]
