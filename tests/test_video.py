@@ -184,3 +184,27 @@ def test_frames_larger_than_supported_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 64)
     with pytest.raises(VideoError, match=r"big.mp4: frame size 96x64 is larger than supported"):
         read_clip(path, 2)
+
+
+def test_skipping_unreferenced_frames_returns_pixel_identical_frames(tmp_path):
+    import av
+
+    rng = np.random.default_rng(0)
+    frames = np.clip(numbered_frames(60, 64, 96).astype(int) + rng.integers(-20, 20, (60, 64, 96, 3)), 0, 255).astype(np.uint8)
+    path = tmp_path / "bframes.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.options = {"preset": "medium", "bf": "3", "b-pyramid": "normal", "crf": "20"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with av.open(str(path)) as container:
+        everything = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    wanted = [1, 2, 7, 13, 14, 30, 45, 59]
+    with VideoReader(path) as reader:
+        sampled = reader.get_frames_at(wanted)
+    for index, frame in zip(wanted, sampled):
+        np.testing.assert_array_equal(frame, everything[index])
