@@ -11,6 +11,8 @@ $(BIN)/.installed: pyproject.toml
 	# CPU build of torch first (local wheel here), so nothing below pulls a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# Chromium for the browser test, from Debian's packages (needs root; skipped otherwise).
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); } || echo "chromium not installed: the browser test will be skipped"
 	touch $@
 
 setup: $(BIN)/.installed

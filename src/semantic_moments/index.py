@@ -256,6 +256,27 @@ class Index:
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM clips").fetchone()[0])
 
+    @property
+    def orders(self) -> tuple[int, ...]:
+        """The moment orders stored for every clip (empty for a new index)."""
+        return tuple(self._setting("orders") or ())
+
+    def browse(self, text: str = "", offset: int = 0, limit: int = 60) -> tuple[int, list[tuple[int, str, float]]]:
+        """(total, [(id, path, duration_seconds)]) of clips whose path contains ``text`` (any case),
+        sorted by path, ``limit`` of them from ``offset``."""
+        where = "WHERE instr(lower(path), lower(?)) > 0"
+        total = self._db.execute(f"SELECT COUNT(*) FROM clips {where}", (text,)).fetchone()[0]
+        rows = self._db.execute(f"SELECT id, path, duration_seconds FROM clips {where} ORDER BY path LIMIT ? OFFSET ?",
+                                (text, limit, offset)).fetchall()
+        return int(total), [(int(r[0]), r[1], r[2]) for r in rows]
+
+    def score(self, query: np.ndarray | int, clip_id: int, alpha: Sequence[float] | None = None) -> SearchHit | None:
+        """How ``query`` (raw moments (K, d) or an indexed clip's id) scores against one clip, or None
+        if the clip is not in the index."""
+        raw_query = self.moments_of(query) if isinstance(query, int) else query
+        hits = self._rescore(raw_query, [clip_id], self._alpha(alpha))
+        return hits[0] if hits else None
+
     def files(self) -> dict[str, tuple[str, int, float]]:
         """{path: (content_hash, size_bytes, mtime)} of every indexed clip."""
         rows = self._db.execute("SELECT path, content_hash, size_bytes, mtime FROM clips")

@@ -1,0 +1,260 @@
+"""A local web app over an index: browse clips, search by example, re-weight at query time, explain.
+
+``create_app(index_path)`` returns a FastAPI app (OpenAPI docs at ``/docs``) serving one page and a
+JSON API. Security model: it is meant for 127.0.0.1 (the CLI binds there unless told otherwise);
+files are served only by index id or upload token, never by a path from the request, so nothing
+outside the index can be read; uploads are limited in size and type, must decode as video, and are
+written to a private temporary folder, never into the indexed folders.
+"""
+
+import io
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from fastapi import FastAPI, File, HTTPException, Query, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from ..collection import VIDEO_SUFFIXES, model_for_index
+from ..errors import SemanticMomentsError
+from ..index import Index, motion_alpha
+
+STATIC = Path(__file__).parent / "static"
+THUMBNAIL_SIZE = (90, 160)  # height, width
+THUMBNAIL_CACHE = 2048
+
+
+@dataclass
+class Upload:
+    token: str
+    path: Path
+    name: str
+    moments: np.ndarray  # (K, d)
+    motion_map: Optional[np.ndarray]
+    duration_seconds: float
+
+
+class ServerState:
+    """What the app holds between requests: the index, the model (made on first upload) and uploads."""
+
+    def __init__(self, index_path: Path, upload_dir: Path | None, max_upload_bytes: int, max_uploads: int) -> None:
+        self.index_path = index_path
+        with Index.open(index_path, create=False) as index:
+            if len(index) == 0:
+                raise SemanticMomentsError(f"{index_path}: the index is empty; build it first")
+        self.upload_dir = upload_dir or Path(tempfile.mkdtemp(prefix="semantic-moments-uploads-"))
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        self.max_upload_bytes = max_upload_bytes
+        self.max_uploads = max_uploads
+        self.uploads: OrderedDict[str, Upload] = OrderedDict()
+        self.thumbnails: OrderedDict[int, bytes] = OrderedDict()
+        self._model = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def index(self) -> Index:
+        """One connection per server thread (SQLite connections are not shared across threads)."""
+        if getattr(self._local, "index", None) is None:
+            self._local.index = Index.open(self.index_path, create=False)
+        return self._local.index
+
+    def model(self):
+        with self._lock:
+            if self._model is None:
+                self._model = model_for_index(self.index())
+            return self._model
+
+    def remember(self, upload: Upload) -> None:
+        with self._lock:
+            self.uploads[upload.token] = upload
+            while len(self.uploads) > self.max_uploads:
+                _, old = self.uploads.popitem(last=False)
+                old.path.unlink(missing_ok=True)
+
+
+def _thumbnail(path: Path) -> bytes:
+    from PIL import Image
+
+    from ..video import VideoReader
+
+    with VideoReader(path) as reader:
+        frame = reader.get_frames_at([reader.num_frames // 2])[0]
+    image = Image.fromarray(frame)
+    image.thumbnail((THUMBNAIL_SIZE[1] * 2, THUMBNAIL_SIZE[0] * 2))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
+class QueryRef(BaseModel):
+    id: Optional[int] = Field(None, description="an indexed clip's id")
+    upload: Optional[str] = Field(None, description="an upload token from POST /api/uploads")
+
+
+class SearchRequest(BaseModel):
+    query: QueryRef
+    k: int = Field(12, ge=1, le=200)
+    alpha: Optional[list[float]] = Field(None, description="one weight per moment; overrides motion")
+    motion: Optional[float] = Field(None, ge=0.0, le=1.0, description="0 appearance only, 0.5 the paper, 1 motion only")
+
+
+def create_app(
+    index_path: str | os.PathLike[str],
+    upload_dir: str | os.PathLike[str] | None = None,
+    max_upload_mb: float = 200.0,
+    max_uploads: int = 50,
+):
+    """The FastAPI app over the index at ``index_path``. Raises SemanticMomentsError if it is missing
+    or empty, or if ``upload_dir`` lies inside an indexed folder."""
+    state = ServerState(Path(index_path), Path(upload_dir) if upload_dir else None,
+                        int(max_upload_mb * 2**20), max_uploads)
+    indexed_folders = {str(Path(path).parent.resolve()) for path in state.index().files()}
+    resolved_uploads = str(state.upload_dir.resolve())
+    if any(resolved_uploads == folder or resolved_uploads.startswith(folder + os.sep) for folder in indexed_folders):
+        raise SemanticMomentsError(f"{state.upload_dir}: uploads must not go inside an indexed folder")
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        if upload_dir is None:  # our own temporary folder: uploads live only as long as the server
+            shutil.rmtree(state.upload_dir, ignore_errors=True)
+
+    app = FastAPI(title="semantic-moments", description="Search a motion index by example.", version="1",
+                  lifespan=lifespan)
+    app.state.semantic_moments = state
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def clip_or_404(clip_id: int) -> tuple[int, str]:
+        found = state.index().lookup(int(clip_id))
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"no clip {clip_id} in the index")
+        return found
+
+    def upload_or_404(token: str) -> Upload:
+        upload = state.uploads.get(token)
+        if upload is None:
+            raise HTTPException(status_code=404, detail=f"no upload {token!r} (uploads are kept for this session only)")
+        return upload
+
+    def query_moments(ref: QueryRef) -> tuple[Any, list[int]]:
+        if (ref.id is None) == (ref.upload is None):
+            raise HTTPException(status_code=422, detail="give exactly one of query.id or query.upload")
+        if ref.id is not None:
+            clip_id, _ = clip_or_404(ref.id)
+            return clip_id, [clip_id]
+        return upload_or_404(ref.upload).moments, []
+
+    def alpha_for(motion: Optional[float]) -> Optional[tuple[float, ...]]:
+        if motion is None:
+            return None  # the index's own alpha
+        config = state.index().config
+        return motion_alpha(motion, config.alpha if config else (1.0, 8.0, 4.0))
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return (STATIC / "index.html").read_text()
+
+    @app.get("/api/info", summary="the index: size and settings")
+    def info() -> dict[str, Any]:
+        index = state.index()
+        return {"clips": len(index), "features": index.feature_settings,
+                "config": index.config.to_dict() if index.config else None,
+                "max_upload_mb": max_upload_mb, "video_suffixes": sorted(VIDEO_SUFFIXES)}
+
+    @app.get("/api/clips", summary="browse and filter the indexed clips")
+    def clips(q: str = Query("", max_length=200, description="substring of the path"),
+              offset: int = Query(0, ge=0), limit: int = Query(60, ge=1, le=500)) -> dict[str, Any]:
+        total, rows = state.index().browse(q, offset, limit)
+        return {"total": total, "clips": [{"id": clip_id, "name": Path(path).name, "folder": Path(path).parent.name,
+                                           "duration_seconds": duration} for clip_id, path, duration in rows]}
+
+    @app.get("/api/clips/{clip_id}/video", summary="the clip's video file")
+    def video(clip_id: int) -> FileResponse:
+        _, path = clip_or_404(clip_id)
+        if not Path(path).is_file():
+            raise HTTPException(status_code=410, detail=f"clip {clip_id}'s file is gone; rebuild the index")
+        return FileResponse(path)
+
+    @app.get("/api/clips/{clip_id}/thumbnail", summary="a JPEG of the clip's middle frame")
+    def thumbnail(clip_id: int) -> Response:
+        _, path = clip_or_404(clip_id)
+        if clip_id not in state.thumbnails:
+            try:
+                data = _thumbnail(Path(path))
+            except SemanticMomentsError as error:
+                raise HTTPException(status_code=410, detail=str(error)) from None
+            with state._lock:
+                state.thumbnails[clip_id] = data
+                while len(state.thumbnails) > THUMBNAIL_CACHE:
+                    state.thumbnails.popitem(last=False)
+        return Response(state.thumbnails[clip_id], media_type="image/jpeg",
+                        headers={"Cache-Control": "max-age=3600"})
+
+    @app.post("/api/uploads", summary="upload a query clip; it is embedded with the index's settings")
+    def upload(file: UploadFile = File(...)) -> dict[str, Any]:
+        name = Path(file.filename or "upload").name
+        suffix = Path(name).suffix.lower()
+        if suffix not in VIDEO_SUFFIXES:
+            raise HTTPException(status_code=415, detail=f"{name}: not a video type ({', '.join(sorted(VIDEO_SUFFIXES))})")
+        token = secrets.token_urlsafe(12)
+        target = state.upload_dir / f"{token}{suffix}"
+        written = 0
+        with open(target, "wb") as output:
+            while chunk := file.file.read(1 << 20):
+                written += len(chunk)
+                if written > state.max_upload_bytes:
+                    output.close()
+                    target.unlink(missing_ok=True)
+                    raise HTTPException(status_code=413, detail=f"{name}: larger than the {max_upload_mb:g} MB limit")
+                output.write(chunk)
+        try:
+            embedding = state.model().embed(target)
+        except SemanticMomentsError as error:
+            target.unlink(missing_ok=True)
+            raise HTTPException(status_code=400, detail=str(error).replace(str(target), name)) from None
+        moments = np.stack([embedding.moments[order] for order in state.index().orders])
+        state.remember(Upload(token, target, name, moments, embedding.motion_map, embedding.duration_seconds))
+        return {"token": token, "name": name, "duration_seconds": embedding.duration_seconds}
+
+    @app.get("/api/uploads/{token}/video", summary="an uploaded clip's video")
+    def upload_video(token: str) -> FileResponse:
+        return FileResponse(upload_or_404(token).path)
+
+    @app.post("/api/search", summary="clips most like the query, under query-time alpha")
+    def search(request: SearchRequest) -> dict[str, Any]:
+        query, exclude = query_moments(request.query)
+        alpha = request.alpha if request.alpha is not None else alpha_for(request.motion)
+        try:
+            hits = state.index().search(query, k=request.k, alpha=alpha, exclude=exclude)
+        except SemanticMomentsError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        return {"alpha": list(alpha) if alpha else None,
+                "results": [{"id": hit.id, "name": Path(hit.path).name, "score": hit.score,
+                             "per_moment": {str(k): v for k, v in hit.per_moment.items()}} for hit in hits]}
+
+    @app.get("/api/explain", summary="why two clips match: per-moment similarity and motion-energy maps")
+    def explain(b: int, a: Optional[int] = None, upload: Optional[str] = None,
+                motion: Optional[float] = Query(None, ge=0.0, le=1.0, description="as in /api/search")) -> dict[str, Any]:
+        ref = QueryRef(id=a, upload=upload)
+        query, _ = query_moments(ref)
+        index = state.index()
+        clip_id, _ = clip_or_404(b)
+        query_map = index.motion_map_of(query) if isinstance(query, int) else upload_or_404(upload).motion_map
+        hit = index.score(query, clip_id, alpha_for(motion))
+        candidate_map = index.motion_map_of(clip_id)
+        return {"score": hit.score if hit else None,
+                "per_moment": {str(k): v for k, v in hit.per_moment.items()} if hit else {},
+                "maps": {"query": query_map.tolist() if query_map is not None else None,
+                         "candidate": candidate_map.tolist() if candidate_map is not None else None}}
+
+    return app

@@ -1,0 +1,133 @@
+// semantic-moments search page: browse, query by click or upload, re-weight with the slider, explain.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { query: null, queryLabel: "", results: [], timer: null, searchId: 0 };
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : response.statusText);
+  return body;
+}
+
+function card(clip, { video = false, score = null } = {}) {
+  const element = document.createElement(video ? "li" : "div");
+  element.className = "card";
+  element.dataset.id = clip.id;
+  const media = document.createElement(video ? "video" : "img");
+  if (video) {
+    Object.assign(media, { src: `/api/clips/${clip.id}/video`, muted: true, loop: true, autoplay: true,
+                           playsInline: true, preload: "metadata", poster: `/api/clips/${clip.id}/thumbnail` });
+  } else {
+    Object.assign(media, { src: `/api/clips/${clip.id}/thumbnail`, loading: "lazy", alt: clip.name });
+  }
+  const caption = document.createElement("div");
+  caption.className = "caption";
+  caption.title = clip.name;
+  caption.innerHTML = score === null ? "" : `<span class="score">${score.toFixed(3)}</span> `;
+  caption.append(document.createTextNode(clip.name));
+  element.append(media, caption);
+  return element;
+}
+
+async function loadClips() {
+  const data = await api(`/api/clips?limit=120&q=${encodeURIComponent($("filter").value)}`);
+  const grid = $("clips");
+  grid.replaceChildren(...data.clips.map((clip) => {
+    const element = card(clip);
+    element.addEventListener("click", () => setQuery({ id: clip.id }, clip.name));
+    if (state.query && state.query.id === clip.id) element.classList.add("selected");
+    return element;
+  }));
+  $("more").textContent = data.total > data.clips.length ? `${data.clips.length} of ${data.total} shown` : "";
+}
+
+function setQuery(query, label) {
+  state.query = query;
+  state.queryLabel = label;
+  document.querySelectorAll("#clips .card").forEach((el) =>
+    el.classList.toggle("selected", query.id !== undefined && Number(el.dataset.id) === query.id));
+  search();
+}
+
+async function search() {
+  if (!state.query) return;
+  const motion = Number($("motion").value);
+  const searchId = ++state.searchId;
+  $("query").textContent = `Query: ${state.queryLabel} (motion weight ${motion.toFixed(2)})`;
+  const data = await api("/api/search", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ query: state.query, k: 12, motion }),
+  });
+  if (searchId !== state.searchId) return; // a newer search is on its way
+  state.results = data.results;
+  $("results").replaceChildren(...data.results.map((hit) => {
+    const element = card(hit, { video: true, score: hit.score });
+    element.addEventListener("click", () => explain(hit));
+    return element;
+  }));
+  $("results").dataset.ranking = data.results.map((hit) => hit.id).join(",");
+}
+
+function drawMap(canvas, map) {
+  const context = canvas.getContext("2d");
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  if (!map) return;
+  const rows = map.length, columns = map[0].length;
+  const peak = Math.max(...map.flat(), 1e-9);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < columns; c++) {
+      const v = map[r][c] / peak; // 0..1: where the features change over time
+      context.fillStyle = `rgb(${Math.round(255 * v)}, ${Math.round(80 * v)}, ${Math.round(255 * (1 - v))})`;
+      context.fillRect((c * canvas.width) / columns, (r * canvas.height) / rows,
+                       canvas.width / columns + 1, canvas.height / rows + 1);
+    }
+  }
+}
+
+async function explain(hit) {
+  const q = state.query.id !== undefined ? `a=${state.query.id}` : `upload=${state.query.upload}`;
+  const data = await api(`/api/explain?${q}&b=${hit.id}&motion=${Number($("motion").value)}`);
+  const names = { 1: "M(1) appearance", 2: "M(2) spread of change", 3: "M(3) asymmetry", 4: "M(4) tails" };
+  $("explain-bars").replaceChildren(...Object.entries(data.per_moment).map(([order, value]) => {
+    const row = document.createElement("div");
+    row.className = "barrow";
+    row.innerHTML = `<span style="width:11rem">${names[order] || order}</span>` +
+      `<span class="fill" style="width:${Math.max(0, value) * 12}rem"></span><span>${value.toFixed(3)}</span>`;
+    return row;
+  }));
+  drawMap($("map-query"), data.maps.query);
+  drawMap($("map-candidate"), data.maps.candidate);
+  $("explain").hidden = false;
+}
+
+function upload(file) {
+  const form = new FormData();
+  form.append("file", file);
+  const request = new XMLHttpRequest();
+  const status = $("upload-status");
+  request.upload.onprogress = (event) => {
+    if (event.lengthComputable) status.textContent = `Uploading ${file.name}: ${Math.round((100 * event.loaded) / event.total)}%`;
+  };
+  request.upload.onload = () => { status.textContent = `Embedding ${file.name}…`; };
+  request.onload = () => {
+    const body = JSON.parse(request.responseText || "{}");
+    if (request.status !== 200) { status.textContent = `Upload failed: ${body.detail || request.statusText}`; return; }
+    status.textContent = `Query: ${body.name}`;
+    setQuery({ upload: body.token }, `${body.name} (uploaded)`);
+  };
+  request.onerror = () => { status.textContent = "Upload failed: the server did not answer"; };
+  request.open("POST", "/api/uploads");
+  request.send(form);
+}
+
+$("filter").addEventListener("input", () => { clearTimeout(state.timer); state.timer = setTimeout(loadClips, 200); });
+$("motion").addEventListener("input", () => {
+  $("motion-value").textContent = Number($("motion").value).toFixed(2);
+  search();
+});
+$("upload").addEventListener("change", (event) => { if (event.target.files[0]) upload(event.target.files[0]); });
+
+api("/api/info").then((info) => { $("info").textContent = `${info.clips} clips · ${info.features.backbone.name}`; });
+loadClips();

@@ -1,0 +1,207 @@
+"""The web app: every API endpoint with good and bad input, and the page in a real headless browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import moving_square, write_video
+
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from semantic_moments import SemanticMoments  # noqa: E402
+from semantic_moments.collection import build_index  # noqa: E402
+from semantic_moments.errors import SemanticMomentsError  # noqa: E402
+from semantic_moments.index import Index  # noqa: E402
+from semantic_moments.server import create_app  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    """Six clips: three colours x two motions, so appearance and motion disagree on the nearest clip."""
+    root = tmp_path_factory.mktemp("web")
+    videos = root / "videos"
+    videos.mkdir()
+    colours = {"red": (230, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 230)}
+    for name, colour in colours.items():
+        for direction in ("right", "down"):
+            write_video(videos / f"{name}_{direction}.mp4", moving_square(20, 64, colour, direction,
+                                                                           background=40 + 60 * list(colours).index(name)))
+    with Index.open(root / "idx") as index:
+        build_index(index, [videos], SemanticMoments(frames=16))  # real features: motion and colour disagree
+    return root
+
+
+@pytest.fixture
+def client(collection, tmp_path):
+    app = create_app(collection / "idx", upload_dir=tmp_path / "uploads", max_upload_mb=1)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def clip_id(client, name: str) -> int:
+    return next(c["id"] for c in client.get("/api/clips").json()["clips"] if c["name"] == name)
+
+
+def test_info_browse_and_filter(client):
+    info = client.get("/api/info").json()
+    assert info["clips"] == 6 and info["features"]["backbone"]["name"] == "efficientnet-lite0"
+    listing = client.get("/api/clips").json()
+    assert listing["total"] == 6 and {c["name"] for c in listing["clips"]} >= {"red_right.mp4", "blue_down.mp4"}
+    filtered = client.get("/api/clips", params={"q": "RED"}).json()
+    assert filtered["total"] == 2 and all(c["name"].startswith("red") for c in filtered["clips"])
+    assert client.get("/api/clips", params={"limit": 2, "offset": 5}).json()["clips"][0]["name"]
+    assert client.get("/api/clips", params={"limit": 0}).status_code == 422
+    assert "/api/search" in client.get("/openapi.json").json()["paths"]
+    assert "semantic-moments" in client.get("/").text
+
+
+def test_video_and_thumbnail_only_for_indexed_clips(client, collection):
+    red = clip_id(client, "red_right.mp4")
+    video = client.get(f"/api/clips/{red}/video")
+    assert video.status_code == 200 and video.content == (collection / "videos" / "red_right.mp4").read_bytes()
+    ranged = client.get(f"/api/clips/{red}/video", headers={"Range": "bytes=0-9"})
+    assert ranged.status_code == 206 and len(ranged.content) == 10
+    thumbnail = client.get(f"/api/clips/{red}/thumbnail")
+    assert thumbnail.status_code == 200 and thumbnail.content[:2] == b"\xff\xd8"
+    assert client.get("/api/clips/9999/video").status_code == 404
+    for attempt in ("/api/clips/..%2F..%2Fetc%2Fpasswd/video", "/static/../index.py", "/api/clips/1%2F..%2F2/video"):
+        response = client.get(attempt)
+        assert response.status_code in (404, 422) and b"root:" not in response.content
+
+
+def test_search_by_clip_with_query_time_alpha(client):
+    red_right = clip_id(client, "red_right.mp4")
+    appearance = client.post("/api/search", json={"query": {"id": red_right}, "k": 5, "motion": 0}).json()
+    motion = client.post("/api/search", json={"query": {"id": red_right}, "k": 5, "motion": 1}).json()
+    assert [r["name"] for r in appearance["results"]][0] == "red_down.mp4"  # same colour
+    assert [r["name"] for r in motion["results"]][0].endswith("_right.mp4")  # same motion
+    assert red_right not in [r["id"] for r in motion["results"]]
+    explicit = client.post("/api/search", json={"query": {"id": red_right}, "alpha": [1, 8, 4]}).json()
+    paper = client.post("/api/search", json={"query": {"id": red_right}, "motion": 0.5}).json()
+    assert [r["id"] for r in explicit["results"]] == [r["id"] for r in paper["results"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"query": {}}, 422),
+        ({"query": {"id": 1, "upload": "x"}}, 422),
+        ({"query": {"id": 9999}}, 404),
+        ({"query": {"upload": "nope"}}, 404),
+        ({"query": {"id": 1}, "k": 0}, 422),
+        ({"query": {"id": 1}, "motion": 2}, 422),
+        ({"query": {"id": 1}, "alpha": [1, 2]}, 422),
+        ({"nothing": True}, 422),
+    ],
+)
+def test_search_rejects_bad_requests(client, body, status):
+    response = client.post("/api/search", json=body)
+    assert response.status_code == status and response.json()["detail"]
+
+
+def test_upload_then_search_and_explain(client, tmp_path):
+    query = write_video(tmp_path / "mine.mp4", moving_square(20, 64, (250, 250, 250), "right"))
+    with open(query, "rb") as handle:
+        uploaded = client.post("/api/uploads", files={"file": ("mine.mp4", handle, "video/mp4")})
+    assert uploaded.status_code == 200
+    token = uploaded.json()["token"]
+    assert not (tmp_path / "uploads").is_relative_to(query.parent / "videos")
+    assert len(list((tmp_path / "uploads").iterdir())) == 1
+    assert client.get(f"/api/uploads/{token}/video").content == query.read_bytes()
+    hits = client.post("/api/search", json={"query": {"upload": token}, "k": 3, "motion": 1}).json()["results"]
+    assert len(hits) == 3
+    why = client.get("/api/explain", params={"upload": token, "b": hits[0]["id"], "motion": 1}).json()
+    assert set(why["per_moment"]) == {"1", "2", "3"} and why["score"] == pytest.approx(hits[0]["score"], abs=1e-5)
+    assert np.array(why["maps"]["query"]).shape == np.array(why["maps"]["candidate"]).shape == (14, 14)
+    red = clip_id(client, "red_right.mp4")
+    assert client.get("/api/explain", params={"a": red, "b": clip_id(client, "red_down.mp4")}).status_code == 200
+    assert client.get("/api/explain", params={"b": red}).status_code == 422
+    assert client.get("/api/explain", params={"a": red, "b": 9999}).status_code == 404
+
+
+def test_uploads_are_limited_in_size_and_type(client, videos):
+    big = b"\x00" * (1024 * 1024 + 10)
+    too_big = client.post("/api/uploads", files={"file": ("big.mp4", big, "video/mp4")})
+    assert too_big.status_code == 413 and "1 MB limit" in too_big.json()["detail"]
+    wrong_type = client.post("/api/uploads", files={"file": ("notes.txt", b"hello", "text/plain")})
+    assert wrong_type.status_code == 415
+    fake = client.post("/api/uploads", files={"file": ("fake.mp4", (videos / "text.mp4").read_bytes(), "video/mp4")})
+    assert fake.status_code == 400 and "fake.mp4: not a readable video" in fake.json()["detail"]
+    audio = client.post("/api/uploads", files={"file": ("a.mp4", (videos / "audio_only.m4a").read_bytes(), "video/mp4")})
+    assert audio.status_code == 400 and "no video stream" in audio.json()["detail"]
+    assert client.post("/api/uploads").status_code == 422
+
+
+def test_refuses_empty_index_and_uploads_inside_indexed_folders(collection, tmp_path):
+    Index.open(tmp_path / "empty").close()
+    with pytest.raises(SemanticMomentsError, match="the index is empty"):
+        create_app(tmp_path / "empty")
+    with pytest.raises(SemanticMomentsError, match="must not go inside an indexed folder"):
+        create_app(collection / "idx", upload_dir=collection / "videos" / "uploads")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.browser
+def test_page_in_a_real_browser(collection, tmp_path):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI needs Chromium for the browser test: `make setup` installs Debian's chromium as root")
+        pytest.skip("no Chromium (make setup installs it as root)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(collection / "idx", upload_dir=tmp_path / "up"),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#clips .card")
+            assert page.locator("#clips .card").count() == 6
+            page.fill("#filter", "red")
+            page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")
+            page.locator("#clips .card", has_text="red_right").click()
+            page.wait_for_selector("#results .card")
+            page.eval_on_selector("#motion", "el => { el.value = 0; el.dispatchEvent(new Event('input')); }")
+            page.wait_for_function("document.querySelector('#motion-value').textContent === '0.00'")
+            page.wait_for_function("document.querySelector('#results .card .caption').title === 'red_down.mp4'")
+            appearance = page.get_attribute("#results", "data-ranking")
+            page.eval_on_selector("#motion", "el => { el.value = 1; el.dispatchEvent(new Event('input')); }")
+            page.wait_for_function(f"document.querySelector('#results').dataset.ranking !== {appearance!r}")
+            motion = page.get_attribute("#results", "data-ranking")
+            assert motion != appearance, "moving the slider must change the ranking"
+            page.locator("#results .card").first.click()
+            page.wait_for_selector("#explain:not([hidden]) .barrow")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "search-page.png"), full_page=True)
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert (ARTIFACTS / "search-page.png").stat().st_size > 10_000
