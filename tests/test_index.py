@@ -242,5 +242,8 @@ def test_cli_build_and_search(tmp_path, collection, capsys):
     assert main(["search", str(fresh), "--index", index_path, "--motion", "1", "--segment", "0-0.5"]) == 0
     table = capsys.readouterr().out
     assert table.splitlines()[0].split()[:3] == ["rank", "score", "M1"] and len(table.splitlines()) == 7
+    assert main(["index", "info", "--index", index_path]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["clips"] == 6 and info["features"]["num_frames"] == 8 and info["ann"] is None
     assert main(["search", "x.mp4", "--index", str(tmp_path / "nope")]) == 1
     assert "no index here" in capsys.readouterr().err

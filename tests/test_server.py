@@ -205,3 +205,10 @@ def test_page_in_a_real_browser(collection, tmp_path):
         server.should_exit = True
         thread.join(timeout=10)
     assert (ARTIFACTS / "search-page.png").stat().st_size > 10_000
+
+
+def test_serve_command_reports_a_missing_index(tmp_path, capsys):
+    from semantic_moments.cli import main
+
+    assert main(["serve", "--index", str(tmp_path / "nope")]) == 1
+    assert "no index here" in capsys.readouterr().err
