@@ -74,6 +74,9 @@ def test_video_and_thumbnail_only_for_indexed_clips(client, collection):
     thumbnail = client.get(f"/api/clips/{red}/thumbnail")
     assert thumbnail.status_code == 200 and thumbnail.content[:2] == b"\xff\xd8"
     assert client.get("/api/clips/9999/video").status_code == 404
+    assert client.get("/api/clips/9999/thumbnail").status_code == 404
+    assert client.get("/api/clips/abc/thumbnail").status_code == 422
+    assert client.get("/api/uploads/not-a-token/video").status_code == 404
     for attempt in ("/api/clips/..%2F..%2Fetc%2Fpasswd/video", "/static/../index.py", "/api/clips/1%2F..%2F2/video"):
         response = client.get(attempt)
         assert response.status_code in (404, 422) and b"root:" not in response.content
