@@ -221,7 +221,7 @@ def run_index(args: argparse.Namespace) -> int:
         with Index.open(args.index, create=False) as index:
             print(json.dumps({"path": str(args.index), "clips": len(index), "features": index.feature_settings,
                               "config": index.config.to_dict() if index.config else None,
-                              "ann": index._setting("ann")}, indent=2))
+                              "ann": index.ann}, indent=2))
         return 0
     with Index.open(args.index) as index:
         model = model_for_index(index, args)
@@ -238,13 +238,11 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from .index import Index, motion_alpha
+    from .index import Index
 
     with Index.open(args.index, create=False) as index:
-        alpha = args.alpha
-        if args.motion is not None:
-            alpha = motion_alpha(args.motion, index.config.alpha if index.config else (1.0, 8.0, 4.0))
-        if index.lookup(args.query) is not None:
+        alpha = index.motion_alpha(args.motion) if args.motion is not None else args.alpha
+        if args.segment is None and index.lookup(args.query) is not None:
             query: Any = args.query
         else:
             query = model_for_index(index, args).embed(args.query, segment=args.segment)

@@ -119,6 +119,6 @@ def build_index(
         vanished = [path for path in known if path not in present]
         index.remove(vanished)
         summary.removed = vanished
-    if summary.added or summary.updated or summary.removed or index._setting("ann") is None:
+    if summary.added or summary.updated or summary.removed or index.ann is None:
         index.write_ann(ann)
     return summary

@@ -257,6 +257,16 @@ class Index:
         return int(self._db.execute("SELECT COUNT(*) FROM clips").fetchone()[0])
 
     @property
+    def ann(self) -> dict[str, Any] | None:
+        """The approximate index in use (file, kind, entries, last id covered), or None for exact search."""
+        return self._setting("ann")
+
+    def motion_alpha(self, motion: float) -> tuple[float, ...]:
+        """``motion_alpha`` around this index's own weights (the paper's when it has none yet)."""
+        config = self.config
+        return motion_alpha(motion, config.alpha if config else (1.0, 8.0, 4.0))
+
+    @property
     def orders(self) -> tuple[int, ...]:
         """The moment orders stored for every clip (empty for a new index)."""
         return tuple(self._setting("orders") or ())

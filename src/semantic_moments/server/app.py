@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from ..collection import VIDEO_SUFFIXES, model_for_index
 from ..errors import SemanticMomentsError
-from ..index import Index, motion_alpha
+from ..index import Index
 
 STATIC = Path(__file__).parent / "static"
 THUMBNAIL_SIZE = (90, 160)  # height, width
@@ -155,10 +155,7 @@ def create_app(
         return upload_or_404(ref.upload).moments, []
 
     def alpha_for(motion: Optional[float]) -> Optional[tuple[float, ...]]:
-        if motion is None:
-            return None  # the index's own alpha
-        config = state.index().config
-        return motion_alpha(motion, config.alpha if config else (1.0, 8.0, 4.0))
+        return None if motion is None else state.index().motion_alpha(motion)  # None: the index's own alpha
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
