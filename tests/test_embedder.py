@@ -73,6 +73,22 @@ def test_batch_size_does_not_change_the_result(tmp_path):
         np.testing.assert_allclose(one_pass.moments[order], many_passes.moments[order], rtol=1e-5, atol=1e-6)
 
 
+def test_clips_share_backbone_batches_without_changing_results(videos):
+    # batch of 12 frames, 8 per clip: batches hold 1.5 clips, so clips are split across batches
+    sources = [moving_square(10 + i, 64, (40 * i, 200, 90), "right" if i % 2 else "down") for i in range(5)]
+    sources.insert(2, videos / "text.mp4")
+    sources.append(videos / "good.mp4")
+    shared = list(SemanticMoments("test-tiny", frames=8, batch_size=12).iter_embed(sources))
+    alone = SemanticMoments("test-tiny", frames=8, batch_size=8)
+    assert [r.source for r in shared] == ["<array>"] * 2 + [str(videos / "text.mp4")] + ["<array>"] * 3 + [str(videos / "good.mp4")]
+    assert shared[2].error is not None and "not a readable video" in str(shared[2].error)
+    for result, source in zip(shared, sources):
+        if result.error is None:
+            expected = alone.embed(source)
+            for order in (1, 2, 3):
+                np.testing.assert_allclose(result.embedding.moments[order], expected.moments[order], rtol=1e-5, atol=1e-6)
+
+
 def test_changing_alpha_later_equals_embedding_with_that_alpha(tmp_path):
     frames = moving_square(16, 64, (30, 200, 30), "right")
     default = SemanticMoments("test-tiny", frames=8).embed(frames)

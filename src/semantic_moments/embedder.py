@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,18 +100,24 @@ class SemanticMoments:
         """Sample T frames of ``source`` at the backbone's input size (no model work)."""
         return read_clip(source, self.config.num_frames, self.backbone.preprocessing.image_size, segment)
 
+    def _new_accumulators(self, max_order: int) -> dict[str, TemporalMoments]:
+        return {"patch": TemporalMoments(max_order), "frame": TemporalMoments(max_order)}
+
+    def _forward(self, frames: np.ndarray):
+        """Backbone tokens of (N, H, W, 3) uint8 frames, N a multiple of the backbone's clip length."""
+        return self.backbone.forward_tokens(self.backbone.preprocess(torch.from_numpy(frames)))
+
     def accumulate(self, clip: SampledClip, max_order: int = 4) -> tuple[dict[str, TemporalMoments], tuple[int, int]]:
         """Run the backbone over the clip once; streaming moments of both granularities.
 
         Returns ({"patch": accumulator over (P, d), "frame": accumulator over (1, d)}, patch grid).
         Every convention, order subset and fusion can be finalised from these without another pass.
         """
-        accumulators = {"patch": TemporalMoments(max_order), "frame": TemporalMoments(max_order)}
+        accumulators = self._new_accumulators(max_order)
         grid: tuple[int, int] = (1, 1)
         with torch.inference_mode():
             for start in range(0, len(clip.frames), self.batch_size):
-                pixels = self.backbone.preprocess(torch.from_numpy(clip.frames[start:start + self.batch_size]))
-                output = self.backbone.forward_tokens(pixels)
+                output = self._forward(clip.frames[start:start + self.batch_size])
                 accumulators["patch"].update(output.patch)
                 accumulators["frame"].update(output.pooled[:, None, :])
                 grid = output.grid
@@ -118,8 +125,12 @@ class SemanticMoments:
 
     def embed_clip(self, clip: SampledClip, segment: tuple[float, float] | None = None) -> Embedding:
         """Embed frames that were already sampled (``read``)."""
+        accumulators, grid = self.accumulate(clip, max_order=max(max(self.config.orders), 2))
+        return self._embedding(clip, accumulators, grid, segment)
+
+    def _embedding(self, clip: SampledClip, accumulators: dict[str, TemporalMoments], grid: tuple[int, int],
+                   segment: tuple[float, float] | None) -> Embedding:
         config = self.config
-        accumulators, grid = self.accumulate(clip, max_order=max(max(config.orders), 2))
         accumulator = accumulators[config.granularity]
         per_patch = finalize_moments(accumulator, config.orders, config.convention, config.standardized)
         moments = {order: value.float().cpu().numpy() for order, value in patch_average(per_patch).items()}
@@ -175,7 +186,9 @@ class SemanticMoments:
     ) -> Iterator[EmbedResult]:
         """Embed many clips in order, yielding an EmbedResult per source; bad items do not stop it.
 
-        Upcoming clips are decoded in ``decode_workers`` threads while the backbone runs.
+        Upcoming clips are decoded in ``decode_workers`` threads while the backbone runs, and the
+        frames of consecutive clips share backbone batches (``batch_size`` frames each), so short
+        clips or small T still fill the batch. Results come in input order.
         """
         items = list(sources)
         progress = None
@@ -183,32 +196,72 @@ class SemanticMoments:
             from tqdm.auto import tqdm
 
             progress = tqdm(total=len(items), unit="clip", desc="embedding", dynamic_ncols=True)
+        max_order = max(max(self.config.orders), 2)
+        lookahead = self.decode_workers + -(-self.batch_size // self.config.num_frames)
         try:
             with ThreadPoolExecutor(max_workers=self.decode_workers, thread_name_prefix="decode") as pool:
-                pending: list[Future[SampledClip]] = []
-                next_item = 0
-                for index, source in enumerate(items):
-                    while next_item < len(items) and next_item <= index + self.decode_workers:
-                        pending.append(pool.submit(self.read, items[next_item], segment))
-                        next_item += 1
-                    name = _name(source)
-                    try:
-                        clip = pending[index].result()
-                        pending[index] = None  # type: ignore[call-overload] - release the frames early
-                        result = EmbedResult(name, self.embed_clip(clip, segment), None)
-                    except SemanticMomentsError as error:
-                        result = EmbedResult(name, None, error)
-                    except Exception as error:  # noqa: BLE001 - one bad clip must not end a batch
-                        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                        result = EmbedResult(name, None, SemanticMomentsError(f"{name}: {type(error).__name__}: {message}"))
-                    if progress is not None:
-                        progress.update(1)
-                        if index == len(items) - 1:
-                            progress.close()
-                    yield result
+                futures: deque[tuple[str, Future[SampledClip]]] = deque()
+                queued = 0
+                open_items: deque[_Work] = deque()  # decoded or failed, not yet yielded, in input order
+                while True:
+                    while queued < len(items) and len(futures) < lookahead:
+                        futures.append((_name(items[queued]), pool.submit(self.read, items[queued], segment)))
+                        queued += 1
+                    while futures and sum(work.remaining for work in open_items) < self.batch_size:
+                        name, future = futures.popleft()
+                        open_items.append(self._start(name, future, max_order))
+                    if not open_items:
+                        break
+                    if any(work.remaining for work in open_items):
+                        self._run_batch(open_items)
+                    while open_items and open_items[0].remaining == 0:
+                        result = self._finish(open_items.popleft(), segment)
+                        if progress is not None:
+                            progress.update(1)
+                            if progress.n == len(items):
+                                progress.close()
+                        yield result
         finally:
             if progress is not None:
                 progress.close()  # also when the caller abandons the generator
+
+    def _start(self, name: str, future: Future[SampledClip], max_order: int) -> _Work:
+        try:
+            return _Work(name, future.result(), None, self._new_accumulators(max_order))
+        except Exception as error:  # noqa: BLE001 - one bad clip must not end a batch
+            return _Work(name, None, _as_error(name, error), {})
+
+    def _run_batch(self, open_items: deque[_Work]) -> None:
+        """One backbone pass over the next ``batch_size`` frames, taken from the open items in order."""
+        pieces, room = [], self.batch_size
+        for work in open_items:
+            if room == 0:
+                break
+            take = min(room, work.remaining)
+            if take:
+                pieces.append((work, work.consumed, work.consumed + take))
+                room -= take
+        try:
+            with torch.inference_mode():
+                output = self._forward(np.concatenate([work.clip.frames[a:b] for work, a, b in pieces]))
+        except Exception as error:  # noqa: BLE001 - every clip of a failed batch is reported
+            for work, _, _ in pieces:
+                work.error, work.clip = _as_error(work.name, error), None
+            return
+        offset = 0
+        for work, start, stop in pieces:
+            count = stop - start
+            work.accumulators["patch"].update(output.patch[offset:offset + count])
+            work.accumulators["frame"].update(output.pooled[offset:offset + count, None, :])
+            work.consumed, work.grid, offset = stop, output.grid, offset + count
+
+    def _finish(self, work: _Work, segment: tuple[float, float] | None) -> EmbedResult:
+        if work.error is not None or work.clip is None:
+            return EmbedResult(work.name, None, work.error)
+        try:
+            return EmbedResult(work.name, self._embedding(work.clip, work.accumulators, work.grid, segment), None)
+        except Exception as error:  # noqa: BLE001
+            return EmbedResult(work.name, None, _as_error(work.name, error))
 
     def feature_settings(self) -> dict[str, Any]:
         """What the embeddings of this model share with any they can be compared to."""
@@ -220,6 +273,29 @@ class SemanticMoments:
                 f"frames={self.config.num_frames}, orders={self.config.orders}, alpha={self.config.alpha}, "
                 f"convention={self.config.convention!r}, granularity={self.config.granularity!r}, "
                 f"fusion={self.config.fusion!r}, device={str(self.backbone.device)!r})")
+
+
+@dataclass
+class _Work:
+    """One item of ``iter_embed`` on its way through the batches."""
+
+    name: str
+    clip: SampledClip | None
+    error: SemanticMomentsError | None
+    accumulators: dict[str, TemporalMoments]
+    consumed: int = 0  # frames already through the backbone
+    grid: tuple[int, int] = (1, 1)
+
+    @property
+    def remaining(self) -> int:
+        return 0 if self.clip is None else len(self.clip.frames) - self.consumed
+
+
+def _as_error(name: str, error: BaseException) -> SemanticMomentsError:
+    if isinstance(error, SemanticMomentsError):
+        return error
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return SemanticMomentsError(f"{name}: {type(error).__name__}: {message}")
 
 
 def _name(source: Source) -> str:

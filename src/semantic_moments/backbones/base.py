@@ -86,6 +86,8 @@ class Backbone(abc.ABC):
         """
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ConfigError(f"frames must have shape (N, H, W, 3), got {tuple(frames.shape)}")
+        if self.device.type == "cuda" and not frames.is_cuda:
+            frames = frames.pin_memory()  # page-locked, so the copy below runs asynchronously
         pixels = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
         if tuple(pixels.shape[-2:]) != self.preprocessing.image_size:
             pixels = torch.nn.functional.interpolate(
