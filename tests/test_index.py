@@ -165,13 +165,13 @@ import semantic_moments.embedder as embedder
 from semantic_moments import SemanticMoments
 from semantic_moments.collection import build_index
 from semantic_moments.index import Index
-slow = embedder.SemanticMoments.embed_clip
-def embed_clip(self, clip, segment=None):
-    time.sleep(0.4)
-    return slow(self, clip, segment)
-embedder.SemanticMoments.embed_clip = embed_clip
+slow = embedder.SemanticMoments._finish
+def finish(self, work, segment):
+    time.sleep(0.4)  # each clip takes a while, so the kill lands mid-build
+    return slow(self, work, segment)
+embedder.SemanticMoments._finish = finish
 with Index.open(sys.argv[1]) as index:
-    build_index(index, [sys.argv[2]], SemanticMoments("test-tiny", frames=8, decode_workers=1))
+    build_index(index, [sys.argv[2]], SemanticMoments("test-tiny", frames=8, batch_size=8, decode_workers=1))
 """
 
 
