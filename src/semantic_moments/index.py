@@ -87,12 +87,11 @@ def motion_alpha(motion: float, base: Sequence[float] = (1.0, 8.0, 4.0)) -> tupl
     return tuple([2.0 * (1.0 - motion) * base[0]] + [2.0 * motion * weight for weight in base[1:]])
 
 
-def _unit_blocks(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, K, d) raw moments -> (N, K*d) per-moment unit vectors and (N, K) non-zero masks."""
+def _unit_blocks(moments: np.ndarray) -> np.ndarray:
+    """(N, K, d) raw moments -> (N, K*d) per-moment unit vectors (an all-zero moment stays zero)."""
     norms = np.linalg.norm(moments, axis=2, keepdims=True)
-    nonzero = norms[..., 0] > 1e-12
     units = np.where(norms > 1e-12, moments / np.maximum(norms, 1e-12), 0.0)
-    return units.reshape(len(moments), -1).astype(np.float32), nonzero
+    return units.reshape(len(moments), -1).astype(np.float32)
 
 
 class Index:
@@ -107,7 +106,7 @@ class Index:
         self._db = connection
         self._ann: Any = None
         self.ef_search = HNSW_EF_SEARCH  # HNSW breadth: higher finds more true neighbours, slower
-        self._matrix_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._matrix_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None  # generation, ids, raw, units
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -316,19 +315,17 @@ class Index:
             return None
         return np.frombuffer(row[0], dtype=np.float32).reshape(row[1], row[2])
 
-    def _matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(ids (N,), raw moments (N, K, d), unit blocks (N, K*d), non-zero masks (N, K)), cached per generation."""
+    def _matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids (N,), raw moments (N, K, d), unit blocks (N, K*d)) of every clip, cached per generation."""
         generation = self.generation
         if self._matrix_cache is None or self._matrix_cache[0] != generation:
             rows = self._db.execute("SELECT id, moments FROM clips ORDER BY id").fetchall()
-            orders = len(self._setting("orders") or [1])
+            orders = len(self.orders) or 1
             ids = np.array([row[0] for row in rows], dtype=np.int64)
             raw = (np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows]).reshape(len(rows), orders, -1)
                    if rows else np.zeros((0, orders, 1), np.float32))
-            units, nonzero = _unit_blocks(raw)
-            self._matrix_cache = (generation, raw, units, nonzero)
-            self._cached_ids = ids
-        return self._cached_ids, self._matrix_cache[1], self._matrix_cache[2], self._matrix_cache[3]
+            self._matrix_cache = (generation, ids, raw, _unit_blocks(raw))
+        return self._matrix_cache[1], self._matrix_cache[2], self._matrix_cache[3]
 
     # -- search -----------------------------------------------------------------------------------
 
@@ -360,7 +357,7 @@ class Index:
         return config is not None and config.convention == "reference" and config.fusion == "concat"
 
     def _weighted_query(self, query: np.ndarray, alpha: tuple[float, ...]) -> np.ndarray:
-        units, _ = _unit_blocks(query[None].astype(np.float64))
+        units = _unit_blocks(query[None].astype(np.float64))
         weights = np.repeat(np.square(alpha), query.shape[1])
         return (units[0] * weights).astype(np.float32)
 
@@ -399,7 +396,7 @@ class Index:
     def _candidates(self, raw_query: np.ndarray, alpha: tuple[float, ...], count: int) -> list[int]:
         ann = self._load_ann()
         if ann is None:
-            ids, raw, units, _ = self._matrix()
+            ids, raw, units = self._matrix()
             if len(ids) == 0:
                 return []
             if self._separable():
@@ -427,8 +424,8 @@ class Index:
             return []  # every candidate was removed meanwhile
         raw = np.stack([np.frombuffer(row[2], dtype=np.float32) for row in rows]).reshape(len(rows), *raw_query.shape)
         scores = self._fused(raw, alpha) @ self._fused(raw_query[None], alpha)[0]
-        query_units, _ = _unit_blocks(raw_query[None].astype(np.float64))
-        units, _ = _unit_blocks(raw.astype(np.float64))
+        query_units = _unit_blocks(raw_query[None].astype(np.float64))
+        units = _unit_blocks(raw.astype(np.float64))
         blocks = raw_query.shape[0]
         per_moment = (units.reshape(len(rows), blocks, -1) * query_units.reshape(1, blocks, -1)).sum(axis=2)
         orders = self._setting("orders")
@@ -464,7 +461,7 @@ class Index:
             cursor = self._db.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,))
             while rows := cursor.fetchmany(ANN_CHUNK):  # chunks keep the peak memory near the graph's own
                 raw = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows]).reshape(len(rows), orders, -1)
-                units, _ = _unit_blocks(raw)
+                units = _unit_blocks(raw)
                 if index is None:
                     graph = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
                     graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
