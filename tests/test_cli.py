@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -77,6 +78,9 @@ def test_compare_refuses_mismatched_settings_with_a_clear_message(videos, tmp_pa
         (["embed", "x.mp4", "-o", "out", "--segment", "5-2"], "START < END"),
         (["embed", "x.mp4", "-o", "out", "--alpha", "1,eight"], "comma-separated numbers"),
         (["embed", "x.mp4", "-o", "out", "--granularity", "pixel"], "invalid choice"),
+        (["embed", "x.mp4", "-o", "out", "--decode-workers", "0"], "must be at least 1, got 0"),
+        (["embed", "x.mp4", "-o", "out", "--decode-threads", "two"], "expected a whole number, got 'two'"),
+        (["embed", "x.mp4", "-o", "out", "--batch-size", "-4"], "must be at least 1, got -4"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -130,3 +134,17 @@ def test_importing_the_package_loads_nothing_heavy():
             "print(','.join(heavy))")
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "", f"importing semantic_moments imported {completed.stdout.strip()}"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_console_script_lets_idle_openmp_threads_sleep_unless_told_otherwise(monkeypatch, given, expected):
+    import semantic_moments.cli as cli
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", given or "unset")  # so the original is restored afterwards
+    if given is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    with pytest.raises(SystemExit) as exited:
+        cli.entry_point()
+    assert exited.value.code == 0
+    assert os.environ["OMP_WAIT_POLICY"] == expected

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import moving_square, write_video
 
-from semantic_moments import Embedding, SemanticMoments, moment_similarities, similarity
+from semantic_moments import Embedding, SemanticMoments, create_backbone, moment_similarities, similarity
 from semantic_moments.bench.synthetic import Motion, Scene, render
 from semantic_moments.errors import ConfigError, EmbeddingFileError, VideoError
 from semantic_moments.moments import fuse, moments
@@ -207,6 +207,29 @@ def test_segment_and_frame_count_options(tiny_model, tmp_path):
         SemanticMoments("test-tiny", frames=1)
     with pytest.raises(ConfigError, match="batch_size"):
         SemanticMoments("test-tiny", batch_size=0)
+
+
+def test_decoders_share_the_cores_and_threads_do_not_change_results(videos, monkeypatch):
+    import semantic_moments.embedder as embedder
+
+    monkeypatch.setattr(embedder, "available_cores", lambda: 4)
+    model = SemanticMoments("test-tiny", frames=8)
+    assert model.decode_workers == 2  # on the CPU the backbone needs the cores
+    assert model._threads_per_decoder(clips=10) == 2  # 4 cores, 2 clips decoding at once
+    assert model._threads_per_decoder(clips=1) == 4  # a lone clip gets every core
+    assert SemanticMoments("test-tiny", frames=8, decode_workers=4)._threads_per_decoder(clips=10) == 1
+    assert SemanticMoments("test-tiny", frames=8, decode_threads=3)._threads_per_decoder(clips=10) == 3
+    on_gpu = create_backbone("test-tiny")
+    on_gpu.device = torch.device("cuda")  # only the device type is read when the model is made
+    assert SemanticMoments(on_gpu, frames=8).decode_workers == 3  # decoding feeds the GPU: every core but one
+    sources = [videos / "good.mp4", videos / "good.mp4"]
+    single = [r.embedding for r in SemanticMoments("test-tiny", frames=8, decode_threads=1).iter_embed(sources)]
+    shared = [r.embedding for r in model.iter_embed(sources)]
+    for a, b in zip(single, shared):
+        np.testing.assert_array_equal(a.vector(), b.vector())
+    for option in ("decode_workers", "decode_threads"):
+        with pytest.raises(ConfigError, match=f"{option} must be at least 1"):
+            SemanticMoments("test-tiny", **{option: 0})
 
 
 def test_video_backbone_frame_count_must_fit_its_clips():

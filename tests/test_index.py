@@ -111,6 +111,20 @@ def test_mismatched_settings_are_refused(tmp_path, collection, model):
             index.search(str(collection[0]), alpha=(1, 2))
 
 
+def test_settings_of_a_rolled_back_first_add_are_not_kept(tmp_path, collection, model):
+    first, other = model.embed(collection[0]), SemanticMoments("test-tiny", frames=16).embed(collection[1])
+    with Index.open(tmp_path / "idx") as index:
+        with pytest.raises(ConfigError, match="num_frames: index has 8"):
+            index.add_many([(first, None, 0, 0.0), (other, None, 0, 0.0)])  # one transaction: rolled back whole
+        assert len(index) == 0 and index.feature_settings is None and index.orders == ()
+        index.add(other)  # the index takes the settings of its first committed clip
+        assert index.config.num_frames == 16
+        with pytest.raises(ConfigError, match="num_frames: index has 16"):
+            index.add(first)
+    with Index.open(tmp_path / "idx") as reopened:
+        assert reopened.config.num_frames == 16 and len(reopened) == 1
+
+
 def test_hnsw_index_finds_new_clips_and_forgets_removed_ones(tmp_path, collection, model):
     with Index.open(tmp_path / "idx") as index:
         build_index(index, [collection[0].parent], model, ann="hnsw")

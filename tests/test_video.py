@@ -10,8 +10,9 @@ import pytest
 from conftest import decoded_index, numbered_frames, write_video
 from PIL import Image
 
-from semantic_moments.errors import VideoError
-from semantic_moments.video import VideoReader, read_array, read_clip, read_image_folder, sample_frame_indices
+from semantic_moments.errors import ConfigError, VideoError
+from semantic_moments.video import (VideoReader, _hash_file_version, hash_file, read_array, read_clip, read_image_folder,
+                                    sample_frame_indices)
 
 
 def test_sampling_takes_the_frame_displayed_at_each_interval_centre():
@@ -204,7 +205,29 @@ def test_skipping_unreferenced_frames_returns_pixel_identical_frames(tmp_path):
     with av.open(str(path)) as container:
         everything = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     wanted = [1, 2, 7, 13, 14, 30, 45, 59]
-    with VideoReader(path) as reader:
-        sampled = reader.get_frames_at(wanted)
-    for index, frame in zip(wanted, sampled):
-        np.testing.assert_array_equal(frame, everything[index])
+    for threads in (0, 1, 3):  # FFmpeg's choice, single-threaded, frame+slice threads
+        with VideoReader(path, threads=threads) as reader:
+            sampled = reader.get_frames_at(wanted)
+        for index, frame in zip(wanted, sampled):
+            np.testing.assert_array_equal(frame, everything[index])
+
+
+def test_decoder_thread_count_is_checked_before_opening(tmp_path):
+    with pytest.raises(ConfigError, match="decoder threads must be 0"):
+        VideoReader(tmp_path / "missing.mp4", threads=-1)
+
+
+def test_file_hashes_are_remembered_per_version_of_the_file(tmp_path):
+    import os
+    import time
+
+    path = tmp_path / "clip.bin"
+    path.write_bytes(b"first")
+    first = hash_file(path)
+    hits = _hash_file_version.cache_info().hits
+    assert hash_file(path) == first and _hash_file_version.cache_info().hits == hits + 1  # not read again
+    stat = path.stat()
+    time.sleep(0.05)  # beyond the file system's timestamp granularity
+    path.write_bytes(b"other")  # same size...
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ...and same mtime: the ctime still tells
+    assert hash_file(path) != first

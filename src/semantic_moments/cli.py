@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,16 @@ def _parse_segment(text: str) -> tuple[float, float]:
     if not 0 <= start < end:
         raise argparse.ArgumentTypeError(f"segment needs 0 <= START < END, got {text!r}")
     return start, end
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _parse_orders(text: str) -> tuple[int, ...]:
@@ -76,9 +87,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--device", default="cpu", help="cpu or cuda[:N]; default: %(default)s")
     run.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                      help="backbone precision (moments always accumulate in float64); default: %(default)s")
-    run.add_argument("--batch-size", type=int, default=32, help="frames per backbone pass; default: %(default)s")
-    run.add_argument("--decode-workers", type=int, default=2,
-                     help="threads decoding upcoming clips while the backbone runs; default: %(default)s")
+    run.add_argument("--batch-size", type=_positive_int, default=32, help="frames per backbone pass; default: %(default)s")
+    run.add_argument("--decode-workers", type=_positive_int, default=None,
+                     help="threads decoding upcoming clips while the backbone runs; default: 2 on the CPU, "
+                          "every core but one on a GPU")
+    run.add_argument("--decode-threads", type=_positive_int, default=None,
+                     help="each decoder's own threads; default: the cores shared among the clips decoding at once")
 
 
 def model_from_args(args: argparse.Namespace):
@@ -88,7 +102,7 @@ def model_from_args(args: argparse.Namespace):
         args.backbone, frames=args.frames, orders=args.orders, alpha=args.alpha, convention=args.convention,
         standardized=args.standardized, granularity=args.granularity, fusion=args.fusion, layer=args.layer,
         weights=args.weights, pretrained=not args.random_weights, device=args.device, dtype=args.dtype,
-        batch_size=args.batch_size, decode_workers=args.decode_workers,
+        batch_size=args.batch_size, decode_workers=args.decode_workers, decode_threads=args.decode_threads,
     )
 
 
@@ -210,7 +224,8 @@ def model_for_index(index, args: argparse.Namespace):
         given["standardized"] = True
     return build(index, device=getattr(args, "device", "cpu"), dtype=getattr(args, "dtype", None) or "float32",
                  batch_size=getattr(args, "batch_size", None) or 32,
-                 decode_workers=getattr(args, "decode_workers", None) or 2, **given)
+                 decode_workers=getattr(args, "decode_workers", None),
+                 decode_threads=getattr(args, "decode_threads", None), **given)
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -472,6 +487,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
+    # Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning, so the decoding threads
+    # get the cores between backbone passes (measured on 2 cores: 5% faster, 15% less CPU; see README).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     sys.exit(main())
 
 

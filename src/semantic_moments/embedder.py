@@ -50,6 +50,11 @@ class SemanticMoments:
         device, dtype: where and how the backbone runs; chosen once, here.
         batch_size: frames per backbone forward pass.
         decode_workers: threads decoding upcoming clips while the backbone runs (batch embedding).
+            None: 2 on the CPU (the backbone needs the cores), every core but one on a GPU (there
+            decoding is the bottleneck).
+        decode_threads: each video decoder's own threads. None: the cores shared out among the
+            clips decoding at once, so many clips decode single-threaded (the least CPU in total)
+            and a lone clip uses every core (the lowest latency).
     """
 
     def __init__(
@@ -69,7 +74,8 @@ class SemanticMoments:
         device: str = "cpu",
         dtype: str = "float32",
         batch_size: int = 32,
-        decode_workers: int = 2,
+        decode_workers: int | None = None,
+        decode_threads: int | None = None,
         **backbone_options: Any,
     ) -> None:
         options = dict(alpha=tuple(alpha)) if alpha is not None else {}
@@ -92,13 +98,31 @@ class SemanticMoments:
             raise ConfigError(f"frames={frames} gives fewer than 2 temporal steps on {self.backbone.name}")
         # Whole clips per forward pass for video backbones.
         self.batch_size = max(clip_length, batch_size // clip_length * clip_length)
-        self.decode_workers = max(1, int(decode_workers))
+        if decode_workers is not None and decode_workers < 1:
+            raise ConfigError(f"decode_workers must be at least 1, got {decode_workers}")
+        if decode_threads is not None and decode_threads < 1:
+            raise ConfigError(f"decode_threads must be at least 1, got {decode_threads}")
+        cores = available_cores()
+        if decode_workers is None:
+            decode_workers = max(2, cores - 1) if self.backbone.device.type == "cuda" else 2
+        self.decode_workers = int(decode_workers)
+        self.decode_threads = decode_threads
 
     # -- one clip ---------------------------------------------------------------------------------
 
-    def read(self, source: Source, segment: tuple[float, float] | None = None) -> SampledClip:
-        """Sample T frames of ``source`` at the backbone's input size (no model work)."""
-        return read_clip(source, self.config.num_frames, self.backbone.preprocessing.image_size, segment)
+    def read(self, source: Source, segment: tuple[float, float] | None = None, *,
+             decode_threads: int | None = None) -> SampledClip:
+        """Sample T frames of ``source`` at the backbone's input size (no model work).
+
+        ``decode_threads`` overrides the model's; by default a lone read uses every core."""
+        threads = decode_threads or self.decode_threads or 0
+        return read_clip(source, self.config.num_frames, self.backbone.preprocessing.image_size, segment, threads)
+
+    def _threads_per_decoder(self, clips: int) -> int:
+        """``decode_threads``, or the cores shared among the clips that decode at once."""
+        if self.decode_threads:
+            return self.decode_threads
+        return max(1, available_cores() // max(1, min(self.decode_workers, clips)))
 
     def _new_accumulators(self, max_order: int) -> dict[str, TemporalMoments]:
         return {"patch": TemporalMoments(max_order), "frame": TemporalMoments(max_order)}
@@ -198,6 +222,7 @@ class SemanticMoments:
             progress = tqdm(total=len(items), unit="clip", desc="embedding", dynamic_ncols=True)
         max_order = max(max(self.config.orders), 2)
         lookahead = self.decode_workers + -(-self.batch_size // self.config.num_frames)
+        threads = self._threads_per_decoder(len(items))
         try:
             with ThreadPoolExecutor(max_workers=self.decode_workers, thread_name_prefix="decode") as pool:
                 futures: deque[tuple[str, Future[SampledClip]]] = deque()
@@ -205,7 +230,8 @@ class SemanticMoments:
                 open_items: deque[_Work] = deque()  # decoded or failed, not yet yielded, in input order
                 while True:
                     while queued < len(items) and len(futures) < lookahead:
-                        futures.append((_name(items[queued]), pool.submit(self.read, items[queued], segment)))
+                        item = items[queued]
+                        futures.append((_name(item), pool.submit(self.read, item, segment, decode_threads=threads)))
                         queued += 1
                     while futures and sum(work.remaining for work in open_items) < self.batch_size:
                         name, future = futures.popleft()
@@ -289,6 +315,14 @@ class _Work:
     @property
     def remaining(self) -> int:
         return 0 if self.clip is None else len(self.clip.frames) - self.consumed
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _as_error(name: str, error: BaseException) -> SemanticMomentsError:

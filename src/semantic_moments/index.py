@@ -49,6 +49,7 @@ HNSW_EF_SEARCH = 512  # measured: recall@10 0.95 at 1M clips, p50 1.4 ms (benchm
 ANN_CHUNK = 50_000
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
 STALE_FRACTION = 0.2  # removed clips still in the graph before it is rebuilt
+FIXED_SETTINGS = frozenset({"features", "config", "orders", "dim"})  # written with the first clip, never changed
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clips (
@@ -107,6 +108,7 @@ class Index:
         self._ann: Any = None
         self.ef_search = HNSW_EF_SEARCH  # HNSW breadth: higher finds more true neighbours, slower
         self._matrix_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None  # generation, ids, raw, units
+        self._fixed: dict[str, Any] = {}  # FIXED_SETTINGS once committed: no query reads them from SQLite again
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -141,8 +143,13 @@ class Index:
     # -- settings ---------------------------------------------------------------------------------
 
     def _setting(self, key: str) -> Any:
+        if key in self._fixed:
+            return self._fixed[key]
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        value = json.loads(row[0]) if row else None
+        if value is not None and key in FIXED_SETTINGS and not self._db.in_transaction:
+            self._fixed[key] = value  # committed (outside a transaction that could still roll back)
+        return value
 
     def _set(self, key: str, value: Any) -> None:
         self._db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))

@@ -46,14 +46,11 @@ class FeatureCache:
 
     def __init__(self, folder: str | os.PathLike[str] | None) -> None:
         self.folder = Path(folder) if folder else None
-        self._hashes: dict[Path, str] = {}
         if self.folder:
             self.folder.mkdir(parents=True, exist_ok=True)
 
     def content_hash(self, path: Path) -> str:
-        if path not in self._hashes:
-            self._hashes[path] = hash_file(path)
-        return self._hashes[path]
+        return hash_file(path)  # remembered per file version, so read_clip's own hash costs nothing more
 
     def _file(self, path: Path, extractor: dict) -> Path | None:
         if self.folder is None:
