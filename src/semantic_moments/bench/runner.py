@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import SemanticMomentsError
-from ..video import read_clip
+from ..video import SampledClip, read_clip
 from .baselines import BASELINES, SIZE
 from .features import FeatureCache, moment_features
 from .manifest import Manifest
@@ -38,6 +41,28 @@ def _progress(iterable, enabled: bool, **options):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, **options)
+
+
+def _baseline_clip(file: Path, frames: int) -> SampledClip:
+    return read_clip(file, frames, size=(SIZE, SIZE), decode_threads=1)
+
+
+def _read_ahead(items: list[tuple[str, Path]], read, workers: int = 2) -> Iterator[tuple[tuple[str, Path], Any]]:
+    """Yield (item, clip or the exception reading it raised) in order, decoding ``workers`` clips
+    ahead in threads while the caller runs the model on the current one."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-decode") as pool:
+        pending: deque[tuple[tuple[str, Path], Future]] = deque()
+        position = 0
+        while position < len(items) or pending:
+            while position < len(items) and len(pending) <= workers:
+                pending.append((items[position], pool.submit(read, items[position][1])))
+                position += 1
+            item, future = pending.popleft()
+            try:
+                clip = future.result()
+            except Exception as error:  # noqa: BLE001 - handed to the caller, which reports it
+                clip = error
+            yield item, clip
 
 
 def extract_features(
@@ -71,26 +96,36 @@ def extract_features(
             model = SemanticMoments(backbones[backbone_name], frames=frames, batch_size=32)
             identity = {**backbones[backbone_name].info(), "frames": frames}
             prefix = f"{backbone_name}@{frames}"
-        for path in _progress(paths, progress, desc=f"{manifest.name}: {prefix}", unit="clip", dynamic_ncols=True):
+        todo: list[tuple[str, Path]] = []
+        for path in paths:  # cached features first: no decoding, no model
             if path in failures:
                 continue
             file = manifest.resolve(path)
+            cached = cache.get(file, identity) if file.is_file() else None
+            if cached is None:
+                todo.append((path, file))
+            else:
+                features[path].update({f"{prefix}/{key}": value for key, value in cached.items()})
+        # Clips decode single-threaded in read-ahead threads while the model runs on the current one.
+        read = partial(model.read, decode_threads=1) if model else partial(_baseline_clip, frames=frames)
+        ahead = _read_ahead(todo, read)
+        for (path, file), clip in _progress(ahead, progress, total=len(todo), desc=f"{manifest.name}: {prefix}",
+                                             unit="clip", dynamic_ncols=True):
             try:
-                cached = cache.get(file, identity) if file.is_file() else None
-                if cached is None:
-                    if model is None:
-                        clip = read_clip(file, frames, size=(SIZE, SIZE))
-                        cached = {name: describe(clip.frames) for name, describe in BASELINES.items()}
-                    else:
-                        cached = moment_features(model, model.read(file))
-                    cache.put(file, identity, cached)
+                if isinstance(clip, BaseException):
+                    raise clip
+                if model is None:
+                    computed = {name: describe(clip.frames) for name, describe in BASELINES.items()}
+                else:
+                    computed = moment_features(model, clip)
+                cache.put(file, identity, computed)
             except SemanticMomentsError as error:
                 failures[path] = str(error)
                 continue
             except Exception as error:  # noqa: BLE001 - a bad clip is reported, the run goes on
                 failures[path] = f"{file}: {type(error).__name__}: {error}"
                 continue
-            features[path].update({f"{prefix}/{key}": value for key, value in cached.items()})
+            features[path].update({f"{prefix}/{key}": value for key, value in computed.items()})
     return features, failures
 
 
