@@ -102,9 +102,8 @@ class SemanticMoments:
             raise ConfigError(f"decode_workers must be at least 1, got {decode_workers}")
         if decode_threads is not None and decode_threads < 1:
             raise ConfigError(f"decode_threads must be at least 1, got {decode_threads}")
-        cores = available_cores()
         if decode_workers is None:
-            decode_workers = max(2, cores - 1) if self.backbone.device.type == "cuda" else 2
+            decode_workers = max(2, available_cores() - 1) if self.backbone.device.type == "cuda" else 2
         self.decode_workers = int(decode_workers)
         self.decode_threads = decode_threads
 
