@@ -11,8 +11,8 @@ from conftest import decoded_index, numbered_frames, write_video
 from PIL import Image
 
 from semantic_moments.errors import ConfigError, VideoError
-from semantic_moments.video import (VideoReader, _hash_file_version, hash_file, read_array, read_clip, read_image_folder,
-                                    sample_frame_indices)
+from semantic_moments.video import (VideoReader, _hash_file_version, hash_file, read_ahead, read_array, read_clip,
+                                    read_image_folder, sample_frame_indices)
 
 
 def test_sampling_takes_the_frame_displayed_at_each_interval_centre():
@@ -231,3 +231,20 @@ def test_file_hashes_are_remembered_per_version_of_the_file(tmp_path):
     path.write_bytes(b"other")  # same size...
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ...and same mtime: the ctime still tells
     assert hash_file(path) != first
+
+
+def test_read_ahead_keeps_order_hands_back_errors_and_bounds_the_reads_in_flight():
+    started = []
+
+    def read(number: int) -> int:
+        started.append(number)
+        if number == 2:
+            raise ValueError("bad clip")
+        return number * 10
+
+    ahead = read_ahead(list(range(6)), read, workers=2, ahead=2)
+    assert next(ahead) == (0, 0)
+    assert set(started) <= {0, 1, 2}  # the one handed out plus two ahead, no more
+    rest = list(ahead)
+    assert [source for source, _ in rest] == [1, 2, 3, 4, 5]
+    assert isinstance(rest[1][1], ValueError) and [result for _, result in rest if _ != 2] == [10, 30, 40, 50]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Union
 
 import numpy as np
@@ -17,7 +17,7 @@ from .config import MomentsConfig
 from .embedding import Embedding, feature_settings
 from .errors import ConfigError, SemanticMomentsError
 from .moments import TemporalMoments, finalize_moments, patch_average
-from .video import SampledClip, read_clip
+from .video import SampledClip, read_ahead, read_clip
 
 Source = Union[str, "os.PathLike[str]", np.ndarray]
 
@@ -220,41 +220,39 @@ class SemanticMoments:
 
             progress = tqdm(total=len(items), unit="clip", desc="embedding", dynamic_ncols=True)
         max_order = max(max(self.config.orders), 2)
-        lookahead = self.decode_workers + -(-self.batch_size // self.config.num_frames)
+        # clips decoding beyond the one handed out: one per worker, plus enough to fill a batch
+        ahead = self.decode_workers + -(-self.batch_size // self.config.num_frames) - 1
         threads = self._threads_per_decoder(len(items))
+        read = partial(self.read, segment=segment, decode_threads=threads)
+        decoded = read_ahead(items, read, self.decode_workers, ahead=ahead)
+        open_items: deque[_Work] = deque()  # decoded or failed, not yet yielded, in input order
         try:
-            with ThreadPoolExecutor(max_workers=self.decode_workers, thread_name_prefix="decode") as pool:
-                futures: deque[tuple[str, Future[SampledClip]]] = deque()
-                queued = 0
-                open_items: deque[_Work] = deque()  # decoded or failed, not yet yielded, in input order
-                while True:
-                    while queued < len(items) and len(futures) < lookahead:
-                        item = items[queued]
-                        futures.append((_name(item), pool.submit(self.read, item, segment, decode_threads=threads)))
-                        queued += 1
-                    while futures and sum(work.remaining for work in open_items) < self.batch_size:
-                        name, future = futures.popleft()
-                        open_items.append(self._start(name, future, max_order))
-                    if not open_items:
+            while True:
+                while sum(work.remaining for work in open_items) < self.batch_size:
+                    item = next(decoded, None)
+                    if item is None:
                         break
-                    if any(work.remaining for work in open_items):
-                        self._run_batch(open_items)
-                    while open_items and open_items[0].remaining == 0:
-                        result = self._finish(open_items.popleft(), segment)
-                        if progress is not None:
-                            progress.update(1)
-                            if progress.n == len(items):
-                                progress.close()
-                        yield result
+                    open_items.append(self._start(_name(item[0]), item[1], max_order))
+                if not open_items:
+                    break
+                if any(work.remaining for work in open_items):
+                    self._run_batch(open_items)
+                while open_items and open_items[0].remaining == 0:
+                    result = self._finish(open_items.popleft(), segment)
+                    if progress is not None:
+                        progress.update(1)
+                        if progress.n == len(items):
+                            progress.close()
+                    yield result
         finally:
+            decoded.close()  # also when the caller abandons the generator: the decode threads end
             if progress is not None:
-                progress.close()  # also when the caller abandons the generator
+                progress.close()
 
-    def _start(self, name: str, future: Future[SampledClip], max_order: int) -> _Work:
-        try:
-            return _Work(name, future.result(), None, self._new_accumulators(max_order))
-        except Exception as error:  # noqa: BLE001 - one bad clip must not end a batch
-            return _Work(name, None, _as_error(name, error), {})
+    def _start(self, name: str, clip: SampledClip | Exception, max_order: int) -> _Work:
+        if isinstance(clip, Exception):  # one bad clip must not end a batch
+            return _Work(name, None, _as_error(name, clip), {})
+        return _Work(name, clip, None, self._new_accumulators(max_order))
 
     def _run_batch(self, open_items: deque[_Work]) -> None:
         """One backbone pass over the next ``batch_size`` frames, taken from the open items in order."""

@@ -22,13 +22,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from .errors import ConfigError, VideoError
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused instead of exhausting memory
@@ -479,6 +485,27 @@ def read_clip(
     if path.is_dir():
         return read_image_folder(path, num_frames, size, segment)
     return read_video(path, num_frames, size, segment, decode_threads)
+
+
+def read_ahead(sources: Sequence[T], read: Callable[[T], R], workers: int,
+               ahead: int | None = None) -> Iterator[tuple[T, R | Exception]]:
+    """Yield (source, read(source)) in input order, or (source, the exception it raised), reading in
+    ``workers`` threads and keeping ``ahead`` reads (default: ``workers``) in flight beyond the one
+    handed out, so decoding goes on while the caller works on the current clip."""
+    ahead = workers if ahead is None else ahead
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        pending: deque[tuple[T, Future[R]]] = deque()
+        position = 0
+        while position < len(sources) or pending:
+            while position < len(sources) and len(pending) <= ahead:
+                pending.append((sources[position], pool.submit(read, sources[position])))
+                position += 1
+            source, future = pending.popleft()
+            try:
+                result: R | Exception = future.result()
+            except Exception as error:  # noqa: BLE001 - handed to the caller, which reports it
+                result = error
+            yield source, result
 
 
 def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float = 16.0, crf: int = 18) -> Path:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SemanticMomentsError
-from ..video import SampledClip, read_clip
+from ..video import SampledClip, read_ahead, read_clip
 from .baselines import BASELINES, SIZE
 from .features import FeatureCache, moment_features
 from .manifest import Manifest
@@ -45,24 +43,6 @@ def _progress(iterable, enabled: bool, **options):
 
 def _baseline_clip(file: Path, frames: int) -> SampledClip:
     return read_clip(file, frames, size=(SIZE, SIZE), decode_threads=1)
-
-
-def _read_ahead(items: list[tuple[str, Path]], read, workers: int = 2) -> Iterator[tuple[tuple[str, Path], Any]]:
-    """Yield (item, clip or the exception reading it raised) in order, decoding ``workers`` clips
-    ahead in threads while the caller runs the model on the current one."""
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-decode") as pool:
-        pending: deque[tuple[tuple[str, Path], Future]] = deque()
-        position = 0
-        while position < len(items) or pending:
-            while position < len(items) and len(pending) <= workers:
-                pending.append((items[position], pool.submit(read, items[position][1])))
-                position += 1
-            item, future = pending.popleft()
-            try:
-                clip = future.result()
-            except Exception as error:  # noqa: BLE001 - handed to the caller, which reports it
-                clip = error
-            yield item, clip
 
 
 def extract_features(
@@ -108,11 +88,11 @@ def extract_features(
                 features[path].update({f"{prefix}/{key}": value for key, value in cached.items()})
         # Clips decode single-threaded in read-ahead threads while the model runs on the current one.
         read = partial(model.read, decode_threads=1) if model else partial(_baseline_clip, frames=frames)
-        ahead = _read_ahead(todo, read)
+        ahead = read_ahead(todo, lambda entry, read=read: read(entry[1]), workers=2)
         for (path, file), clip in _progress(ahead, progress, total=len(todo), desc=f"{manifest.name}: {prefix}",
                                              unit="clip", dynamic_ncols=True):
             try:
-                if isinstance(clip, BaseException):
+                if isinstance(clip, Exception):
                     raise clip
                 if model is None:
                     computed = {name: describe(clip.frames) for name, describe in BASELINES.items()}
