@@ -92,6 +92,14 @@ def default_model():
     return SemanticMoments(frames=16)
 
 
+@pytest.fixture(scope="session")
+def paper_model():
+    """The paper's method (moments only, Lite0 blocks.10) at T = 16."""
+    from semantic_moments import SemanticMoments
+
+    return SemanticMoments(preset="paper", frames=16)
+
+
 @pytest.fixture
 def videos(tmp_path: Path) -> Path:
     """A folder of real files: good clips and every kind of bad input the issue names."""

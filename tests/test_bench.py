@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+
+from semantic_moments.bench.methods import MAIN_NAME, PAPER_NAME
 from conftest import moving_square, write_video
 
 from semantic_moments.bench import manifest as manifests
@@ -161,9 +163,10 @@ def test_reduced_synthetic_benchmark_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(argv) == 0
     rows = _rows(report)
     value = {(row["method"], row["frames"], row["category"], row["metric"]): float(row["value"]) for row in rows}
-    main_method = "SemanticMoments (1,8,4) patch-concat"
+    main_method = MAIN_NAME
     for method in (main_method, "mean pooling (appearance)", "optical flow (Farneback HOF)", "pixel difference",
-                   "frame-level moments", "additive fusion", "orders 1,2"):
+                   PAPER_NAME, "token flow only", "moments only (1,8,4), no flow", "flow: 1 segment (no temporal order)",
+                   "moments: frame-level", "moments: additive fusion", "moments: orders 1,2"):
         assert any(key[0] == method for key in value), f"{method} missing from the report"
     assert (main_method, "4", "all", "recall_at_1") in value, "the frame-count sweep is reported"
     assert {key[2] for key in value} == {"all", *CATEGORIES}
@@ -173,7 +176,7 @@ def test_reduced_synthetic_benchmark_end_to_end(tmp_path, monkeypatch, capsys):
     assert "| method |" in text and "per category" in text
     assert (report / "synthetic-seed2_categories.png").stat().st_size > 1000
     cached = sorted((report / "feature-cache").glob("*.safetensors"))
-    assert len(cached) == 15 * 3  # 15 clips x (T=4, T=8, baselines)
+    assert len(cached) == 15 * 4  # 15 clips x (blocks.7 at T=4 and T=8, the paper's blocks.10 at T=32, baselines)
 
     # a second run reads every feature from the cache: the backbone is never called
     import semantic_moments.bench.runner as runner

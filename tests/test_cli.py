@@ -28,7 +28,7 @@ def test_embed_writes_files_reports_failures_and_succeeds_if_anything_worked(vid
     written = sorted(path.name for path in out.iterdir())
     assert written == ["also good.moments.safetensors", "good.moments.safetensors"]
     embedding = Embedding.load(out / "good.moments.safetensors")
-    assert embedding.backbone["name"] == "test-tiny" and embedding.vector().shape == (72,)
+    assert embedding.backbone["name"] == "test-tiny" and embedding.vector().shape == (72 + 32 + 128,)
 
 
 def test_embed_fails_only_when_nothing_succeeded(videos, tmp_path, capsys):
@@ -56,7 +56,7 @@ def test_compare_videos_and_embedding_files(videos, tmp_path, capsys):
                  "--backbone", "test-tiny", "--frames", "8", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert -1.0 <= report["similarity"] <= 1.0 and set(report["per_moment"]) == {"M1", "M2", "M3"}
+    assert -1.0 <= report["similarity"] <= 1.0 and set(report["per_moment"]) == {"M1", "M2", "M3", "flow"}
     assert main(["compare", str(videos / "good.mp4"), str(videos / "good.mp4"),
                  "--backbone", "test-tiny", "--frames", "8"]) == 0
     assert "similarity 1.0000" in capsys.readouterr().out

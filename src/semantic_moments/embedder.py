@@ -13,10 +13,13 @@ import numpy as np
 import torch
 
 from .backbones import Backbone, create_backbone
+from .backbones.base import TokenOutput
 from .config import MomentsConfig
 from .embedding import Embedding, feature_settings
 from .errors import ConfigError, SemanticMomentsError
+from .flow import TokenFlow, flow_vectors
 from .moments import TemporalMoments, finalize_moments, patch_average
+from .presets import preset_settings
 from .video import SampledClip, read_ahead, read_clip
 
 Source = Union[str, "os.PathLike[str]", np.ndarray]
@@ -36,14 +39,20 @@ class SemanticMoments:
 
     Example::
 
-        model = SemanticMoments()                        # EfficientNet-Lite0, T = 32, alpha = (1, 8, 4)
+        model = SemanticMoments()                        # the "motion" preset: Lite0, T = 16, moments + flow
         clip = model.embed("dog_jump.mp4")               # an Embedding
         similarity(clip, model.embed("cat_jump.mp4"))    # cosine, motion-weighted
         clip.vector(alpha=(1, 0, 0))                     # appearance only, no re-embedding
 
     Args:
-        backbone: a registry name (``semantic-moments backbones`` lists them) or a Backbone.
-        frames: T, frames sampled uniformly from each clip.
+        backbone: a registry name (``semantic-moments backbones`` lists them) or a Backbone; None:
+            the preset's.
+        preset: named settings (``presets.py``): ``"motion"`` (the default: EfficientNet-Lite0
+            ``blocks.7``, T = 16, moments plus token flow) or ``"paper"`` (``blocks.10``, T = 32,
+            moments only). Any option given here overrides the preset's.
+        frames: T, frames sampled uniformly from each clip; None: the preset's.
+        flow_weight, flow_grids, flow_segments: token flow (``flow.py``), see MomentsConfig;
+            ``flow_weight`` None: the preset's (0 with frame granularity or additive fusion).
         orders, alpha, convention, standardized, granularity, fusion: see MomentsConfig.
             ``alpha=None`` takes the paper's weight for each order (1, 8, 4, and 4 for order 4).
         layer, weights, pretrained: passed to ``create_backbone`` when ``backbone`` is a name.
@@ -59,9 +68,13 @@ class SemanticMoments:
 
     def __init__(
         self,
-        backbone: str | Backbone = "efficientnet-lite0",
+        backbone: str | Backbone | None = None,
         *,
-        frames: int = 32,
+        preset: str | None = None,
+        frames: int | None = None,
+        flow_weight: float | None = None,
+        flow_grids: Sequence[int] = (2, 4),
+        flow_segments: int = 2,
         orders: Sequence[int] = (1, 2, 3),
         alpha: Sequence[float] | None = None,
         convention: str = "reference",
@@ -78,10 +91,20 @@ class SemanticMoments:
         decode_threads: int | None = None,
         **backbone_options: Any,
     ) -> None:
+        settings = preset_settings(preset)
+        if backbone is not None and backbone != settings["backbone"]:
+            settings["layer"] = None  # the preset's layer belongs to the preset's backbone
+        backbone = settings["backbone"] if backbone is None else backbone
+        layer = settings["layer"] if layer is None else layer
+        frames = settings["frames"] if frames is None else frames
+        flow_weight = settings["flow_weight"] if flow_weight is None else flow_weight
+        if granularity != "patch" or fusion != "concat":
+            flow_weight = 0.0 if flow_weight == settings["flow_weight"] else flow_weight  # flow needs patches, concat
         options = dict(alpha=tuple(alpha)) if alpha is not None else {}
         self.config = MomentsConfig.for_orders(
             tuple(orders), convention=convention, standardized=standardized, granularity=granularity,
-            fusion=fusion, num_frames=frames, **options,
+            fusion=fusion, num_frames=frames, flow_weight=flow_weight, flow_grids=tuple(flow_grids),
+            flow_segments=flow_segments, **options,
         )
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -123,44 +146,40 @@ class SemanticMoments:
             return self.decode_threads
         return max(1, available_cores() // max(1, min(self.decode_workers, clips)))
 
-    def _new_accumulators(self, max_order: int) -> dict[str, TemporalMoments]:
-        return {"patch": TemporalMoments(max_order), "frame": TemporalMoments(max_order)}
+    def _new_statistics(self, clip: SampledClip, max_order: int) -> ClipStatistics:
+        steps = len(clip.frames) // self.backbone.frames_per_step - 1
+        return ClipStatistics(TemporalMoments(max_order), TemporalMoments(max_order), steps, self.config.flow_segments)
 
     def _forward(self, frames: np.ndarray):
         """Backbone tokens of (N, H, W, 3) uint8 frames, N a multiple of the backbone's clip length."""
         return self.backbone.forward_tokens(self.backbone.preprocess(torch.from_numpy(frames)))
 
-    def accumulate(self, clip: SampledClip, max_order: int = 4) -> tuple[dict[str, TemporalMoments], tuple[int, int]]:
-        """Run the backbone over the clip once; streaming moments of both granularities.
-
-        Returns ({"patch": accumulator over (P, d), "frame": accumulator over (1, d)}, patch grid).
-        Every convention, order subset and fusion can be finalised from these without another pass.
-        """
-        accumulators = self._new_accumulators(max_order)
-        grid: tuple[int, int] = (1, 1)
+    def accumulate(self, clip: SampledClip, max_order: int = 4) -> ClipStatistics:
+        """Run the backbone over the clip once; streaming moments of both granularities and the
+        token flow. Every convention, order subset, fusion and flow weight can be finalised from
+        these without another pass."""
+        statistics = self._new_statistics(clip, max_order)
         with torch.inference_mode():
             for start in range(0, len(clip.frames), self.batch_size):
-                output = self._forward(clip.frames[start:start + self.batch_size])
-                accumulators["patch"].update(output.patch)
-                accumulators["frame"].update(output.pooled[:, None, :])
-                grid = output.grid
-        return accumulators, grid
+                statistics.update(self._forward(clip.frames[start:start + self.batch_size]))
+        return statistics
 
     def embed_clip(self, clip: SampledClip, segment: tuple[float, float] | None = None) -> Embedding:
         """Embed frames that were already sampled (``read``)."""
-        accumulators, grid = self.accumulate(clip, max_order=max(max(self.config.orders), 2))
-        return self._embedding(clip, accumulators, grid, segment)
+        statistics = self.accumulate(clip, max_order=max(max(self.config.orders), 2))
+        return self._embedding(clip, statistics, segment)
 
-    def _embedding(self, clip: SampledClip, accumulators: dict[str, TemporalMoments], grid: tuple[int, int],
-                   segment: tuple[float, float] | None) -> Embedding:
+    def _embedding(self, clip: SampledClip, statistics: ClipStatistics, segment: tuple[float, float] | None) -> Embedding:
         config = self.config
-        accumulator = accumulators[config.granularity]
+        accumulator = statistics.patch if config.granularity == "patch" else statistics.frame
         per_patch = finalize_moments(accumulator, config.orders, config.convention, config.standardized)
         moments = {order: value.float().cpu().numpy() for order, value in patch_average(per_patch).items()}
         motion_map = None
+        flow: dict[int, np.ndarray] = {}
         if config.granularity == "patch":
             spread = accumulator.central_moment(2).sqrt().mean(dim=-1)
-            motion_map = spread.reshape(grid).float().cpu().numpy()
+            motion_map = spread.reshape(statistics.grid).float().cpu().numpy()
+            flow = {size: vector.float().numpy() for size, vector in statistics.flow_vectors(config.flow_grids).items()}
         return Embedding(
             moments=moments,
             config=config,
@@ -174,6 +193,7 @@ class SemanticMoments:
             num_source_frames=clip.num_source_frames,
             segment=tuple(segment) if segment else None,
             motion_map=motion_map,
+            flow=flow,
         )
 
     # -- the public verb --------------------------------------------------------------------------
@@ -251,8 +271,8 @@ class SemanticMoments:
 
     def _start(self, name: str, clip: SampledClip | Exception, max_order: int) -> _Work:
         if isinstance(clip, Exception):  # one bad clip must not end a batch
-            return _Work(name, None, _as_error(name, clip), {})
-        return _Work(name, clip, None, self._new_accumulators(max_order))
+            return _Work(name, None, _as_error(name, clip), None)
+        return _Work(name, clip, None, self._new_statistics(clip, max_order))
 
     def _run_batch(self, open_items: deque[_Work]) -> None:
         """One backbone pass over the next ``batch_size`` frames, taken from the open items in order."""
@@ -274,15 +294,14 @@ class SemanticMoments:
         offset = 0
         for work, start, stop in pieces:
             count = stop - start
-            work.accumulators["patch"].update(output.patch[offset:offset + count])
-            work.accumulators["frame"].update(output.pooled[offset:offset + count, None, :])
-            work.consumed, work.grid, offset = stop, output.grid, offset + count
+            work.statistics.update(output, offset, offset + count)
+            work.consumed, offset = stop, offset + count
 
     def _finish(self, work: _Work, segment: tuple[float, float] | None) -> EmbedResult:
         if work.error is not None or work.clip is None:
             return EmbedResult(work.name, None, work.error)
         try:
-            return EmbedResult(work.name, self._embedding(work.clip, work.accumulators, work.grid, segment), None)
+            return EmbedResult(work.name, self._embedding(work.clip, work.statistics, segment), None)
         except Exception as error:  # noqa: BLE001
             return EmbedResult(work.name, None, _as_error(work.name, error))
 
@@ -295,7 +314,42 @@ class SemanticMoments:
         return (f"SemanticMoments(backbone={info['name']!r}, layer={info['layer']!r}, "
                 f"frames={self.config.num_frames}, orders={self.config.orders}, alpha={self.config.alpha}, "
                 f"convention={self.config.convention!r}, granularity={self.config.granularity!r}, "
-                f"fusion={self.config.fusion!r}, device={str(self.backbone.device)!r})")
+                f"fusion={self.config.fusion!r}, flow_weight={self.config.flow_weight:g}, "
+                f"device={str(self.backbone.device)!r})")
+
+
+class ClipStatistics:
+    """Everything one backbone pass over a clip yields, streamed: temporal moments of the patch
+    tokens (P, d) and of the per-frame tokens (1, d), and the token flow over the patch grid.
+
+    Args:
+        patch, frame: moment accumulators for the two granularities.
+        steps: frame pairs the clip will give (temporal samples - 1), for the flow's segments.
+        segments: the flow's temporal segments.
+    """
+
+    def __init__(self, patch: TemporalMoments, frame: TemporalMoments, steps: int, segments: int) -> None:
+        self.patch, self.frame = patch, frame
+        self.flow: TokenFlow | None = None  # made at the first batch, when the patch grid is known
+        self.grid: tuple[int, int] = (1, 1)
+        self._steps, self._segments = steps, segments
+
+    def update(self, output: TokenOutput, start: int = 0, stop: int | None = None) -> None:
+        """Add the tokens of temporal samples ``start:stop`` of a backbone output."""
+        patch = output.patch[start:stop]
+        self.patch.update(patch)
+        self.frame.update(output.pooled[start:stop, None, :])
+        self.grid = output.grid
+        if self.flow is None and self._steps >= 1:
+            self.flow = TokenFlow(output.grid, self._steps, self._segments)
+        if self.flow is not None:
+            self.flow.update(patch)
+
+    def flow_vectors(self, grids: Sequence[int]) -> dict[int, torch.Tensor]:
+        """{g: vector} of the token flow (``flow.flow_vectors``); empty where the grid is too coarse."""
+        if self.flow is None or min(self.grid) < max(grids):
+            return {}
+        return flow_vectors(self.flow, grids)
 
 
 @dataclass
@@ -305,9 +359,8 @@ class _Work:
     name: str
     clip: SampledClip | None
     error: SemanticMomentsError | None
-    accumulators: dict[str, TemporalMoments]
+    statistics: ClipStatistics | None
     consumed: int = 0  # frames already through the backbone
-    grid: tuple[int, int] = (1, 1)
 
     @property
     def remaining(self) -> int:

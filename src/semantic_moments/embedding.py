@@ -7,7 +7,8 @@ backbone again: ``embedding.vector(alpha=(1, 0, 0))`` is the appearance-only emb
 File format (``*.moments.safetensors``): a safetensors file with float32 tensors ``moment.K``
 (d,) for each computed order K, ``pts_seconds`` (T,) float64, ``frame_indices`` (T,) int64 and,
 for patch granularity, ``motion_map`` (rows, columns) float32: the per-patch temporal standard
-deviation averaged over channels (where in the frame the features change). Its string metadata
+deviation averaged over channels (where in the frame the features change) and ``flow.G`` float32 for
+each token-flow pyramid level G (``flow.py``; patch granularity). Its string metadata
 holds ``format = "semantic-moments/embedding"``, ``format_version = "1"`` and ``header``, a JSON
 object with ``config`` (MomentsConfig), ``backbone`` (name, layer, dim, weights, image_size, ...),
 ``source``, ``content_hash``, ``segment``, ``duration_seconds``, ``fps``, ``num_source_frames`` and
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import MomentsConfig, validate_alpha
+from .config import MomentsConfig, validate_alpha, validate_flow_weight
 from .errors import ConfigError, EmbeddingFileError
 from .moments import fuse
 
@@ -52,6 +53,8 @@ class Embedding:
         duration_seconds, fps, num_source_frames: of the whole source.
         segment: (start, end) seconds, when only a segment was embedded.
         motion_map: (rows, columns) float32 temporal std per patch, averaged over channels.
+        flow: {g: (segments * 4 * g * g,) float32} token flow per pyramid level (``flow.py``), for
+            patch granularity; empty for frame granularity and for files from before token flow.
     """
 
     moments: dict[int, np.ndarray]
@@ -66,6 +69,18 @@ class Embedding:
     num_source_frames: int = 0
     segment: tuple[float, float] | None = None
     motion_map: np.ndarray | None = None
+    flow: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"Embedding(source={self.source!r}, backbone={self.backbone.get('name')!r}, "
+                f"orders={sorted(self.moments)}, dim={self.dim}, flow={sorted(self.flow)}, "
+                f"frames={self.config.num_frames}, segment={self.segment})")
+
+    def parts(self) -> dict[int | str, np.ndarray]:
+        """Every stored part in fusion order: the moments by order, then ``"flow.G"`` per level."""
+        parts: dict[int | str, np.ndarray] = {order: self.moments[order] for order in sorted(self.moments)}
+        parts.update({f"flow.{size}": self.flow[size] for size in sorted(self.flow)})
+        return parts
 
     @property
     def dim(self) -> int:
@@ -77,22 +92,36 @@ class Embedding:
         alpha: Sequence[float] | None = None,
         orders: Sequence[int] | None = None,
         fusion: str | None = None,
+        flow_weight: float | None = None,
     ) -> np.ndarray:
-        """The fused embedding (D,) float32; by default with the config's orders, alpha and fusion.
+        """The fused embedding (D,) float32; by default with the config's orders, alpha, fusion and
+        flow weight.
 
         Giving ``orders`` without ``alpha`` uses the config's weight for each order (the paper's for
-        orders outside it). Raises ConfigError for orders that were not computed.
+        orders outside it). The token flow joins with ``flow_weight`` per pyramid level when that is
+        positive. Raises ConfigError for orders that were not computed, or a flow weight on an
+        embedding without token flow.
         """
         orders = tuple(orders) if orders is not None else self.config.orders
         if alpha is None:
             alpha = self.config.alpha_for(orders)
         alpha = tuple(float(weight) for weight in alpha)
         validate_alpha(alpha, orders)
+        flow_weight = self.config.flow_weight if flow_weight is None else validate_flow_weight(flow_weight)
         missing = [order for order in orders if order not in self.moments]
         if missing:
             raise ConfigError(f"{self.source}: moments of order {missing} were not computed (have {sorted(self.moments)})")
-        tensors = {order: torch.from_numpy(self.moments[order]).double() for order in orders}
-        fused = fuse(tensors, orders, alpha, fusion or self.config.fusion, self.config.convention)
+        tensors: dict[int | str, torch.Tensor] = {order: torch.from_numpy(self.moments[order]).double() for order in orders}
+        keys: list[int | str] = list(orders)
+        weights = list(alpha)
+        if flow_weight > 0:
+            if not self.flow:
+                raise ConfigError(f"{self.source}: has no token flow to weight (made with frame granularity or an older version)")
+            for size in sorted(self.flow):
+                tensors[f"flow.{size}"] = torch.from_numpy(self.flow[size]).double()
+                keys.append(f"flow.{size}")
+                weights.append(flow_weight)
+        fused = fuse(tensors, keys, weights, fusion or self.config.fusion, self.config.convention)
         return fused.float().numpy()
 
     def feature_settings(self) -> dict[str, Any]:
@@ -111,6 +140,8 @@ class Embedding:
         tensors["frame_indices"] = np.ascontiguousarray(self.frame_indices, dtype=np.int64)
         if self.motion_map is not None:
             tensors["motion_map"] = np.ascontiguousarray(self.motion_map, dtype=np.float32)
+        for size, vector in self.flow.items():
+            tensors[f"flow.{size}"] = np.ascontiguousarray(vector, dtype=np.float32)
         header = {
             "config": self.config.to_dict(),
             "backbone": self.backbone,
@@ -173,6 +204,7 @@ class Embedding:
                 num_source_frames=int(header["num_source_frames"]),
                 segment=tuple(segment) if segment else None,
                 motion_map=tensors.get("motion_map"),
+                flow={int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("flow.")},
             )
         except (KeyError, ValueError, TypeError) as error:
             raise EmbeddingFileError(f"{path}: malformed embedding header ({_first_line(error)})") from None
@@ -183,7 +215,8 @@ def feature_settings(backbone: dict[str, Any], config: MomentsConfig) -> dict[st
     definition (not alpha, orders or fusion, which can be changed afterwards)."""
     identity = {key: backbone.get(key) for key in ("name", "layer", "dim", "weights", "image_size")}
     return {"backbone": identity, "convention": config.convention, "standardized": config.standardized,
-            "granularity": config.granularity, "num_frames": config.num_frames}
+            "granularity": config.granularity, "num_frames": config.num_frames,
+            "flow": {"grids": list(config.flow_grids), "segments": config.flow_segments} if config.flow_parts() else None}
 
 
 def _first_line(error: BaseException) -> str:
@@ -212,20 +245,32 @@ def similarity(
     alpha: Sequence[float] | None = None,
     orders: Sequence[int] | None = None,
     fusion: str | None = None,
+    flow_weight: float | None = None,
 ) -> float:
     """Cosine similarity of two clips' fused embeddings (same settings required).
 
-    Both are fused the same way: with ``alpha``/``orders``/``fusion`` where given, else with
-    ``a``'s configured ones (never each with its own).
+    Both are fused the same way: with ``alpha``/``orders``/``fusion``/``flow_weight`` where given,
+    else with ``a``'s configured ones (never each with its own).
     """
     require_comparable(a, b)
     orders = tuple(orders) if orders is not None else a.config.orders
     alpha = tuple(alpha) if alpha is not None else a.config.alpha_for(orders)
     fusion = fusion or a.config.fusion
-    return cosine(a.vector(alpha, orders, fusion), b.vector(alpha, orders, fusion))
+    flow_weight = a.config.flow_weight if flow_weight is None else flow_weight
+    return cosine(a.vector(alpha, orders, fusion, flow_weight), b.vector(alpha, orders, fusion, flow_weight))
 
 
-def moment_similarities(a: Embedding, b: Embedding) -> dict[int, float]:
-    """Cosine similarity of each M(k) on its own: {k: similarity}, for the orders both hold."""
+def moment_similarities(a: Embedding, b: Embedding) -> dict[int | str, float]:
+    """Cosine similarity of each part on its own: {k: similarity} for the orders both hold, and
+    {"flow": similarity} of the token flow (all pyramid levels, each normalised) where both have it."""
     require_comparable(a, b)
-    return {order: cosine(a.moments[order], b.moments[order]) for order in sorted(set(a.moments) & set(b.moments))}
+    result: dict[int | str, float] = {order: cosine(a.moments[order], b.moments[order])
+                                      for order in sorted(set(a.moments) & set(b.moments))}
+    if a.flow and b.flow:
+        result["flow"] = cosine(_unit_levels(a.flow), _unit_levels(b.flow))
+    return result
+
+
+def _unit_levels(flow: dict[int, np.ndarray]) -> np.ndarray:
+    """The flow levels, each L2-normalised, concatenated."""
+    return np.concatenate([vector / max(float(np.linalg.norm(vector)), 1e-12) for _, vector in sorted(flow.items())])

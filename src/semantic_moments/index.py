@@ -4,8 +4,9 @@ On disk an index is a folder:
 
 * ``index.sqlite``: the source of truth (SQLite in WAL mode). Table ``settings`` holds the feature
   settings every embedding must share (backbone, layer, convention, granularity, T, orders); table
-  ``clips`` one row per clip: path, content hash, size, mtime, duration, fps, the raw moments
-  M(k) and the motion map. Every add/remove is its own transaction, so an interrupted build
+  ``clips`` one row per clip: path, content hash, size, mtime, duration, fps, the raw parts (the
+  moments M(k), then the token-flow levels ``flow.G`` where the embeddings have them, one float32
+  row laid out as the ``parts`` setting says) and the motion map. Every add/remove is its own transaction, so an interrupted build
   (Ctrl-C, ``kill -9``, power loss) leaves a valid index holding everything committed, and readers
   never see a half-written row.
 * ``ann-<generation>.faiss``: a FAISS index over the clips' per-moment unit vectors, derived from the
@@ -13,8 +14,9 @@ On disk an index is a folder:
   ``APPROXIMATE_FROM`` clips. Clips committed after it was written are scanned exactly and removed
   clips are filtered out, so search is correct while a build is running.
 
-Query-time alpha, exactly. Let x_k be the unit vector of M(k) (the reference convention normalises
-each moment). The fused embedding is (alpha_1 x_1 | alpha_2 x_2 | ...) / norm, so
+Query-time alpha, exactly. Let x_k be the unit vector of part k: M(k), or a token-flow level (the
+reference convention normalises each part; the flow levels share one weight, ``flow_weight``). The
+fused embedding is (alpha_1 x_1 | alpha_2 x_2 | ...) / norm, so
 
     cos(q, x; alpha) = sum_k alpha_k^2 <q_k, x_k> / (||alpha||_q ||alpha||_x),
 
@@ -38,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import MomentsConfig, validate_alpha
+from .config import MomentsConfig, validate_alpha, validate_flow_weight
 from .embedding import Embedding
 from .errors import ConfigError, IndexStoreError
 
@@ -49,7 +51,7 @@ HNSW_EF_SEARCH = 512  # measured: recall@10 0.95 at 1M clips, p50 1.4 ms (benchm
 ANN_CHUNK = 50_000
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
 STALE_FRACTION = 0.2  # removed clips still in the graph before it is rebuilt
-FIXED_SETTINGS = frozenset({"features", "config", "orders", "dim"})  # written with the first clip, never changed
+FIXED_SETTINGS = frozenset({"features", "config", "orders", "dim", "parts"})  # written with the first clip, never changed
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clips (
@@ -73,12 +75,13 @@ CREATE TABLE IF NOT EXISTS clips (
 @dataclass(frozen=True)
 class SearchHit:
     """One result: the clip's id and path, its cosine ``score`` under the query's alpha, and the
-    similarity of each moment on its own (``per_moment``: {order: cosine})."""
+    similarity of each part on its own (``per_moment``: {order: cosine, and "flow": cosine of the
+    token flow where the index has it})."""
 
     id: int
     path: str
     score: float
-    per_moment: dict[int, float]
+    per_moment: dict[int | str, float]
 
 
 def motion_alpha(motion: float, base: Sequence[float] = (1.0, 8.0, 4.0)) -> tuple[float, ...]:
@@ -88,11 +91,22 @@ def motion_alpha(motion: float, base: Sequence[float] = (1.0, 8.0, 4.0)) -> tupl
     return tuple([2.0 * (1.0 - motion) * base[0]] + [2.0 * motion * weight for weight in base[1:]])
 
 
-def _unit_blocks(moments: np.ndarray) -> np.ndarray:
-    """(N, K, d) raw moments -> (N, K*d) per-moment unit vectors (an all-zero moment stays zero)."""
-    norms = np.linalg.norm(moments, axis=2, keepdims=True)
-    units = np.where(norms > 1e-12, moments / np.maximum(norms, 1e-12), 0.0)
-    return units.reshape(len(moments), -1).astype(np.float32)
+def _unit_blocks(raw: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
+    """(N, sum(sizes)) raw parts -> the same with every part a unit vector (an all-zero part stays zero)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    units = np.empty(raw.shape, dtype=np.float32)
+    start = 0
+    for size in sizes:
+        block = raw[:, start:start + size]
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        units[:, start:start + size] = np.where(norms > 1e-12, block / np.maximum(norms, 1e-12), 0.0)
+        start += size
+    return units
+
+
+def _part_key(name: str) -> int | str:
+    """``"moment.2"`` -> 2; ``"flow.4"`` stays ``"flow.4"``."""
+    return int(name.split(".")[1]) if name.startswith("moment.") else name
 
 
 class Index:
@@ -184,6 +198,26 @@ class Index:
         if tuple(self._setting("orders")) != tuple(sorted(embedding.moments)):
             raise ConfigError(f"{embedding.source}: has moment orders {sorted(embedding.moments)}, the index "
                               f"{self.path} stores {self._setting('orders')}")
+        theirs = [[_part_name(key), int(np.size(value))] for key, value in embedding.parts().items()]
+        if theirs != self.parts:
+            raise ConfigError(f"{embedding.source}: has parts {theirs}, the index {self.path} stores {self.parts}")
+
+    @property
+    def parts(self) -> list[list[Any]]:
+        """[[name, size], ...] of the stored row: ``moment.K`` per order, then ``flow.G`` per level."""
+        parts = self._setting("parts")
+        if parts is None and self._setting("orders"):  # an index from before token flow
+            parts = [[f"moment.{order}", int(self._setting("dim"))] for order in self._setting("orders")]
+        return parts or []
+
+    def _sizes(self) -> list[int]:
+        return [int(size) for _, size in self.parts]
+
+    def raw_of(self, embedding: Embedding) -> np.ndarray:
+        """The stored row (sum of the part sizes,) float32 of an embedding made with the index's settings."""
+        self._require_compatible(embedding)
+        parts = embedding.parts()
+        return np.concatenate([np.asarray(parts[_part_key(name)], dtype=np.float32).ravel() for name, _ in self.parts])
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -217,7 +251,8 @@ class Index:
     def _insert(self, embedding: Embedding, key: str, size_bytes: int, mtime: float) -> int:
         self._require_compatible(embedding)
         orders = sorted(embedding.moments)
-        moments = np.stack([embedding.moments[order] for order in orders]).astype(np.float32)
+        parts = embedding.parts()
+        row = np.concatenate([np.asarray(value, dtype=np.float32).ravel() for value in parts.values()])
         header = {"pts_seconds": embedding.pts_seconds.tolist(), "frame_indices": embedding.frame_indices.tolist(),
                   "segment": list(embedding.segment) if embedding.segment else None, "backbone": embedding.backbone,
                   "config": embedding.config.to_dict()}
@@ -226,7 +261,8 @@ class Index:
             self._set("features", embedding.feature_settings())
             self._set("config", embedding.config.to_dict())
             self._set("orders", orders)
-            self._set("dim", int(moments.shape[1]))
+            self._set("dim", embedding.dim)
+            self._set("parts", [[_part_name(key), int(np.size(value))] for key, value in parts.items()])
         old = self._db.execute("SELECT id FROM clips WHERE path = ?", (key,)).fetchone()
         if old:
             self._db.execute("DELETE FROM clips WHERE id = ?", old)
@@ -234,7 +270,7 @@ class Index:
             "INSERT INTO clips (path, content_hash, size_bytes, mtime, duration_seconds, fps, num_source_frames,"
             " moments, motion_map, map_rows, map_columns, header) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (key, embedding.content_hash, size_bytes, mtime, embedding.duration_seconds, embedding.fps,
-             embedding.num_source_frames, moments.tobytes(),
+             embedding.num_source_frames, row.tobytes(),
              motion_map.astype(np.float32).tobytes() if motion_map is not None else None,
              motion_map.shape[0] if motion_map is not None else None,
              motion_map.shape[1] if motion_map is not None else None, json.dumps(header)))
@@ -272,6 +308,12 @@ class Index:
         config = self.config
         return motion_alpha(motion, config.alpha if config else (1.0, 8.0, 4.0))
 
+    def motion_flow_weight(self, motion: float) -> float:
+        """The flow weight that goes with ``motion_alpha(motion)``: 0 at 0, the index's own at 0.5."""
+        config = self.config
+        motion_alpha(motion)  # validates the range
+        return 2.0 * motion * (config.flow_weight if config else 0.0)
+
     @property
     def orders(self) -> tuple[int, ...]:
         """The moment orders stored for every clip (empty for a new index)."""
@@ -286,11 +328,12 @@ class Index:
                                 (text, limit, offset)).fetchall()
         return int(total), [(int(r[0]), r[1], r[2]) for r in rows]
 
-    def score(self, query: np.ndarray | int, clip_id: int, alpha: Sequence[float] | None = None) -> SearchHit | None:
-        """How ``query`` (raw moments (K, d) or an indexed clip's id) scores against one clip, or None
-        if the clip is not in the index."""
+    def score(self, query: np.ndarray | int, clip_id: int, alpha: Sequence[float] | None = None,
+              flow_weight: float | None = None) -> SearchHit | None:
+        """How ``query`` (a raw row, see ``raw_of``, or an indexed clip's id) scores against one clip,
+        or None if the clip is not in the index."""
         raw_query = self.moments_of(query) if isinstance(query, int) else query
-        hits = self._rescore(raw_query, [clip_id], self._alpha(alpha))
+        hits = self._rescore(raw_query, [clip_id], self._weights(alpha, flow_weight))
         return hits[0] if hits else None
 
     def files(self) -> dict[str, tuple[str, int, float]]:
@@ -310,11 +353,11 @@ class Index:
         return (int(row[0]), row[1]) if row else None
 
     def moments_of(self, clip_id: int) -> np.ndarray:
-        """(K, d) float32 raw moments of a clip (orders as in the index's ``orders`` setting)."""
+        """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""
         row = self._db.execute("SELECT moments FROM clips WHERE id = ?", (clip_id,)).fetchone()
         if row is None:
             raise IndexStoreError(f"{self.path}: no clip with id {clip_id}")
-        return np.frombuffer(row[0], dtype=np.float32).reshape(len(self._setting("orders")), -1)
+        return np.frombuffer(row[0], dtype=np.float32)
 
     def motion_map_of(self, clip_id: int) -> np.ndarray | None:
         row = self._db.execute("SELECT motion_map, map_rows, map_columns FROM clips WHERE id = ?", (clip_id,)).fetchone()
@@ -323,38 +366,54 @@ class Index:
         return np.frombuffer(row[0], dtype=np.float32).reshape(row[1], row[2])
 
     def _matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ids (N,), raw moments (N, K, d), unit blocks (N, K*d)) of every clip, cached per generation."""
+        """(ids (N,), raw rows (N, D), unit blocks (N, D)) of every clip, cached per generation."""
         generation = self.generation
         if self._matrix_cache is None or self._matrix_cache[0] != generation:
             rows = self._db.execute("SELECT id, moments FROM clips ORDER BY id").fetchall()
-            orders = len(self.orders) or 1
+            sizes = self._sizes() or [1]
             ids = np.array([row[0] for row in rows], dtype=np.int64)
-            raw = (np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows]).reshape(len(rows), orders, -1)
-                   if rows else np.zeros((0, orders, 1), np.float32))
-            self._matrix_cache = (generation, ids, raw, _unit_blocks(raw))
+            raw = self._rows(rows, 1)
+            self._matrix_cache = (generation, ids, raw, _unit_blocks(raw, sizes))
         return self._matrix_cache[1], self._matrix_cache[2], self._matrix_cache[3]
 
     # -- search -----------------------------------------------------------------------------------
 
-    def _alpha(self, alpha: Sequence[float] | None) -> tuple[float, ...]:
+    def _rows(self, rows: list[tuple[Any, ...]], column: int) -> np.ndarray:
+        """(N, D) float32 raw rows from SQLite rows holding the blob in ``column``."""
+        width = sum(self._sizes()) or 1
+        if not rows:
+            return np.zeros((0, width), np.float32)
+        return np.stack([np.frombuffer(row[column], dtype=np.float32) for row in rows]).reshape(len(rows), width)
+
+    def _weights(self, alpha: Sequence[float] | None, flow_weight: float | None = None) -> tuple[float, ...]:
+        """One weight per stored part: ``alpha`` per order (default: the index's), then the flow
+        weight (default: the index's) for every flow level."""
         config = self.config
         if config is None:
             raise IndexStoreError(f"{self.path}: the index is empty")
         orders = tuple(self._setting("orders"))
         alpha = tuple(float(weight) for weight in (alpha if alpha is not None else config.alpha_for(orders)))
         validate_alpha(alpha, orders)
-        return alpha
+        flow = config.flow_weight if flow_weight is None else validate_flow_weight(flow_weight)
+        levels = len(self.parts) - len(orders)
+        if flow > 0 and levels == 0:
+            raise ConfigError(f"{self.path}: the index stores no token flow to weight")
+        return alpha + (flow,) * levels
 
-    def _fused(self, raw: np.ndarray, alpha: tuple[float, ...]) -> np.ndarray:
-        """(N, K, d) raw moments -> (N, D) unit fused vectors, by the one implementation in moments.py."""
+    def _fused(self, raw: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
+        """(N, D) raw rows -> (N, D') unit fused vectors, by the one implementation in moments.py."""
         import torch
 
         from .moments import fuse
 
         config = self.config
-        orders = tuple(self._setting("orders"))
-        tensors = {order: torch.from_numpy(np.array(raw[:, i], dtype=np.float64)) for i, order in enumerate(orders)}
-        fused = fuse(tensors, orders, alpha, config.fusion, config.convention).numpy()
+        keys, tensors, start = [], {}, 0
+        for name, size in self.parts:
+            key = _part_key(name)
+            keys.append(key)
+            tensors[key] = torch.from_numpy(np.array(raw[:, start:start + size], dtype=np.float64))
+            start += size
+        fused = fuse(tensors, keys, weights, config.fusion, config.convention).numpy()
         norms = np.linalg.norm(fused, axis=1, keepdims=True)
         return fused / np.where(norms > 0, norms, 1.0)
 
@@ -363,10 +422,10 @@ class Index:
         config = self.config
         return config is not None and config.convention == "reference" and config.fusion == "concat"
 
-    def _weighted_query(self, query: np.ndarray, alpha: tuple[float, ...]) -> np.ndarray:
-        units = _unit_blocks(query[None].astype(np.float64))
-        weights = np.repeat(np.square(alpha), query.shape[1])
-        return (units[0] * weights).astype(np.float32)
+    def _weighted_query(self, query: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
+        sizes = self._sizes()
+        units = _unit_blocks(query[None], sizes)
+        return (units[0] * np.repeat(np.square(weights), sizes)).astype(np.float32)
 
     def search(
         self,
@@ -374,19 +433,19 @@ class Index:
         k: int = 10,
         alpha: Sequence[float] | None = None,
         exclude: Iterable[int] = (),
+        flow_weight: float | None = None,
     ) -> list[SearchHit]:
-        """The k clips most similar to ``query`` under ``alpha`` (default: the index's).
+        """The k clips most similar to ``query`` under ``alpha`` and ``flow_weight`` (default: the index's).
 
-        ``query`` is an Embedding (checked against the index's settings), raw moments (K, d), or the
-        id/path of an indexed clip (which is then left out of its own results). Scores are exact
+        ``query`` is an Embedding (checked against the index's settings), a raw row (``raw_of``), or
+        the id/path of an indexed clip (which is then left out of its own results). Scores are exact
         cosine similarities of the fused embeddings; results are sorted by score, then id.
         """
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
         excluded = set(exclude)
         if isinstance(query, Embedding):
-            self._require_compatible(query)
-            raw_query = np.stack([query.moments[order] for order in self._setting("orders")])
+            raw_query = self.raw_of(query)
         elif isinstance(query, np.ndarray):
             raw_query = query
         else:
@@ -395,10 +454,10 @@ class Index:
                 raise IndexStoreError(f"{query}: not in the index {self.path}")
             excluded.add(found[0])
             raw_query = self.moments_of(found[0])
-        alpha = self._alpha(alpha)
-        candidates = self._candidates(raw_query, alpha, k * RESCORE_FACTOR + len(excluded))
+        weights = self._weights(alpha, flow_weight)
+        candidates = self._candidates(raw_query, weights, k * RESCORE_FACTOR + len(excluded))
         candidates = [clip_id for clip_id in candidates if clip_id not in excluded]
-        return self._rescore(raw_query, candidates, alpha)[:k]
+        return self._rescore(raw_query, candidates, weights)[:k]
 
     def _candidates(self, raw_query: np.ndarray, alpha: tuple[float, ...], count: int) -> list[int]:
         ann = self._load_ann()
@@ -417,7 +476,7 @@ class Index:
         candidates = [int(clip_id) for clip_id in found[0] if clip_id >= 0]
         rows = self._db.execute("SELECT id, moments FROM clips WHERE id > ?", (covered_up_to,)).fetchall()
         if rows:  # committed after the ANN file was written: scan them exactly
-            newer = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows]).reshape(len(rows), *raw_query.shape)
+            newer = self._rows(rows, 1)
             scores = self._fused(newer, alpha) @ self._fused(raw_query[None], alpha)[0]
             candidates += [rows[i][0] for i in np.argsort(-scores, kind="stable")[:count]]
         return candidates
@@ -429,15 +488,23 @@ class Index:
         rows = self._db.execute(f"SELECT id, path, moments FROM clips WHERE id IN ({marks})", candidates).fetchall()
         if not rows:
             return []  # every candidate was removed meanwhile
-        raw = np.stack([np.frombuffer(row[2], dtype=np.float32) for row in rows]).reshape(len(rows), *raw_query.shape)
+        raw = self._rows(rows, 2)
         scores = self._fused(raw, alpha) @ self._fused(raw_query[None], alpha)[0]
-        query_units = _unit_blocks(raw_query[None].astype(np.float64))
-        units = _unit_blocks(raw.astype(np.float64))
-        blocks = raw_query.shape[0]
-        per_moment = (units.reshape(len(rows), blocks, -1) * query_units.reshape(1, blocks, -1)).sum(axis=2)
-        orders = self._setting("orders")
-        hits = [SearchHit(int(row[0]), row[1], float(score), {order: float(v) for order, v in zip(orders, moments)})
-                for row, score, moments in zip(rows, scores, per_moment)]
+        sizes = self._sizes()
+        products = _unit_blocks(raw, sizes) * _unit_blocks(raw_query[None], sizes)
+        names, per_part, start = [], [], 0
+        for name, size in self.parts:
+            names.append(_part_key(name))
+            per_part.append(products[:, start:start + size].sum(axis=1))
+            start += size
+        flow = [i for i, name in enumerate(names) if isinstance(name, str)]
+        hits = []
+        for index, (row, score) in enumerate(zip(rows, scores)):
+            similarities: dict[int | str, float] = {name: float(per_part[i][index]) for i, name in enumerate(names)
+                                                    if isinstance(name, int)}
+            if flow:  # the levels together: cosine of the level-normalised flows
+                similarities["flow"] = float(sum(per_part[i][index] for i in flow) / len(flow))
+            hits.append(SearchHit(int(row[0]), row[1], float(score), similarities))
         return sorted(hits, key=lambda hit: (-round(hit.score, 6), hit.id))
 
     # -- the approximate index --------------------------------------------------------------------
@@ -464,11 +531,9 @@ class Index:
             except ImportError:
                 raise ConfigError("approximate search needs FAISS: pip install 'semantic-moments[index]'") from None
             index, covered_up_to = self._appendable_ann(previous, count)
-            orders = len(self._setting("orders"))
             cursor = self._db.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,))
             while rows := cursor.fetchmany(ANN_CHUNK):  # chunks keep the peak memory near the graph's own
-                raw = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows]).reshape(len(rows), orders, -1)
-                units = _unit_blocks(raw)
+                units = _unit_blocks(self._rows(rows, 1), self._sizes())
                 if index is None:
                     graph = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
                     graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -515,3 +580,8 @@ class Index:
             self._ann = (ann["file"], index, int(ann["covered_up_to"]))
         faiss.downcast_index(self._ann[1].index).hnsw.efSearch = self.ef_search
         return self._ann[1], self._ann[2]
+
+
+def _part_name(key: int | str) -> str:
+    """2 -> ``"moment.2"``; ``"flow.4"`` stays."""
+    return f"moment.{key}" if isinstance(key, int) else str(key)

@@ -29,6 +29,7 @@ fusion and the fused vector is L2-normalised again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as functional
@@ -150,18 +151,19 @@ def patch_average(per_patch: Mapping[int, torch.Tensor]) -> dict[int, torch.Tens
 
 
 def fuse(
-    moment_vectors: Mapping[int, torch.Tensor],
-    orders: Sequence[int],
+    moment_vectors: Mapping[Any, torch.Tensor],
+    orders: Sequence[Any],
     alpha: Sequence[float],
     fusion: str = "concat",
     convention: str = "reference",
 ) -> torch.Tensor:
-    """The embedding from patch-averaged moments M(k), each (..., d).
+    """The embedding from patch-averaged moments M(k), each (..., d), and any further parts.
 
-    concat: alpha_1 M(1) | alpha_2 M(2) | ...  -> (..., len(orders) * d)
-    add:    alpha_1 M(1) + alpha_2 M(2) + ...  -> (..., d)
-    The reference convention L2-normalises each M(k) first and the result last; a zero M(k) (a
-    static clip has M(2) = 0) stays zero.
+    concat: alpha_1 M(1) | alpha_2 M(2) | ...  -> (..., sum of the parts' sizes)
+    add:    alpha_1 M(1) + alpha_2 M(2) + ...  -> (..., d), parts of one size only
+    ``orders`` names the parts in order: moment orders, and ``"flow.G"`` for token flow
+    (``flow.py``), whose size differs from d. The reference convention L2-normalises each part
+    first and the result last; a zero part (a static clip has M(2) = 0) stays zero.
     """
     if len(alpha) != len(orders):
         raise ConfigError(f"alpha needs one weight per order: orders {tuple(orders)}, alpha {tuple(alpha)}")

@@ -47,7 +47,7 @@ def register_backbone(entry: BackboneEntry) -> BackboneEntry:
 
 
 def _load_families() -> None:
-    from . import efficientnet, hf, tiny  # noqa: F401 - importing registers the entries
+    from . import efficientnet, hf, onnx_dinov2, tiny  # noqa: F401 - importing registers the entries
 
 
 def list_backbones() -> list[BackboneEntry]:

@@ -4,7 +4,10 @@ One backbone pass per clip and frame count yields every SemanticMoments variant 
 compares: for both granularities (``patch``, ``frame``) and every convention, the patch-averaged
 statistic of each order 1..4. They are stored as named (d,) float32 vectors
 ``"{granularity}/{convention}/{order}"`` with convention ``reference``, ``paper`` or ``paper-std``,
-so any orders/alpha/fusion combination is a cheap function of the cache. Baseline descriptors
+so any orders/alpha/fusion combination is a cheap function of the cache. Token flow (``flow.py``) is
+kept as per-segment sums pooled on each grid of ``FLOW_GRIDS`` over ``FLOW_SEGMENTS`` stretches,
+``"patch/flowsum/{g}"`` (segments, 4, g * g) and ``"patch/flowcount"`` (segments,), so any segment
+count dividing ``FLOW_SEGMENTS`` is a sum of neighbours (``flow_from_cache``). Baseline descriptors
 (optical flow, pixel difference) are cached the same way under ``"baseline/{name}"``.
 
 Cache files are safetensors named by a hash of (clip content hash, backbone identity, T, extractor
@@ -20,25 +23,53 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from ..flow import cell_bounds
 from ..moments import finalize_moments, patch_average
 from ..video import SampledClip, hash_file
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"
 CONVENTIONS = {"reference": ("reference", False), "paper": ("paper", False), "paper-std": ("paper", True)}
 ORDERS = (1, 2, 3, 4)
+FLOW_GRIDS = (1, 2, 3, 4)
+FLOW_SEGMENTS = 4
 
 
 def moment_features(model, clip: SampledClip) -> dict[str, np.ndarray]:
-    """Every granularity x convention x order statistic of one clip, from one backbone pass."""
-    accumulators, _ = model.accumulate(clip, max_order=4)
+    """Every granularity x convention x order statistic and the token-flow sums of one clip, from
+    one backbone pass. ``model`` must have been made with ``flow_segments=FLOW_SEGMENTS``."""
+    statistics = model.accumulate(clip, max_order=4)
     features: dict[str, np.ndarray] = {}
-    for granularity, accumulator in accumulators.items():
+    for granularity, accumulator in (("patch", statistics.patch), ("frame", statistics.frame)):
         for name, (convention, standardized) in CONVENTIONS.items():
             per_patch = finalize_moments(accumulator, ORDERS, convention, standardized)
             for order, vector in patch_average(per_patch).items():
                 features[f"{granularity}/{name}/{order}"] = vector.float().cpu().numpy()
+    flow = statistics.flow
+    if flow is not None and min(statistics.grid) >= max(FLOW_GRIDS):
+        rows, columns = flow.grid
+        for cells in FLOW_GRIDS:
+            pooled = torch.stack([flow.sums[..., r0:r1, c0:c1].mean(dim=(-2, -1))
+                                  for r0, r1 in cell_bounds(rows, cells) for c0, c1 in cell_bounds(columns, cells)], -1)
+            features[f"patch/flowsum/{cells}"] = pooled.numpy().astype(np.float64)
+        features["patch/flowcount"] = flow.counts.numpy().astype(np.float64)
     return features
+
+
+def flow_from_cache(features: dict[str, np.ndarray], prefix: str, grids: tuple[int, ...], segments: int) -> dict[int, np.ndarray]:
+    """{g: vector} equal to ``flow.flow_vectors`` of a clip embedded with ``segments`` segments,
+    from the cached sums (``segments`` must divide FLOW_SEGMENTS)."""
+    if FLOW_SEGMENTS % segments:
+        raise ValueError(f"flow segments must divide {FLOW_SEGMENTS}, got {segments}")
+    group = FLOW_SEGMENTS // segments
+    counts = features[f"{prefix}/patch/flowcount"].reshape(segments, group).sum(axis=1)
+    vectors = {}
+    for cells in grids:
+        sums = features[f"{prefix}/patch/flowsum/{cells}"]
+        merged = sums.reshape(segments, group, *sums.shape[1:]).sum(axis=1)
+        vectors[cells] = (merged / np.maximum(counts, 1).reshape(-1, 1, 1)).reshape(-1)
+    return vectors
 
 
 class FeatureCache:

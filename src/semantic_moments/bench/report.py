@@ -25,7 +25,7 @@ METRIC_LABELS = {
     "knn_weighted_acc5": "kNN-w acc@5",
     "appearance_trap_rate": "trap rate",
 }
-GROUP_ORDER = {"main": 0, "baseline": 1, "backbone": 2, "ablation": 3, "frames": 4}
+GROUP_ORDER = {"main": 0, "baseline": 1, "paper": 2, "backbone": 3, "ablation": 4, "frames": 5}
 
 
 def _cell(row: dict[str, Any]) -> str:
@@ -71,7 +71,7 @@ def markdown(results: Sequence[BenchmarkResult], settings: dict[str, Any]) -> st
         if categories:
             lines += ["Recall@1 per category:", ""]
             keys = [row["key"] for row in result.rows if row["category"] == "all" and row["metric"] == "recall_at_1"
-                    and row["group"] in ("main", "baseline", "backbone")]
+                    and row["group"] in ("main", "baseline", "paper", "backbone")]
             lines.append("| method | " + " | ".join(categories) + " |")
             lines.append("|---|" + "---|" * len(categories))
             for key in keys:
@@ -116,7 +116,7 @@ def _plots(results: Sequence[BenchmarkResult], report_dir: Path, failure_example
         if not rows:
             continue
         categories = ["all"] + sorted({row["category"] for row in rows} - {"all"})
-        keys = [row["key"] for row in rows if row["category"] == "all" and row["group"] in ("main", "baseline", "backbone")]
+        keys = [row["key"] for row in rows if row["category"] == "all" and row["group"] in ("main", "baseline", "paper", "backbone")]
         figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(categories)), 4.8))
         width = 0.8 / max(len(keys), 1)
         for index, key in enumerate(keys):

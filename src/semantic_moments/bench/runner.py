@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import SemanticMomentsError
 from ..video import SampledClip, read_ahead, read_clip
 from .baselines import BASELINES, SIZE
-from .features import FeatureCache, moment_features
+from .features import FLOW_SEGMENTS, FeatureCache, moment_features
 from .manifest import Manifest
 from .methods import Method
 from .metrics import bootstrap_interval, cosine_matrix, knn_classify, score_triplets
@@ -72,8 +72,10 @@ def extract_features(
             prefix = f"baseline@{frames}"
         else:
             if backbone_name not in backbones:
-                backbones[backbone_name] = create_backbone(backbone_name, **model_options.get(backbone_name, {}))
-            model = SemanticMoments(backbones[backbone_name], frames=frames, batch_size=32)
+                name, _, layer = backbone_name.partition(":")
+                options = dict(model_options.get(name, {}))
+                backbones[backbone_name] = create_backbone(name, layer=layer or None, **options)
+            model = SemanticMoments(backbones[backbone_name], frames=frames, batch_size=32, flow_segments=FLOW_SEGMENTS)
             identity = {**backbones[backbone_name].info(), "frames": frames}
             prefix = f"{backbone_name}@{frames}"
         todo: list[tuple[str, Path]] = []

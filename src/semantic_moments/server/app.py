@@ -105,7 +105,9 @@ class SearchRequest(BaseModel):
     query: QueryRef
     k: int = Field(12, ge=1, le=200)
     alpha: Optional[list[float]] = Field(None, description="one weight per moment; overrides motion")
-    motion: Optional[float] = Field(None, ge=0.0, le=1.0, description="0 appearance only, 0.5 the paper, 1 motion only")
+    flow_weight: Optional[float] = Field(None, ge=0.0, description="with alpha: the token flow's weight; default: the index's")
+    motion: Optional[float] = Field(None, ge=0.0, le=1.0,
+                                    description="0 appearance only, 0.5 the index's own weights, 1 motion only")
 
 
 def create_app(
@@ -154,8 +156,11 @@ def create_app(
             return clip_id, [clip_id]
         return upload_or_404(ref.upload).moments, []
 
-    def alpha_for(motion: Optional[float]) -> Optional[tuple[float, ...]]:
-        return None if motion is None else state.index().motion_alpha(motion)  # None: the index's own alpha
+    def weights_for(motion: Optional[float]) -> tuple[Optional[tuple[float, ...]], Optional[float]]:
+        """(alpha, flow weight) of the motion knob; (None, None): the index's own weights."""
+        if motion is None:
+            return None, None
+        return state.index().motion_alpha(motion), state.index().motion_flow_weight(motion)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -219,7 +224,7 @@ def create_app(
         except SemanticMomentsError as error:
             target.unlink(missing_ok=True)
             raise HTTPException(status_code=400, detail=str(error).replace(str(target), name)) from None
-        moments = np.stack([embedding.moments[order] for order in state.index().orders])
+        moments = state.index().raw_of(embedding)
         state.remember(Upload(token, target, name, moments, embedding.motion_map, embedding.duration_seconds))
         return {"token": token, "name": name, "duration_seconds": embedding.duration_seconds}
 
@@ -230,12 +235,15 @@ def create_app(
     @app.post("/api/search", summary="clips most like the query, under query-time alpha")
     def search(request: SearchRequest) -> dict[str, Any]:
         query, exclude = query_moments(request.query)
-        alpha = request.alpha if request.alpha is not None else alpha_for(request.motion)
+        if request.alpha is not None:
+            alpha, flow_weight = tuple(request.alpha), request.flow_weight
+        else:
+            alpha, flow_weight = weights_for(request.motion)
         try:
-            hits = state.index().search(query, k=request.k, alpha=alpha, exclude=exclude)
+            hits = state.index().search(query, k=request.k, alpha=alpha, exclude=exclude, flow_weight=flow_weight)
         except SemanticMomentsError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
-        return {"alpha": list(alpha) if alpha else None,
+        return {"alpha": list(alpha) if alpha else None, "flow_weight": flow_weight,
                 "results": [{"id": hit.id, "name": Path(hit.path).name, "score": hit.score,
                              "per_moment": {str(k): v for k, v in hit.per_moment.items()}} for hit in hits]}
 
@@ -247,7 +255,7 @@ def create_app(
         index = state.index()
         clip_id, _ = clip_or_404(b)
         query_map = index.motion_map_of(query) if isinstance(query, int) else upload_or_404(upload).motion_map
-        hit = index.score(query, clip_id, alpha_for(motion))
+        hit = index.score(query, clip_id, *weights_for(motion))
         candidate_map = index.motion_map_of(clip_id)
         return {"score": hit.score if hit else None,
                 "per_moment": {str(k): v for k, v in hit.per_moment.items()} if hit else {},

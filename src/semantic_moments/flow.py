@@ -1,0 +1,136 @@
+"""Token flow: where the backbone's features move, and which way. Pure torch, no I/O.
+
+The temporal moments say *how much* each patch's features change, not *where to*: a hand moving left
+and the same hand moving right give the same spread, and a raise followed by a lowering cancels in
+any mean. Token flow adds the direction, from the same tokens and the same single backbone pass.
+
+For each pair of consecutive frames (tokens F_t, F_{t+1} on the patch grid, d channels), brightness
+constancy in feature space, F_{t+1}(x) ~ F_t(x - (u, v)), linearised around the pair's mean gives per
+patch the least-squares displacement (Lucas-Kanade with the d channels as the equations)::
+
+    [sum gx^2    sum gx gy] [u]     [sum gx D]
+    [sum gx gy   sum gy^2 ] [v] = - [sum gy D],     D = F_{t+1} - F_t,
+
+with gx, gy the central differences of (F_t + F_{t+1}) / 2 along columns and rows (in patches; zero
+on the border) and a small ridge term. (u, v) is clipped to +-``MAX_SHIFT`` patches and weighted by
+the change energy w = ||D||, so still patches contribute nothing whatever their texture. Each step
+gives four half-wave rectified maps, relu(u w), relu(-u w), relu(v w), relu(-v w): rightward,
+leftward, downward and upward motion, which do not cancel when a motion goes and comes back.
+
+The maps are averaged over the steps of each of ``segments`` equal stretches of the clip (so a raise
+then a lowering differs from a lowering then a raise), then over the cells of a g x g grid for every
+g in ``grids`` (a spatial pyramid: where in the frame, coarse and finer). The result per grid is a
+vector of segments * 4 * g * g values: ``flow_vectors`` returns {g: vector}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .errors import ConfigError
+
+MAX_SHIFT = 3.0  # patches per step; larger estimates are outside the linearisation's range
+RIDGE = 1e-6
+
+
+def cell_bounds(size: int, cells: int) -> list[tuple[int, int]]:
+    """Split ``size`` patches into ``cells`` contiguous runs, the first ones one longer (NumPy's
+    array_split rule)."""
+    base, extra = divmod(size, cells)
+    bounds, start = [], 0
+    for cell in range(cells):
+        stop = start + base + (1 if cell < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def step_flow(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """Rectified, energy-weighted flow of consecutive frames.
+
+    ``previous``, ``current``: (s, rows, columns, d) tokens of s frame pairs. Returns (s, 4, rows,
+    columns) float64: relu(u w), relu(-u w), relu(v w), relu(-v w) (right, left, down, up).
+    """
+    a, b = previous.to(torch.float64), current.to(torch.float64)
+    middle = (a + b) / 2
+    gx = torch.zeros_like(middle)
+    gy = torch.zeros_like(middle)
+    gx[:, :, 1:-1] = (middle[:, :, 2:] - middle[:, :, :-2]) / 2
+    gy[:, 1:-1] = (middle[:, 2:] - middle[:, :-2]) / 2
+    change = b - a
+    a11, a22, a12 = (gx * gx).sum(-1), (gy * gy).sum(-1), (gx * gy).sum(-1)
+    b1, b2 = -(gx * change).sum(-1), -(gy * change).sum(-1)
+    determinant = a11 * a22 - a12 * a12 + RIDGE * (a11 + a22 + 1e-9)
+    u = ((a22 * b1 - a12 * b2) / determinant).clamp(-MAX_SHIFT, MAX_SHIFT)
+    v = ((a11 * b2 - a12 * b1) / determinant).clamp(-MAX_SHIFT, MAX_SHIFT)
+    energy = change.pow(2).sum(-1).sqrt()
+    uw, vw = u * energy, v * energy
+    return torch.stack([uw.clamp(min=0), (-uw).clamp(min=0), vw.clamp(min=0), (-vw).clamp(min=0)], dim=1)
+
+
+class TokenFlow:
+    """Streaming token-flow sums over chunks of frames (see the module doc).
+
+    Args:
+        grid: (rows, columns) of the patch grid.
+        total_steps: frame pairs the clip will give (T - 1 for T frames); decides the segments.
+        segments: equal stretches of the clip whose flows are kept apart.
+
+    ``update(tokens)`` takes a chunk (t, P, d) in temporal order; the last frame of a chunk pairs
+    with the first of the next, so chunking does not change the result.
+    """
+
+    def __init__(self, grid: tuple[int, int], total_steps: int, segments: int = 2) -> None:
+        if total_steps < 1:
+            raise ConfigError(f"token flow needs at least 2 frames, got {total_steps + 1}")
+        if segments < 1:
+            raise ConfigError(f"segments must be at least 1, got {segments}")
+        self.grid = (int(grid[0]), int(grid[1]))
+        self.total_steps = int(total_steps)
+        self.segments = int(segments)
+        self.sums = torch.zeros(self.segments, 4, *self.grid, dtype=torch.float64)
+        self.counts = torch.zeros(self.segments, dtype=torch.float64)
+        self.steps = 0
+        self._previous: torch.Tensor | None = None
+
+    def update(self, tokens: torch.Tensor) -> None:
+        """Add a chunk (t, P, d) of frames, P = rows * columns."""
+        rows, columns = self.grid
+        if tokens.ndim != 3 or tokens.shape[1] != rows * columns:
+            raise ConfigError(f"tokens must have shape (t, {rows * columns}, d), got {tuple(tokens.shape)}")
+        frames = tokens.detach().reshape(tokens.shape[0], rows, columns, tokens.shape[2])
+        if self._previous is not None:
+            frames = torch.cat([self._previous[None].to(frames.device, frames.dtype), frames])
+        if frames.shape[0] >= 2:
+            maps = step_flow(frames[:-1], frames[1:]).cpu()
+            for index in range(maps.shape[0]):
+                segment = min(self.steps * self.segments // self.total_steps, self.segments - 1)
+                self.sums[segment] += maps[index]
+                self.counts[segment] += 1
+                self.steps += 1
+        self._previous = frames[-1].clone()
+
+    def merge(self, other: TokenFlow) -> None:
+        """Add the sums of ``other`` (a later stretch already reduced); used to merge chunks."""
+        self.sums += other.sums
+        self.counts += other.counts
+        self.steps += other.steps
+
+
+def flow_vectors(flow: TokenFlow, grids: Sequence[int] = (2, 4)) -> dict[int, torch.Tensor]:
+    """{g: (segments * 4 * g * g,) float64} mean flow per segment and direction, pooled on g x g cells.
+
+    A segment with no steps (a clip shorter than ``segments`` + 1 frames) contributes zeros.
+    """
+    rows, columns = flow.grid
+    means = flow.sums / flow.counts.clamp(min=1).view(-1, 1, 1, 1)
+    vectors = {}
+    for cells in grids:
+        if cells < 1 or cells > min(rows, columns):
+            raise ConfigError(f"flow grid {cells} does not fit a {rows} x {columns} patch grid")
+        pooled = torch.stack([means[..., r0:r1, c0:c1].mean(dim=(-2, -1))
+                              for r0, r1 in cell_bounds(rows, cells) for c0, c1 in cell_bounds(columns, cells)], dim=-1)
+        vectors[int(cells)] = pooled.reshape(-1)
+    return vectors
