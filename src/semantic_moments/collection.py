@@ -54,7 +54,8 @@ def model_for_index(index: Index, **options: Any):
                   "orders": config.orders, "alpha": config.alpha, "convention": config.convention,
                   "standardized": config.standardized, "granularity": config.granularity, "fusion": config.fusion,
                   "flow_weight": config.flow_weight, "flow_grids": config.flow_grids,
-                  "flow_segments": config.flow_segments, "pretrained": weights != "random",
+                  "flow_segments": config.flow_segments, "motion_floor": config.motion_floor,
+                  "pretrained": weights != "random",
                   "weights": None if weights in ("random", default, f"pypi:{default}") else weights}
     merged = {**stored, **options}
     return SemanticMoments(merged.pop("backbone", None), **merged)

@@ -45,6 +45,10 @@ class MomentsConfig:
             weighted in later, as alpha can). Needs ``fusion="concat"``.
         flow_grids: the pyramid's grid sizes g (g x g cells each).
         flow_segments: equal stretches of the clip whose flows are kept apart (temporal order).
+        motion_floor: a clip whose motion level (the patch tokens' temporal spread relative to their
+            mean, ``ClipStatistics.motion_level``) is below this embeds as static: M(k >= 2) and the
+            flow are zero, as for exact duplicates. 0.025 sits between still H.264 clips (codec noise,
+            0.017) and the least-moving clip of the benchmark sets (0.034); 0 turns it off.
     """
 
     orders: tuple[int, ...] = (1, 2, 3)
@@ -57,6 +61,7 @@ class MomentsConfig:
     flow_weight: float = 0.0
     flow_grids: tuple[int, ...] = (2, 4)
     flow_segments: int = 2
+    motion_floor: float = 0.025
 
     def __post_init__(self) -> None:
         orders = tuple(int(order) for order in self.orders)
@@ -84,6 +89,9 @@ class MomentsConfig:
         if int(self.flow_segments) < 1:
             raise ConfigError(f"flow_segments must be at least 1, got {self.flow_segments}")
         object.__setattr__(self, "flow_segments", int(self.flow_segments))
+        if not 0.0 <= float(self.motion_floor) < 1.0:
+            raise ConfigError(f"motion_floor must be in [0, 1), got {self.motion_floor}")
+        object.__setattr__(self, "motion_floor", float(self.motion_floor))
         if self.flow_weight > 0 and self.fusion != "concat":
             raise ConfigError("token flow (flow_weight > 0) needs fusion='concat': its dimension differs from the moments'")
         if self.flow_weight > 0 and self.granularity != "patch":
@@ -115,6 +123,7 @@ class MomentsConfig:
             "flow_weight": self.flow_weight,
             "flow_grids": list(self.flow_grids),
             "flow_segments": self.flow_segments,
+            "motion_floor": self.motion_floor,
         }
 
     @classmethod

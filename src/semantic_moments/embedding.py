@@ -55,6 +55,8 @@ class Embedding:
         motion_map: (rows, columns) float32 temporal std per patch, averaged over channels.
         flow: {g: (segments * 4 * g * g,) float32} token flow per pyramid level (``flow.py``), for
             patch granularity; empty for frame granularity and for files from before token flow.
+        motion_level: how much the tokens change relative to their size (``ClipStatistics``);
+            below ``config.motion_floor`` the clip was embedded as static.
     """
 
     moments: dict[int, np.ndarray]
@@ -70,6 +72,7 @@ class Embedding:
     segment: tuple[float, float] | None = None
     motion_map: np.ndarray | None = None
     flow: dict[int, np.ndarray] = field(default_factory=dict)
+    motion_level: float | None = None
 
     def __repr__(self) -> str:
         return (f"Embedding(source={self.source!r}, backbone={self.backbone.get('name')!r}, "
@@ -151,6 +154,7 @@ class Embedding:
             "duration_seconds": self.duration_seconds,
             "fps": self.fps,
             "num_source_frames": self.num_source_frames,
+            "motion_level": self.motion_level,
             "package_version": __version__,
         }
         metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "header": json.dumps(header)}
@@ -205,6 +209,7 @@ class Embedding:
                 segment=tuple(segment) if segment else None,
                 motion_map=tensors.get("motion_map"),
                 flow={int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("flow.")},
+                motion_level=header.get("motion_level"),
             )
         except (KeyError, ValueError, TypeError) as error:
             raise EmbeddingFileError(f"{path}: malformed embedding header ({_first_line(error)})") from None

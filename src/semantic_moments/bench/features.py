@@ -54,6 +54,7 @@ def moment_features(model, clip: SampledClip) -> dict[str, np.ndarray]:
                                   for r0, r1 in cell_bounds(rows, cells) for c0, c1 in cell_bounds(columns, cells)], -1)
             features[f"patch/flowsum/{cells}"] = pooled.numpy().astype(np.float64)
         features["patch/flowcount"] = flow.counts.numpy().astype(np.float64)
+    features["patch/motion_level"] = np.array([statistics.motion_level()])
     return features
 
 

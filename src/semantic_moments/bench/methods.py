@@ -40,6 +40,7 @@ class Method:
     flow_weight: float = 0.0
     flow_grids: tuple[int, ...] = (2, 4)
     flow_segments: int = 2
+    motion_floor: float = 0.025
 
     @property
     def key(self) -> str:
@@ -62,6 +63,8 @@ class Method:
                 vectors[f"flow.{cells}"] = torch.from_numpy(vector).double()
                 keys.append(f"flow.{cells}")
                 weights.append(self.flow_weight)
+        if float(features[f"{self.extractor()}/patch/motion_level"][0]) < self.motion_floor:  # still: static
+            vectors = {key: value if key == 1 else torch.zeros_like(value) for key, value in vectors.items()}
         convention = "reference" if self.convention == "reference" else "paper"
         return fuse(vectors, keys, weights, self.fusion, convention).float().numpy()
 
