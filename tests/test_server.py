@@ -45,7 +45,7 @@ def collection(tmp_path_factory):
 
 @pytest.fixture
 def client(collection, tmp_path):
-    app = create_app(collection / "idx", upload_dir=tmp_path / "uploads", max_upload_mb=1)
+    app = create_app(collection / "idx", upload_dir=tmp_path / "uploads", max_upload_mb=1, allowed_hosts=("testserver",))
     with TestClient(app) as test_client:
         yield test_client
 

@@ -352,6 +352,11 @@ class Index:
             row = self._db.execute("SELECT id, path FROM clips WHERE path = ?", (str(Path(key).resolve()),)).fetchone()
         return (int(row[0]), row[1]) if row else None
 
+    def file_record(self, clip_id: int) -> tuple[int, float] | None:
+        """(size_bytes, mtime) recorded for a clip's file when it was indexed, or None."""
+        row = self._db.execute("SELECT size_bytes, mtime FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        return (int(row[0]), float(row[1])) if row else None
+
     def moments_of(self, clip_id: int) -> np.ndarray:
         """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""
         row = self._db.execute("SELECT moments FROM clips WHERE id = ?", (clip_id,)).fetchone()

@@ -158,6 +158,7 @@ class VideoReader:
             raise VideoError(f"{self.path}: no video stream (contains {', '.join(kinds)})")
         self._stream = self._container.streams.video[0]
         width, height = self._stream.codec_context.width, self._stream.codec_context.height
+        self.frame_size = (int(height), int(width))  # as stored, before rotation metadata
         if width * height > MAX_FRAME_PIXELS:
             self._container.close()
             raise VideoError(f"{self.path}: frame size {width}x{height} is larger than supported")

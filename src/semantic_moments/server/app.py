@@ -20,18 +20,23 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, Query, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParameter
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from ..collection import VIDEO_SUFFIXES, model_for_index
-from ..errors import SemanticMomentsError
+from ..errors import ConfigError, SemanticMomentsError
 from ..index import Index
+from .guards import LOCAL_HOSTS, RequestGuard
 
 STATIC = Path(__file__).parent / "static"
 THUMBNAIL_SIZE = (90, 160)  # height, width
 THUMBNAIL_CACHE = 2048
+THUMBNAIL_DECODES = 2  # thumbnails decoding at once; more requests wait
+LARGEST_ID = 2**63 - 1  # SQLite's integer range
 
 
 @dataclass
@@ -52,6 +57,12 @@ class ServerState:
         with Index.open(index_path, create=False) as index:
             if len(index) == 0:
                 raise SemanticMomentsError(f"{index_path}: the index is empty; build it first")
+        if upload_dir is not None:  # refused before anything is created
+            resolved = str(upload_dir.resolve())
+            with Index.open(index_path, create=False) as index:
+                folders = {str(Path(path).parent.resolve()) for path in index.files()}
+            if any(resolved == folder or resolved.startswith(folder + os.sep) for folder in folders):
+                raise ConfigError(f"{upload_dir}: uploads must not go inside an indexed folder")
         self.upload_dir = upload_dir or Path(tempfile.mkdtemp(prefix="semantic-moments-uploads-"))
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         self.max_upload_bytes = max_upload_bytes
@@ -83,21 +94,25 @@ class ServerState:
 
 
 def _thumbnail(path: Path) -> bytes:
+    """A JPEG of the middle frame, decoded straight to thumbnail size (never a full-size frame
+    in memory beyond the decoder's own)."""
     from PIL import Image
 
     from ..video import VideoReader
 
-    with VideoReader(path) as reader:
-        frame = reader.get_frames_at([reader.num_frames // 2])[0]
+    with VideoReader(path, threads=1) as reader:
+        height, width = reader.frame_size
+        scale = min(THUMBNAIL_SIZE[0] * 2 / height, THUMBNAIL_SIZE[1] * 2 / width, 1.0)
+        size = (max(2, round(height * scale)), max(2, round(width * scale)))
+        frame = reader.get_frames_at([reader.num_frames // 2], size=size)[0]
     image = Image.fromarray(frame)
-    image.thumbnail((THUMBNAIL_SIZE[1] * 2, THUMBNAIL_SIZE[0] * 2))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=80)
     return buffer.getvalue()
 
 
 class QueryRef(BaseModel):
-    id: Optional[int] = Field(None, description="an indexed clip's id")
+    id: Optional[int] = Field(None, ge=0, le=LARGEST_ID, description="an indexed clip's id")
     upload: Optional[str] = Field(None, description="an upload token from POST /api/uploads")
 
 
@@ -105,8 +120,9 @@ class SearchRequest(BaseModel):
     query: QueryRef
     k: int = Field(12, ge=1, le=200)
     alpha: Optional[list[float]] = Field(None, description="one weight per moment; overrides motion")
-    flow_weight: Optional[float] = Field(None, ge=0.0, description="with alpha: the token flow's weight; default: the index's")
-    motion: Optional[float] = Field(None, ge=0.0, le=1.0,
+    flow_weight: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False,
+                                         description="with alpha: the token flow's weight; default: the index's")
+    motion: Optional[float] = Field(None, ge=0.0, le=1.0, allow_inf_nan=False,
                                     description="0 appearance only, 0.5 the index's own weights, 1 motion only")
 
 
@@ -115,15 +131,13 @@ def create_app(
     upload_dir: str | os.PathLike[str] | None = None,
     max_upload_mb: float = 200.0,
     max_uploads: int = 50,
+    allowed_hosts: tuple[str, ...] = (),
 ):
     """The FastAPI app over the index at ``index_path``. Raises SemanticMomentsError if it is missing
-    or empty, or if ``upload_dir`` lies inside an indexed folder."""
+    or empty, or if ``upload_dir`` lies inside an indexed folder. ``allowed_hosts``: host names
+    answered besides 127.0.0.1, localhost and [::1] (guards.py)."""
     state = ServerState(Path(index_path), Path(upload_dir) if upload_dir else None,
                         int(max_upload_mb * 2**20), max_uploads)
-    indexed_folders = {str(Path(path).parent.resolve()) for path in state.index().files()}
-    resolved_uploads = str(state.upload_dir.resolve())
-    if any(resolved_uploads == folder or resolved_uploads.startswith(folder + os.sep) for folder in indexed_folders):
-        raise SemanticMomentsError(f"{state.upload_dir}: uploads must not go inside an indexed folder")
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -135,6 +149,16 @@ def create_app(
                   lifespan=lifespan)
     app.state.semantic_moments = state
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(RequestGuard, allowed_hosts=(*LOCAL_HOSTS, *allowed_hosts),
+                       max_upload_bytes=state.max_upload_bytes + 64 * 1024)  # multipart headers on top of the file
+    thumbnail_decodes = threading.BoundedSemaphore(THUMBNAIL_DECODES)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        """422 with where and why only: the offending input may not even be JSON (NaN, huge ints)."""
+        detail = [{"loc": [str(part) for part in item.get("loc", ())], "msg": str(item.get("msg", "invalid"))}
+                  for item in error.errors()]
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     def clip_or_404(clip_id: int) -> tuple[int, str]:
         found = state.index().lookup(int(clip_id))
@@ -175,24 +199,39 @@ def create_app(
 
     @app.get("/api/clips", summary="browse and filter the indexed clips")
     def clips(q: str = Query("", max_length=200, description="substring of the path"),
-              offset: int = Query(0, ge=0), limit: int = Query(60, ge=1, le=500)) -> dict[str, Any]:
+              offset: int = Query(0, ge=0, le=LARGEST_ID), limit: int = Query(60, ge=1, le=500)) -> dict[str, Any]:
         total, rows = state.index().browse(q, offset, limit)
         return {"total": total, "clips": [{"id": clip_id, "name": Path(path).name, "folder": Path(path).parent.name,
                                            "duration_seconds": duration} for clip_id, path, duration in rows]}
 
-    @app.get("/api/clips/{clip_id}/video", summary="the clip's video file")
-    def video(clip_id: int) -> FileResponse:
+    def indexed_file_or_410(clip_id: int) -> Path:
+        """The clip's file, only if it is still the regular file that was indexed: same resolved
+        path (no symlink swapped in), same size and modification time."""
         _, path = clip_or_404(clip_id)
-        if not Path(path).is_file():
-            raise HTTPException(status_code=410, detail=f"clip {clip_id}'s file is gone; rebuild the index")
-        return FileResponse(path)
+        recorded = state.index().file_record(clip_id)
+        try:
+            status = os.stat(path, follow_symlinks=False)
+        except OSError:
+            raise HTTPException(status_code=410, detail=f"clip {clip_id}'s file is gone; rebuild the index") from None
+        import stat as stat_module
+
+        if (not stat_module.S_ISREG(status.st_mode) or os.path.realpath(path) != os.path.abspath(path)
+                or recorded is None or (status.st_size, status.st_mtime) != recorded):
+            raise HTTPException(status_code=410, detail=f"clip {clip_id}'s file changed since it was indexed "
+                                                        "(replaced, moved or linked elsewhere); rebuild the index")
+        return Path(path)
+
+    @app.get("/api/clips/{clip_id}/video", summary="the clip's video file")
+    def video(clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> FileResponse:
+        return FileResponse(indexed_file_or_410(clip_id))
 
     @app.get("/api/clips/{clip_id}/thumbnail", summary="a JPEG of the clip's middle frame")
-    def thumbnail(clip_id: int) -> Response:
-        _, path = clip_or_404(clip_id)
+    def thumbnail(clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> Response:
         if clip_id not in state.thumbnails:
+            path = indexed_file_or_410(clip_id)
             try:
-                data = _thumbnail(Path(path))
+                with thumbnail_decodes:
+                    data = _thumbnail(path)
             except SemanticMomentsError as error:
                 raise HTTPException(status_code=410, detail=str(error)) from None
             with state._lock:
@@ -248,8 +287,10 @@ def create_app(
                              "per_moment": {str(k): v for k, v in hit.per_moment.items()}} for hit in hits]}
 
     @app.get("/api/explain", summary="why two clips match: per-moment similarity and motion-energy maps")
-    def explain(b: int, a: Optional[int] = None, upload: Optional[str] = None,
-                motion: Optional[float] = Query(None, ge=0.0, le=1.0, description="as in /api/search")) -> dict[str, Any]:
+    def explain(b: int = Query(ge=0, le=LARGEST_ID), a: Optional[int] = Query(None, ge=0, le=LARGEST_ID),
+                upload: Optional[str] = Query(None, max_length=100),
+                motion: Optional[float] = Query(None, ge=0.0, le=1.0, allow_inf_nan=False,
+                                                description="as in /api/search")) -> dict[str, Any]:
         ref = QueryRef(id=a, upload=upload)
         query, _ = query_moments(ref)
         index = state.index()
