@@ -212,3 +212,177 @@ def test_a_refused_upload_dir_or_busy_port_leaves_nothing_behind(served, tmp_pat
         assert main(["serve", "--index", str(served / "idx"), "--port", str(port), "--upload-dir", str(uploads)]) == 2
     err = capsys.readouterr().err
     assert "cannot serve on 127.0.0.1" in err and "serving" not in err and not uploads.exists()
+
+
+# -- index ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_folders(tmp_path):
+    folders = []
+    for name, colour in (("a", (200, 40, 40)), ("b", (40, 200, 40))):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_video(folder / f"{name}1.mp4", moving_square(12, 64, colour, "right"))
+        write_video(folder / f"{name}2.avi", moving_square(12, 64, colour, "down"), codec="mpeg4")
+        folders.append(folder)
+    return folders
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return SemanticMoments("test-tiny", frames=8)
+
+
+def test_prune_never_deletes_clips_of_folders_not_scanned_or_globbed_out(tmp_path, two_folders, tiny):
+    a, b = two_folders
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, [a, b], tiny)
+        assert len(index) == 4
+        summary = build_index(index, [a], tiny, prune=True)  # b was not scanned: its clips stay
+        assert summary.removed == [] and len(index) == 4
+        summary = build_index(index, [a, b], tiny, glob="*.mp4", prune=True)  # the .avi files were globbed out
+        assert summary.removed == [] and len(index) == 4
+        (a / "a1.mp4").unlink()  # really gone: pruned
+        summary = build_index(index, [a, b], tiny, prune=True)
+        assert summary.removed == [str((a / "a1.mp4").resolve())] and len(index) == 3
+
+
+def test_disk_full_is_one_line_and_the_index_stays_valid(tmp_path, two_folders, tiny, monkeypatch):
+    import sqlite3
+
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, [two_folders[0]], tiny)
+        original = Index._insert
+
+        def full(self, *args, **kwargs):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(Index, "_insert", full)
+        with pytest.raises(Exception) as error_info:
+            build_index(index, [two_folders[1]], tiny)
+        message = str(error_info.value)
+        assert "database or disk is full" in message and "\n" not in message
+        assert "rollback" not in message
+        monkeypatch.setattr(Index, "_insert", original)
+        assert len(index) == 2 and index.check() == []
+        summary = build_index(index, two_folders, tiny)  # the next run resumes
+        assert len(summary.added) == 2 and len(index) == 4
+
+
+def test_huge_k_is_clamped_or_refused(tmp_path, two_folders, tiny, capsys):
+    from semantic_moments.cli import main
+
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, two_folders, tiny)
+        assert len(index.search(1, k=100_000_000)) == 3
+        with pytest.raises(Exception, match="whole number"):
+            index.search(1, k=3e9)
+    with pytest.raises(SystemExit):
+        main(["search", "1", "--index", str(tmp_path / "idx"), "-k", "3e9"])
+    assert "-k" in capsys.readouterr().err
+    assert main(["search", "1", "--index", str(tmp_path / "idx"), "-k", "100000", "--json"]) == 0
+
+
+def _corrupt(database, sql, *parameters):
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        connection.execute(sql, parameters)
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("UPDATE clips SET moments = X'00010203' WHERE id = 1", "clip 1 has a row of 4 bytes"),
+    ("UPDATE clips SET moments = ? WHERE id = 2", "clip 2 has NaN or infinite values"),
+    ("UPDATE settings SET value = '{not json' WHERE key = 'config'", "setting 'config' is unreadable"),
+    ("UPDATE settings SET value = '\"a string\"' WHERE key = 'config'", "setting 'config' is invalid"),
+])
+def test_damage_inside_the_index_is_reported_not_a_traceback(tmp_path, two_folders, tiny, capsys, damage, expected):
+    from semantic_moments.cli import main
+
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, two_folders, tiny)
+        width = sum(size for _, size in index.parts)
+    parameters = (np.full(width, np.nan, dtype=np.float32).tobytes(),) if "?" in damage else ()
+    _corrupt(tmp_path / "idx" / "index.sqlite", damage, *parameters)
+    assert main(["search", "3", "--index", str(tmp_path / "idx")]) in (1, 2)
+    err = capsys.readouterr().err
+    assert "is damaged" in err and expected in err and "Traceback" not in err
+    assert main(["index", "check", "--index", str(tmp_path / "idx")]) == 1
+    assert expected in capsys.readouterr().err
+    if "clips" in damage:
+        assert main(["index", "repair", "--index", str(tmp_path / "idx")]) == 0
+        assert "removed 1 damaged clip" in capsys.readouterr().err
+        assert main(["index", "build", str(two_folders[0]), str(two_folders[1]), "--index", str(tmp_path / "idx"),
+                     "--quiet"]) == 0
+        assert main(["index", "check", "--index", str(tmp_path / "idx")]) == 0
+
+
+def test_an_empty_index_file_is_not_silently_replaced(tmp_path):
+    from semantic_moments.errors import IndexStoreError
+
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "index.sqlite").write_bytes(b"")
+    with pytest.raises(IndexStoreError, match="empty \\(0 bytes\\)"):
+        Index.open(tmp_path / "idx")
+    assert (tmp_path / "idx" / "index.sqlite").stat().st_size == 0
+
+
+
+
+def test_a_read_only_index_searches_and_refuses_to_build(tmp_path, two_folders, tiny, capsys, monkeypatch):
+    from semantic_moments.cli import main
+
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, two_folders, tiny)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if mode == os.W_OK and "idx" in str(path)
+                        else real_access(path, mode, **kw))
+    assert main(["search", "1", "--index", str(tmp_path / "idx"), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["index", "build", str(two_folders[0]), "--index", str(tmp_path / "idx"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "read-only" in err and "Traceback" not in err
+
+
+def test_a_file_vanishing_during_the_build_is_one_failure(tmp_path, two_folders, tiny, monkeypatch):
+    import semantic_moments.collection as collection
+
+    real = collection.find_videos
+
+    def then_vanish(*args, **kwargs):
+        found = real(*args, **kwargs)
+        found[0].unlink()  # gone between the scan and the stat
+        return found
+
+    monkeypatch.setattr(collection, "find_videos", then_vanish)
+    with Index.open(tmp_path / "idx") as index:
+        summary = build_index(index, two_folders, tiny)
+    assert len(summary.failed) == 1 and len(summary.added) == 3
+
+
+def test_a_second_build_says_another_is_running(tmp_path, two_folders, tiny):
+    import fcntl
+
+    from semantic_moments.errors import IndexStoreError
+
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, [two_folders[0]], tiny)
+        with open(tmp_path / "idx" / ".build.lock", "a+") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            with pytest.raises(IndexStoreError, match="another build is running"):
+                build_index(index, two_folders, tiny)
+            assert len(index.search(1, k=2)) == 1  # searches take no lock
+        assert len(build_index(index, two_folders, tiny).added) == 2
+
+
+def test_unreadable_folders_broken_links_and_loops_are_reported(tmp_path, two_folders, tiny):
+    root = two_folders[0]
+    (root / "broken.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (root / "loop").symlink_to(root)
+    with Index.open(tmp_path / "idx") as index:
+        summary = build_index(index, [root], tiny)
+    assert len(summary.added) == 2
+    reasons = {Path(path).name: reason for path, reason in summary.skipped.items()}
+    assert reasons["broken.mp4"] == "broken link"
+    assert any("loop" in reason for reason in reasons.values())

@@ -83,7 +83,7 @@ def test_incremental_build_touches_only_changed_files(tmp_path, collection, mode
         write_video(folder / "new.mp4", moving_square(10, 64, (90, 90, 250), "down"))
         collection[3].unlink()
         summary = build_index(index, [folder], model, prune=True)
-        assert summary.counts() == {"added": 1, "updated": 1, "unchanged": 4, "removed": 1, "failed": 0}
+        assert summary.counts() == {"added": 1, "updated": 1, "unchanged": 4, "removed": 1, "failed": 0, "skipped": 0}
         assert sorted(embedded) == sorted([str(collection[2]), str(folder / "new.mp4")])
         assert len(index) == 6 and index.lookup(str(collection[3])) is None
 

@@ -49,6 +49,19 @@ def part_label(key: int | str) -> str:
     return f"M{key}" if isinstance(key, int) else str(key)
 
 
+MAX_RESULTS = 1_000_000
+
+
+def _result_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_RESULTS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_RESULTS:,}, got {value}")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -248,6 +261,13 @@ def add_index_commands(commands) -> None:
     info = actions.add_parser("info", help="what an index holds and how it was made",
                               description="Print the index's size and the settings every clip in it shares.")
     info.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    check = actions.add_parser("check", help="look for damage: SQLite's integrity check and every stored row",
+                               description="Exit 0 when the index is sound, 1 with one line per problem otherwise.")
+    check.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    repair = actions.add_parser("repair", help="drop damaged rows (the next build embeds their files again)",
+                                description="Remove the clips whose stored rows are unusable and the ANN file; "
+                                            "SQLite-level damage needs a new index built from the folders.")
+    repair.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
 
     search = commands.add_parser(
         "search", help="find the indexed clips whose motion is most like QUERY",
@@ -255,7 +275,9 @@ def add_index_commands(commands) -> None:
                     "--alpha or --motion re-weight the stored moments at query time, without re-embedding.")
     search.add_argument("query", metavar="QUERY", help="video file, or id/path of an indexed clip")
     search.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
-    search.add_argument("-k", type=int, default=10, help="number of results; default: %(default)s")
+    search.add_argument("-k", type=_result_count, default=10,
+                        help=f"number of results, 1-{MAX_RESULTS:,} (more than the index holds gives them all); "
+                             "default: %(default)s")
     weights = search.add_mutually_exclusive_group()
     weights.add_argument("--alpha", type=_parse_alpha, default=None, help="weights per moment, e.g. 1,8,4")
     weights.add_argument("--motion", type=float, default=None,
@@ -287,6 +309,20 @@ def run_index(args: argparse.Namespace) -> int:
     from .collection import build_index
     from .index import Index
 
+    if args.index_command in ("check", "repair"):
+        with Index.open(args.index, create=False) as index:
+            if args.index_command == "repair":
+                with index.build_lock():
+                    removed = index.repair()
+                print(f"index {args.index}: removed {len(removed)} damaged clip(s)"
+                      + "".join(f"\n  removed: {path}" for path in removed), file=sys.stderr)
+            problems = index.check()
+            count = len(index)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        print(f"index {args.index}: " + (f"{len(problems)} problem(s)" if problems else f"sound ({count} clips)"),
+              file=sys.stderr)
+        return 1 if problems else 0
     if args.index_command == "info":
         with Index.open(args.index, create=False) as index:
             print(json.dumps({"path": str(args.index), "clips": len(index), "features": index.feature_settings,
@@ -302,12 +338,15 @@ def run_index(args: argparse.Namespace) -> int:
     print(f"index {args.index}: {total} clips; " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
     for path, reason in summary.failed.items():
         print(f"  failed: {reason}", file=sys.stderr)
+    for path, reason in summary.skipped.items():
+        print(f"  skipped: {path}: {reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"clips": total, **counts, "failures": summary.failed}, indent=2))
+        print(json.dumps({"clips": total, **counts, "failures": summary.failed, "skipped": summary.skipped}, indent=2))
     return 0 if not summary.failed or summary.added or summary.updated or summary.unchanged else 1
 
 
 def run_search(args: argparse.Namespace) -> int:
+    from .errors import IndexStoreError
     from .index import Index
 
     with Index.open(args.index, create=False) as index:
@@ -315,6 +354,8 @@ def run_search(args: argparse.Namespace) -> int:
         flow_weight = index.motion_flow_weight(args.motion) if args.motion is not None else args.flow_weight
         if args.segment is None and index.lookup(args.query) is not None:
             query: Any = args.query
+        elif args.query.isdigit() and not Path(args.query).exists():
+            raise IndexStoreError(f"no clip with id {args.query} in the index {args.index} (and no file of that name)")
         else:
             query = model_for_index(index, args).embed(args.query, segment=args.segment)
         hits = index.search(query, k=args.k, alpha=alpha, flow_weight=flow_weight)

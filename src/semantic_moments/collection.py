@@ -33,9 +33,11 @@ class BuildSummary:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # not scanned: unreadable folders, broken links, loops
 
     def counts(self) -> dict[str, int]:
-        return {name: len(getattr(self, name)) for name in ("added", "updated", "unchanged", "removed", "failed")}
+        return {name: len(getattr(self, name))
+                for name in ("added", "updated", "unchanged", "removed", "failed", "skipped")}
 
 
 def model_for_index(index: Index, **options: Any):
@@ -61,9 +63,14 @@ def model_for_index(index: Index, **options: Any):
     return SemanticMoments(merged.pop("backbone", None), **merged)
 
 
-def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = None) -> list[Path]:
-    """Video files under ``folders`` (recursive), sorted, as absolute paths. Raises ConfigError for a
-    folder that does not exist."""
+def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = None,
+                skipped: dict[str, str] | None = None) -> list[Path]:
+    """Video files under ``folders`` (recursive, following folder links once), sorted, as absolute
+    paths. What cannot be scanned (unreadable folders, broken links, link loops) is recorded in
+    ``skipped`` {path: reason}. Raises ConfigError for a folder that does not exist."""
+    import fnmatch
+
+    skipped = {} if skipped is None else skipped
     found: set[Path] = set()
     for folder in folders:
         folder = Path(folder)
@@ -72,10 +79,34 @@ def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = No
             continue
         if not folder.is_dir():
             raise ConfigError(f"{folder}: no such folder")
-        candidates = folder.rglob(glob) if glob else folder.rglob("*")
-        found.update(path.resolve() for path in candidates
-                     if path.is_file() and (glob or path.suffix.lower() in VIDEO_SUFFIXES))
+        visited: set[tuple[int, int]] = set()
+
+        def unreadable(error: OSError) -> None:
+            skipped[str(error.filename)] = f"unreadable folder ({error.strerror})"
+
+        for directory, subfolders, names in os.walk(folder, onerror=unreadable, followlinks=True):
+            status = os.stat(directory)
+            if (status.st_dev, status.st_ino) in visited:  # a link back to a folder already scanned
+                skipped[directory] = "folder link loop (already scanned)"
+                subfolders[:] = []
+                continue
+            visited.add((status.st_dev, status.st_ino))
+            for name in names + [sub for sub in subfolders if not os.path.exists(os.path.join(directory, sub))]:
+                path = Path(directory) / name
+                if not path.exists():
+                    skipped[str(path)] = "broken link" if path.is_symlink() else "vanished while scanning"
+                    continue
+                if not path.is_file():
+                    continue
+                if glob and not fnmatch.fnmatch(name, glob):
+                    continue
+                if glob or path.suffix.lower() in VIDEO_SUFFIXES:
+                    found.add(path.resolve())
     return sorted(found)
+
+
+def _within(path: str, roots: Sequence[Path]) -> bool:
+    return any(path == str(root) or path.startswith(str(root) + os.sep) for root in roots)
 
 
 def build_index(
@@ -89,13 +120,22 @@ def build_index(
 ) -> BuildSummary:
     """Bring ``index`` up to date with ``folders`` using ``model`` (a SemanticMoments); see module doc."""
     index.require_settings(model.feature_settings(), "the model")  # refuse before any work
+    with index.build_lock():
+        return _build(index, folders, model, glob, prune, show_progress, ann)
+
+
+def _build(index: Index, folders, model, glob, prune, show_progress, ann) -> BuildSummary:
     summary = BuildSummary()
-    files = find_videos(folders, glob)
+    files = find_videos(folders, glob, summary.skipped)
     known = index.files()
     to_embed: list[tuple[Path, bool]] = []
     for path in files:
         key = str(path)
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError as error:  # vanished (or became unreadable) since the scan
+            summary.failed[key] = f"{key}: {error.strerror or 'gone'} (changed during the build)"
+            continue
         if key in known:
             digest, size, mtime = known[key]
             if size == stat.st_size and mtime == stat.st_mtime:
@@ -113,12 +153,18 @@ def build_index(
         if result.error is not None:
             summary.failed[str(path)] = str(result.error)
             continue
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError as error:
+            summary.failed[str(path)] = f"{path}: {error.strerror or 'gone'} (vanished after it was embedded)"
+            continue
         index.add(result.embedding, path=str(path), size_bytes=stat.st_size, mtime=stat.st_mtime)
         (summary.updated if replacing else summary.added).append(str(path))
     if prune:
-        present = {str(path) for path in files}
-        vanished = [path for path in known if path not in present]
+        # only clips under the folders this run scanned whose files are really gone: a folder left
+        # out of this run, a --glob that skipped a file or a momentary error never deletes anything
+        roots = [Path(folder).resolve() for folder in folders]
+        vanished = [path for path in known if _within(path, roots) and not os.path.lexists(path)]
         index.remove(vanished)
         summary.removed = vanished
     if summary.added or summary.updated or summary.removed or index.ann is None:

@@ -123,11 +123,17 @@ class Index:
         self.ef_search = HNSW_EF_SEARCH  # HNSW breadth: higher finds more true neighbours, slower
         self._matrix_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None  # generation, ids, raw, units
         self._fixed: dict[str, Any] = {}  # FIXED_SETTINGS once committed: no query reads them from SQLite again
+        self.read_only = False
 
     # -- opening ----------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], create: bool = True) -> Index:
+        """Open the index folder ``path``; ``create`` makes a new one where none exists.
+
+        An existing but empty (0-byte) or unreadable ``index.sqlite`` is never replaced by a new
+        index: IndexStoreError says so. Without write permission the index opens read-only:
+        searching works, building says it cannot."""
         path = Path(path)
         database = path / "index.sqlite"
         if not database.exists():
@@ -136,14 +142,23 @@ class Index:
             if path.exists() and not path.is_dir():
                 raise IndexStoreError(f"{path}: exists and is not an index folder")
             path.mkdir(parents=True, exist_ok=True)
+        elif database.stat().st_size == 0:
+            raise IndexStoreError(f"{path}: index.sqlite is empty (0 bytes): the index is damaged; remove the folder "
+                                  "to start a new one")
+        read_only = database.exists() and not (os.access(database, os.W_OK) and os.access(path, os.W_OK))
         try:
-            connection = sqlite3.connect(str(database), timeout=30.0, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(SCHEMA)
+            if read_only:
+                connection = _open_read_only(database)
+            else:
+                connection = sqlite3.connect(str(database), timeout=30.0, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.executescript(SCHEMA)
         except sqlite3.DatabaseError as error:
             raise IndexStoreError(f"{database}: not a readable index ({error})") from None
-        return cls(path, connection)
+        index = cls(path, connection)
+        index.read_only = read_only
+        return index
 
     def close(self) -> None:
         self._db.close()
@@ -159,8 +174,11 @@ class Index:
     def _setting(self, key: str) -> Any:
         if key in self._fixed:
             return self._fixed[key]
-        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        value = json.loads(row[0]) if row else None
+        try:
+            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            value = json.loads(row[0]) if row else None
+        except (sqlite3.DatabaseError, json.JSONDecodeError, TypeError) as error:
+            raise self._damaged(f"setting {key!r} is unreadable ({error})") from None
         if value is not None and key in FIXED_SETTINGS and not self._db.in_transaction:
             self._fixed[key] = value  # committed (outside a transaction that could still roll back)
         return value
@@ -176,7 +194,14 @@ class Index:
     @property
     def config(self) -> MomentsConfig | None:
         data = self._setting("config")
-        return MomentsConfig.from_dict(data) if data else None
+        try:
+            return MomentsConfig.from_dict(data) if data else None
+        except ConfigError as error:
+            raise self._damaged(f"setting 'config' is invalid ({error})") from None
+
+    def _damaged(self, detail: str) -> IndexStoreError:
+        return IndexStoreError(f"index {self.path} is damaged: {detail} (run `semantic-moments index check`, "
+                               "then `index repair`)")
 
     @property
     def generation(self) -> int:
@@ -239,14 +264,44 @@ class Index:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """One write transaction: committed whole or rolled back whole (also on KeyboardInterrupt)."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write transaction: committed whole or rolled back whole (also on KeyboardInterrupt).
+
+        SQLite errors (disk full, read-only, I/O) become one IndexStoreError naming the cause; the
+        index keeps everything committed before."""
         try:
+            self._db.execute("BEGIN IMMEDIATE")
             yield
             self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as error:
+            if self._db.in_transaction:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite rolled back already (disk full, I/O error)
+            if isinstance(error, sqlite3.Error):
+                raise IndexStoreError(f"{self.path}: could not write the index ({error}); what was committed "
+                                      "before is intact") from None
             raise
+
+    @contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """Hold the index's build lock (one build at a time; searches never take it). Raises
+        IndexStoreError at once if another process holds it, and for a read-only index."""
+        import fcntl
+
+        if self.read_only:
+            raise IndexStoreError(f"{self.path}: the index is read-only (no write permission); search works, "
+                                  "build needs write access")
+        handle = open(self.path / ".build.lock", "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexStoreError(f"{self.path}: another build is running on this index; wait for it to "
+                                      "finish (searches work meanwhile)") from None
+            yield
+        finally:
+            handle.close()
 
     def _insert(self, embedding: Embedding, key: str, size_bytes: int, mtime: float) -> int:
         self._require_compatible(embedding)
@@ -343,7 +398,9 @@ class Index:
 
     def lookup(self, key: str | int) -> tuple[int, str] | None:
         """(id, path) of an indexed clip by id or path, or None."""
-        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+        if isinstance(key, (int, np.integer)) or (isinstance(key, str) and key.isdigit()):
+            if not 0 <= int(key) < 2**63:  # outside SQLite's integers: no such id
+                return None
             row = self._db.execute("SELECT id, path FROM clips WHERE id = ?", (int(key),)).fetchone()
             if row:
                 return int(row[0]), row[1]
@@ -359,10 +416,10 @@ class Index:
 
     def moments_of(self, clip_id: int) -> np.ndarray:
         """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""
-        row = self._db.execute("SELECT moments FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        row = self._db.execute("SELECT id, moments FROM clips WHERE id = ?", (clip_id,)).fetchone()
         if row is None:
             raise IndexStoreError(f"{self.path}: no clip with id {clip_id}")
-        return np.frombuffer(row[0], dtype=np.float32)
+        return self._rows([row], 1)[0]
 
     def motion_map_of(self, clip_id: int) -> np.ndarray | None:
         row = self._db.execute("SELECT motion_map, map_rows, map_columns FROM clips WHERE id = ?", (clip_id,)).fetchone()
@@ -384,11 +441,52 @@ class Index:
     # -- search -----------------------------------------------------------------------------------
 
     def _rows(self, rows: list[tuple[Any, ...]], column: int) -> np.ndarray:
-        """(N, D) float32 raw rows from SQLite rows holding the blob in ``column``."""
+        """(N, D) float32 raw rows from SQLite rows holding the id in column 0 and the blob in
+        ``column``; raises the damaged-index error for a row of the wrong size or with NaN/inf."""
         width = sum(self._sizes()) or 1
         if not rows:
             return np.zeros((0, width), np.float32)
+        for row in rows:
+            problem = self._row_problem(row[column], width)
+            if problem:
+                raise self._damaged(f"clip {row[0]} {problem}")
         return np.stack([np.frombuffer(row[column], dtype=np.float32) for row in rows]).reshape(len(rows), width)
+
+    @staticmethod
+    def _row_problem(blob: Any, width: int) -> str | None:
+        """Why a stored row is unusable, or None."""
+        if not isinstance(blob, bytes) or len(blob) != 4 * width:
+            size = len(blob) if isinstance(blob, (bytes, str)) else type(blob).__name__
+            return f"has a row of {size} bytes, expected {4 * width}"
+        if not np.isfinite(np.frombuffer(blob, dtype=np.float32)).all():
+            return "has NaN or infinite values"
+        return None
+
+    def check(self) -> list[str]:
+        """Every problem found: SQLite's integrity check, then each row's size and finiteness.
+        Empty when the index is sound."""
+        problems = [f"sqlite: {row[0]}" for row in self._db.execute("PRAGMA integrity_check") if row[0] != "ok"]
+        try:
+            width = sum(self._sizes())
+            self.config  # noqa: B018 - validates the stored config
+        except IndexStoreError as error:
+            return problems + [str(error)]
+        for clip_id, path, blob in self._db.execute("SELECT id, path, moments FROM clips"):
+            problem = self._row_problem(blob, width)
+            if problem:
+                problems.append(f"clip {clip_id} {problem} ({path})")
+        return problems
+
+    def repair(self) -> list[str]:
+        """Remove the rows ``check`` finds unusable (their files are embedded again by the next
+        build) and rewrite the ANN file; returns the paths removed. SQLite-level damage is not
+        repairable here: rebuild the index from its folders."""
+        width = sum(self._sizes())
+        bad = [path for clip_id, path, blob in self._db.execute("SELECT id, path, moments FROM clips")
+               if self._row_problem(blob, width)]
+        self.remove(bad)
+        self._set("ann", None)
+        return bad
 
     def _weights(self, alpha: Sequence[float] | None, flow_weight: float | None = None) -> tuple[float, ...]:
         """One weight per stored part: ``alpha`` per order (default: the index's), then the flow
@@ -446,8 +544,9 @@ class Index:
         the id/path of an indexed clip (which is then left out of its own results). Scores are exact
         cosine similarities of the fused embeddings; results are sorted by score, then id.
         """
-        if k < 1:
-            raise ConfigError(f"k must be at least 1, got {k}")
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
+        k = min(int(k), max(len(self), 1))  # never more results than clips
         excluded = set(exclude)
         if isinstance(query, Embedding):
             raw_query = self.raw_of(query)
@@ -590,3 +689,16 @@ class Index:
 def _part_name(key: int | str) -> str:
     """2 -> ``"moment.2"``; ``"flow.4"`` stays."""
     return f"moment.{key}" if isinstance(key, int) else str(key)
+
+
+def _open_read_only(database: Path) -> sqlite3.Connection:
+    """A read-only connection; ``immutable`` where the folder cannot hold SQLite's shared-memory file."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(database.resolve()))}"
+    try:
+        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+        connection.execute("SELECT COUNT(*) FROM settings").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
