@@ -386,3 +386,118 @@ def test_unreadable_folders_broken_links_and_loops_are_reported(tmp_path, two_fo
     reasons = {Path(path).name: reason for path, reason in summary.skipped.items()}
     assert reasons["broken.mp4"] == "broken link"
     assert any("loop" in reason for reason in reasons.values())
+
+
+# -- inputs ----------------------------------------------------------------------------------------------
+
+
+def test_mpeg2_in_mpeg_ts_reads_every_sampled_frame_exactly(tmp_path):
+    """Its timestamps start at an offset and timestamp seeks land a GOP late (asked 3600, got 46800)."""
+    import av
+
+    from semantic_moments.video import VideoReader, read_clip
+
+    path = tmp_path / "clip.ts"
+    frames = moving_square(90, 96, (200, 50, 50), "right")
+    with av.open(str(path), "w", format="mpegts") as container:
+        stream = container.add_stream("mpeg2video", rate=25)
+        stream.width = stream.height = 96
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"g": "12"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with VideoReader(path) as reader:
+        everything = [frame.to_ndarray(format="rgb24") for _, frame in reader._iter_decoded()]
+    for wanted in ([0], [45], [5, 16, 28, 39, 89], [89, 0]):
+        with VideoReader(path) as reader:
+            got = reader.get_frames_at(wanted)
+        assert all(np.array_equal(frame, everything[index]) for frame, index in zip(got, wanted)), wanted
+    clip = read_clip(path, 8, (64, 64))
+    assert len(clip.frames) == 8
+
+
+@pytest.mark.parametrize("alpha", [(1e200, 8, 4), (1e-300, 0, 0), (1e-300, 1e-300, 1e-300)])
+def test_extreme_alpha_only_its_ratios_matter(tmp_path, two_folders, tiny, alpha):
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, two_folders, tiny)
+        hits = index.search(1, k=3, alpha=alpha, flow_weight=0)
+        scale = max(alpha)
+        same = index.search(1, k=3, alpha=tuple(weight / scale for weight in alpha), flow_weight=0)
+    assert [hit.id for hit in hits] == [hit.id for hit in same]
+    assert all(np.isfinite(hit.score) and hit.score != 0.0 for hit in hits)
+    np.testing.assert_allclose([hit.score for hit in hits], [hit.score for hit in same], atol=1e-6)
+
+
+def _crafted(path, header=None, tensors=None):
+    import json
+
+    from safetensors.numpy import save_file
+
+    base = {"moment.1": np.ones(4, np.float32), "moment.2": np.ones(4, np.float32),
+            "pts_seconds": np.zeros(2), "frame_indices": np.zeros(2, np.int64)}
+    meta = {"config": {"orders": [1, 2], "alpha": [1, 8]}, "backbone": {"name": "x"}, "source": "s", "content_hash": "",
+            "segment": None, "duration_seconds": 1.0, "fps": 1.0, "num_source_frames": 2}
+    save_file({**base, **(tensors or {})}, str(path), metadata={
+        "format": "semantic-moments/embedding", "format_version": "1",
+        "header": json.dumps(meta if header is None else header(meta))})
+    return path
+
+
+@pytest.mark.parametrize("header, tensors, expected", [
+    (lambda meta: [meta], None, "not an object"),
+    (lambda meta: {**meta, "config": "reference"}, None, "'config' is not an object"),
+    (lambda meta: {**meta, "config": {"orders": [1, 2], "alpha": [1, 8], "num_frames": "many"}}, None, "malformed"),
+    (None, {"moment.2": np.ones(3, np.float32)}, "one non-empty length"),
+    (None, {"moment.2": np.array([1, np.nan, 1, 1], np.float32)}, "moment.2 is not a finite vector"),
+    (None, {"flow.2": np.array([np.inf], np.float32)}, "flow.2 is not a finite vector"),
+])
+def test_crafted_embedding_files_are_refused_on_load(tmp_path, header, tensors, expected):
+    from semantic_moments import Embedding
+    from semantic_moments.errors import EmbeddingFileError
+
+    path = _crafted(tmp_path / "x.moments.safetensors", header, tensors)
+    with pytest.raises(EmbeddingFileError, match=expected):
+        Embedding.load(path)
+
+
+def test_orders_out_of_range_is_a_message(capsys):
+    from semantic_moments.cli import main
+
+    assert main(["embed", "x.mp4", "-o", "out", "--orders", "5"]) == 2
+    assert "orders must be a non-empty subset" in capsys.readouterr().err
+
+
+def test_error_messages_stay_one_line_and_files_follow_the_umask(tmp_path, capsys, tiny):
+    from semantic_moments.cli import main
+
+    odd = tmp_path / "two\nlines.mp4"
+    odd.write_text("not a video")
+    main(["embed", str(odd), "-o", str(tmp_path / "out"), "--backbone", "test-tiny", "--frames", "8", "--quiet"])
+    err = capsys.readouterr().err
+    assert "two\\nlines.mp4" in err and not any(line.startswith("lines.mp4") for line in err.splitlines())
+    previous = os.umask(0o022)
+    try:
+        written = tiny.embed(moving_square(8, 64, (1, 2, 3), "right")).save(tmp_path / "e.moments.safetensors")
+    finally:
+        os.umask(previous)
+    assert written.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_tiny_segment_names_its_own_frame_count(tmp_path, tiny):
+    from semantic_moments.errors import VideoError
+
+    path = write_video(tmp_path / "clip.mp4", moving_square(40, 64, (200, 10, 10), "right"))
+    with pytest.raises(VideoError, match="the segment 0-0.001 s holds 1 decodable frame"):
+        tiny.embed(path, segment=(0, 0.001))
+
+
+def test_search_for_an_id_not_in_the_index_says_so(tmp_path, two_folders, tiny, capsys):
+    from semantic_moments.cli import main
+
+    with Index.open(tmp_path / "idx") as index:
+        build_index(index, two_folders, tiny)
+    assert main(["search", "99999", "--index", str(tmp_path / "idx")]) == 1
+    assert "no clip with id 99999" in capsys.readouterr().err

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .presets import PRESETS
 from .config import parse_number_list
-from .errors import ConfigError, SemanticMomentsError
+from .errors import ConfigError, SemanticMomentsError, one_line
+from .presets import PRESETS
 
 EPILOG = "Docs: README.md. Embedding files: see `semantic_moments.embedding` for the format."
 
@@ -319,7 +319,7 @@ def run_index(args: argparse.Namespace) -> int:
             problems = index.check()
             count = len(index)
         for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {one_line(problem)}", file=sys.stderr)
         print(f"index {args.index}: " + (f"{len(problems)} problem(s)" if problems else f"sound ({count} clips)"),
               file=sys.stderr)
         return 1 if problems else 0
@@ -337,9 +337,9 @@ def run_index(args: argparse.Namespace) -> int:
     counts = summary.counts()
     print(f"index {args.index}: {total} clips; " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
     for path, reason in summary.failed.items():
-        print(f"  failed: {reason}", file=sys.stderr)
+        print(f"  failed: {one_line(reason)}", file=sys.stderr)
     for path, reason in summary.skipped.items():
-        print(f"  skipped: {path}: {reason}", file=sys.stderr)
+        print(f"  skipped: {one_line(path)}: {reason}", file=sys.stderr)
     if args.json:
         print(json.dumps({"clips": total, **counts, "failures": summary.failed, "skipped": summary.skipped}, indent=2))
     return 0 if not summary.failed or summary.added or summary.updated or summary.unchanged else 1
@@ -522,7 +522,7 @@ def run_embed(args: argparse.Namespace) -> int:
     if failures:
         print(f"{len(failures)} failed:", file=sys.stderr)
         for failure in failures:
-            print(f"  {failure}", file=sys.stderr)
+            print(f"  {one_line(failure)}", file=sys.stderr)
     if args.json:
         print(json.dumps({"embedded": succeeded, "failed": len(failures), "results": records}, indent=2))
     return 0 if succeeded > 0 else 1
@@ -579,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except SemanticMomentsError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2 if isinstance(error, ConfigError) else 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -100,6 +100,9 @@ class MomentsConfig:
     @classmethod
     def for_orders(cls, orders: tuple[int, ...], **options: Any) -> MomentsConfig:
         """A config for ``orders`` with the paper's weight for each order unless ``alpha`` is given."""
+        unknown = [order for order in orders if order not in PAPER_ALPHA]
+        if unknown:
+            raise ConfigError(f"orders must be a non-empty subset of {SUPPORTED_ORDERS}, got {tuple(orders)}")
         alpha = options.pop("alpha", None) or tuple(PAPER_ALPHA[order] for order in orders)
         return cls(orders=tuple(orders), alpha=tuple(alpha), **options)
 

@@ -162,6 +162,7 @@ class Embedding:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(handle)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a written file follows the umask
         try:
             with open(temporary, "wb") as output:
                 output.write(save(tensors, metadata=metadata))
@@ -193,7 +194,14 @@ class Embedding:
             raise EmbeddingFileError(f"{path}: embedding format version {metadata.get('format_version')!r} is not supported")
         try:
             header = json.loads(metadata["header"])
+            if not isinstance(header, dict):
+                raise ValueError(f"header is a JSON {type(header).__name__}, not an object")
+            for key in ("config", "backbone"):
+                if not isinstance(header.get(key), dict):
+                    raise ValueError(f"header {key!r} is not an object")
             moments = {int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("moment.")}
+            flow = {int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("flow.")}
+            _check_vectors(moments, flow, tensors)
             segment = header.get("segment")
             return cls(
                 moments=moments,
@@ -208,11 +216,41 @@ class Embedding:
                 num_source_frames=int(header["num_source_frames"]),
                 segment=tuple(segment) if segment else None,
                 motion_map=tensors.get("motion_map"),
-                flow={int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("flow.")},
+                flow=flow,
                 motion_level=header.get("motion_level"),
             )
-        except (KeyError, ValueError, TypeError) as error:
+        except (KeyError, ValueError, TypeError, ConfigError) as error:
             raise EmbeddingFileError(f"{path}: malformed embedding header ({_first_line(error)})") from None
+
+
+def _check_vectors(moments: dict[int, np.ndarray], flow: dict[int, np.ndarray], tensors: dict[str, np.ndarray]) -> None:
+    """Raise ValueError unless the stored vectors have consistent shapes and finite values."""
+    if not moments:
+        raise ValueError("no moment vectors")
+    sizes = {value.shape for value in moments.values()}
+    if len(sizes) != 1 or len(next(iter(sizes))) != 1 or next(iter(sizes))[0] == 0:
+        raise ValueError(f"moment vectors must be one non-empty length, got shapes {sorted(sizes)}")
+    named = [(f"moment.{key}", value) for key, value in moments.items()] + [(f"flow.{key}", value) for key, value in flow.items()]
+    for name, value in named:
+        if value.ndim != 1 or not np.isfinite(value).all():
+            raise ValueError(f"{name} is not a finite vector")
+    for name in ("pts_seconds", "frame_indices"):
+        if name not in tensors or tensors[name].ndim != 1:
+            raise ValueError(f"{name} missing or not a vector")
+
+
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def feature_settings(backbone: dict[str, Any], config: MomentsConfig) -> dict[str, Any]:

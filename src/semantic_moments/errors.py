@@ -29,3 +29,9 @@ class EmbeddingFileError(SemanticMomentsError):
 
 class IndexStoreError(SemanticMomentsError):
     """An index folder is missing or damaged, or a clip asked for is not in it."""
+
+
+def one_line(text: object) -> str:
+    """``text`` with control characters escaped (a newline in a file name becomes ``\\n``), so an
+    error message naming a file stays one line."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in str(text))

@@ -501,7 +501,9 @@ class Index:
         levels = len(self.parts) - len(orders)
         if flow > 0 and levels == 0:
             raise ConfigError(f"{self.path}: the index stores no token flow to weight")
-        return alpha + (flow,) * levels
+        weights = alpha + (flow,) * levels
+        top = max(weights)
+        return tuple(weight / top for weight in weights)  # only ratios matter; no over/underflow
 
     def _fused(self, raw: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
         """(N, D) raw rows -> (N, D') unit fused vectors, by the one implementation in moments.py."""

@@ -171,6 +171,9 @@ def fuse(
     if missing:
         raise ConfigError(f"moments of order {missing} were not computed (have {sorted(moment_vectors)})")
     normalize = convention == "reference"
+    top = max((float(weight) for weight in alpha), default=0.0)
+    if normalize and top > 0:  # only the ratios matter here; 1e200 or 1e-300 weights must not over/underflow
+        alpha = [float(weight) / top for weight in alpha]
     parts = []
     for order, weight in zip(orders, alpha):
         vector = moment_vectors[order]

@@ -116,12 +116,14 @@ def _hash_file_version(path: str, size: int, mtime_ns: int, ctime_ns: int, inode
     return digest.hexdigest()
 
 
-def _require_motion(indices: np.ndarray, source: str, num_available: int) -> None:
-    if len(np.unique(indices)) < 2:
-        raise VideoError(
-            f"{source}: only {num_available} decodable frame(s) in the sampled range; "
-            "motion needs at least 2 distinct frames"
-        )
+def _require_motion(indices: np.ndarray, source: str, num_available: int, segment=None) -> None:
+    """Raise VideoError unless the sample holds 2 distinct frames; the message counts the frames
+    of the sampled range (the segment's, where there is one), not the whole clip's."""
+    distinct = len(np.unique(indices))
+    if distinct < 2:
+        where = (f"the segment {segment[0]:g}-{segment[1]:g} s holds {distinct}" if segment
+                 else f"only {num_available}")
+        raise VideoError(f"{source}: {where} decodable frame(s); motion needs at least 2 distinct frames")
 
 
 class VideoReader:
@@ -165,6 +167,7 @@ class VideoReader:
         self._stream.thread_type = "NONE" if threads == 1 else "AUTO"
         self._stream.codec_context.thread_count = threads
         self._time_base = float(self._stream.time_base) if self._stream.time_base else None
+        self._seek_margin = 0  # keyframes to seek back beyond the one wanted; grows if seeks land late
         self._scan_packets()
 
     def _scan_packets(self) -> None:
@@ -232,11 +235,14 @@ class VideoReader:
         """
         import av
 
+        if seek_pts is None:  # from the very start: a fresh demuxer, no timestamp seek to go wrong
+            self._reopen()
+        else:
+            try:
+                self._container.seek(int(seek_pts), stream=self._stream, backward=True, any_frame=False)
+            except av.error.FFmpegError:
+                pass  # unseekable input: demuxing simply continues from where it is
         context = self._stream.codec_context
-        try:
-            self._container.seek(int(seek_pts or 0), stream=self._stream, backward=True, any_frame=False)
-        except av.error.FFmpegError:
-            pass  # unseekable input: demuxing simply continues from where it is
         try:
             for packet in self._container.demux(self._stream):
                 if keep is not None:
@@ -290,11 +296,21 @@ class VideoReader:
         decoded: dict[int, np.ndarray] = {}
         position = 0
         while position < len(targets):
-            seek_pts = self._keyframe_before(targets[position])
+            seek_pts = self._keyframe_before(targets[position], self._seek_margin)
+            if self._seek_margin and seek_pts == self._keyframes[0]:
+                seek_pts = None  # even the first keyframe was overshot: from the start
+            first = True
             for _, frame in self._iter_decoded(seek_pts=seek_pts, keep=keep):
                 pts = frame.pts if frame.pts is not None else frame.dts
                 if pts is None:
                     continue
+                if first and pts > targets[position] and seek_pts is not None:
+                    # Timestamp seeking in some containers (MPEG-TS, whose clock starts at an
+                    # offset) lands a GOP late: from now on this file seeks from earlier keyframes
+                    # (or decodes from the start).
+                    self._seek_margin = self._seek_margin * 2 + 1
+                    break
+                first = False
                 while position < len(targets) and targets[position] < pts:
                     position += 1  # a wanted frame that did not decode: reported by the caller
                 if position < len(targets) and targets[position] == pts:
@@ -302,14 +318,26 @@ class VideoReader:
                     position += 1
                 if position >= len(targets):
                     break
-                if self._keyframe_before(targets[position]) > max(pts, seek_pts):
+                if self._keyframe_before(targets[position], self._seek_margin) > pts:
                     break  # cheaper to seek than to decode the gap
             else:
                 break  # the stream ended before the remaining wanted frames
         return decoded
 
-    def _keyframe_before(self, pts: int) -> int:
-        index = int(np.searchsorted(self._keyframes, pts, side="right")) - 1
+    def _reopen(self) -> None:
+        """Open the file again, positioned at its start (decoder settings kept)."""
+        import av
+
+        threads, thread_type = self._stream.codec_context.thread_count, self._stream.thread_type
+        self._container.close()
+        self._container = av.open(str(self.path), metadata_errors="ignore")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = thread_type
+        self._stream.codec_context.thread_count = threads
+
+    def _keyframe_before(self, pts: int, step_back: int = 0) -> int:
+        """The last keyframe at or before ``pts``, or ``step_back`` keyframes before that one."""
+        index = int(np.searchsorted(self._keyframes, pts, side="right")) - 1 - step_back
         return int(self._keyframes[max(index, 0)])
 
     def _to_rgb(self, frame, size: tuple[int, int] | None) -> np.ndarray:
@@ -352,7 +380,7 @@ def read_video(
         if reader.num_frames == 0:
             raise VideoError(f"{reader.path}: no decodable video frames")
         indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
-        _require_motion(indices, str(reader.path), reader.num_frames)
+        _require_motion(indices, str(reader.path), reader.num_frames, segment)
         try:
             frames = reader.get_frames_at(indices, size)
             times = reader.frame_times
@@ -364,7 +392,7 @@ def read_video(
                     f"{reader.path}: only {reader.num_frames} decodable frame(s); file is corrupt or truncated"
                 ) from None
             indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
-            _require_motion(indices, str(reader.path), reader.num_frames)
+            _require_motion(indices, str(reader.path), reader.num_frames, segment)
             frames = reader.get_frames_at(indices, size)
             times = reader.frame_times
         return SampledClip(
@@ -412,7 +440,7 @@ def read_image_folder(
         raise VideoError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     times = np.arange(len(files), dtype=np.float64) / (fps or 1.0)
     indices = sample_frame_indices(times, num_frames, segment, len(files) / (fps or 1.0))
-    _require_motion(indices, str(folder), len(files))
+    _require_motion(indices, str(folder), len(files), segment)
     images: dict[int, np.ndarray] = {}
     digest = hashlib.blake2b(digest_size=16)
     for index in sorted(set(indices.tolist())):
@@ -457,7 +485,7 @@ def read_array(
         array = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
     times = np.arange(len(array), dtype=np.float64) / (fps or 1.0)
     indices = sample_frame_indices(times, num_frames, segment, len(array) / (fps or 1.0))
-    _require_motion(indices, "<array>", len(array))
+    _require_motion(indices, "<array>", len(array), segment)
     return SampledClip(
         frames=resize_frames(array[indices], size),
         pts_seconds=times[indices],
