@@ -201,3 +201,21 @@ def test_real_benchmark_with_knn_skips_bad_clips(labelled_tree, tmp_path):
     assert list(failures) == ["down/blue_down.mp4"] and "not a readable video" in failures["down/blue_down.mp4"]
     assert results["dropped_triplets"][manifest.name], "triplets using the bad clip are dropped and listed"
     assert "1 clip(s) failed" in (report / "report.md").read_text()
+
+
+def test_mirrored_twins_make_sided_classes_and_are_read_flipped(labelled_tree, tmp_path):
+    built = manifests.build_from_labels(labelled_tree / "labels.csv", seed=0, mirror_asymmetric=["right"])
+    labels = {clip.path: clip.label for clip in built.clips}
+    assert len(labels) == 12 and built.name.endswith("-mirrored")
+    assert labels["right/red_right.mp4#hflip"] == "right (mirrored)" and labels["down/red_down.mp4#hflip"] == "down"
+    assert built.resolve("right/red_right.mp4#hflip") == built.resolve("right/red_right.mp4")
+    with pytest.raises(ConfigError, match="no clips of the class"):
+        manifests.build_from_labels(labelled_tree / "labels.csv", mirror_asymmetric=["jump"])
+    path = built.save(tmp_path / "mirrored.json")
+    report = tmp_path / "report"
+    assert main(["bench", "run", str(path), "--report", str(report), "--backbone", "test-tiny", "--frames", "8",
+                 "--frames-sweep", "8", "--bootstrap", "50", "--quiet", "--no-plots"]) == 0
+    results = json.loads((report / "results.json").read_text())
+    assert not results["failures"][built.name]
+    # a clip and its mirror twin are cached apart: 12 clips x (test-tiny at T=8, the pixel baselines)
+    assert len(list((report / "feature-cache").glob("*.safetensors"))) == 12 * 2

@@ -402,6 +402,12 @@ def add_bench_commands(commands) -> None:
     real.add_argument("--distractors", type=Path, help="with --triplets-csv: folder of distractor videos")
     real.add_argument("--seed", type=int, default=0, help="seed for drawing positives/negatives; default: %(default)s")
     real.add_argument("--name", default=None, help="benchmark name in reports")
+    real.add_argument("--mirror", action="store_true",
+                      help="with --labels: add a left-right mirrored twin of every clip (same actor), to test "
+                           "whether methods tell a motion from its mirror image")
+    real.add_argument("--asymmetric", action="append", default=[], metavar="CLASS",
+                      help="with --mirror: a class whose mirror image is another motion (e.g. a one-arm raise); "
+                           "its twins become the class 'CLASS (mirrored)'; repeatable")
 
     run = actions.add_parser(
         "run", help="score every method on manifests and write a report",
@@ -454,7 +460,8 @@ def run_bench(args: argparse.Namespace) -> int:
         if args.labels:
             prefix = args.include
             built = manifests.build_from_labels(args.labels, args.root, args.seed, args.name,
-                                                (lambda path: path.startswith(prefix)) if prefix else None)
+                                                (lambda path: path.startswith(prefix)) if prefix else None,
+                                                args.asymmetric if args.mirror else None)
         else:
             built = manifests.build_from_triplet_csv(args.triplets_csv, args.distractors, args.name)
         path = built.save(args.output)

@@ -29,7 +29,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,8 @@ class Manifest:
     path: Path | None = None
 
     def resolve(self, relative: str) -> Path:
-        candidate = Path(relative)
+        """The file behind a manifest path (a mirrored twin ``PATH#hflip`` is its source file)."""
+        candidate = Path(mirror_source(relative))
         return candidate if candidate.is_absolute() else self.root / candidate
 
     def all_paths(self) -> list[str]:
@@ -168,12 +169,21 @@ def read_labels(labels_csv: Path, actor_separator: str = "|") -> list[LabelledCl
     return [LabelledClip(row["path"], row["class"], row[actor_column].split(actor_separator)[0]) for row in rows]
 
 
+MIRROR = "#hflip"
+
+
+def mirror_source(path: str) -> str:
+    """``"a/x.mp4#hflip"`` -> ``"a/x.mp4"``: the file a mirrored twin is read from (flipped left-right)."""
+    return path[: -len(MIRROR)] if path.endswith(MIRROR) else path
+
+
 def build_from_labels(
     labels_csv: str | os.PathLike[str],
     root: str | os.PathLike[str] | None = None,
     seed: int = 0,
     name: str | None = None,
     path_filter: Callable[[str], bool] | None = None,
+    mirror_asymmetric: Sequence[str] | None = None,
 ) -> Manifest:
     """A SimMotion-Real-style manifest from labelled clips.
 
@@ -182,6 +192,11 @@ def build_from_labels(
     first folder (the dataset). Distractors are all clips of other
     classes; other clips of the reference's class are also correct answers, so they are ``ignore``d
     (neither rewarded nor counted against). ``clips`` keeps the labels for kNN.
+
+    ``mirror_asymmetric`` (a list of class names, possibly empty) adds a left-right mirrored twin
+    ``PATH#hflip`` of every clip, by the same actor: a twin of a listed class (a motion that has a
+    side, like a one-arm raise) is a new class ``CLASS (mirrored)``, a twin of any other class keeps
+    its class. It tests whether a method tells a motion from its mirror image.
     """
     labels_csv = Path(labels_csv)
     root = Path(root) if root else labels_csv.parent
@@ -189,6 +204,13 @@ def build_from_labels(
     clips = [clip for clip in clips if (root / clip.path).exists()]
     if len(clips) < 3:
         raise ConfigError(f"{labels_csv}: fewer than 3 labelled clips found under {root}")
+    if mirror_asymmetric is not None:
+        sided = set(mirror_asymmetric)
+        unknown = sided - {clip.label for clip in clips}
+        if unknown:
+            raise ConfigError(f"{labels_csv}: no clips of the class(es) {sorted(unknown)} to mirror")
+        clips += [LabelledClip(clip.path + MIRROR, f"{clip.label} (mirrored)" if clip.label in sided else clip.label,
+                               clip.actor) for clip in clips]
     rng = np.random.default_rng(seed)
     triplets = []
     for clip in clips:
@@ -207,7 +229,10 @@ def build_from_labels(
     if not triplets:
         raise ConfigError(f"{labels_csv}: no clip has both a same-class/other-actor and a same-actor/other-class partner")
     all_paths = tuple(clip.path for clip in clips)
-    return Manifest(name or labels_csv.parent.name, "real", root.resolve(), tuple(triplets), all_paths, tuple(clips))
+    folders = {Path(clip.path).parts[0] for clip in clips if len(Path(clip.path).parts) > 1}
+    default_name = folders.pop() if len(folders) == 1 else labels_csv.parent.name  # the dataset's own folder
+    default_name += "-mirrored" if mirror_asymmetric is not None else ""
+    return Manifest(name or default_name, "real", root.resolve(), tuple(triplets), all_paths, tuple(clips))
 
 
 def build_from_triplet_csv(

@@ -66,6 +66,7 @@ def markdown(results: Sequence[BenchmarkResult], settings: dict[str, Any]) -> st
             lines.append(f"{len(result.failures)} clip(s) failed and were left out "
                          f"({len(result.dropped_triplets)} triplet(s) dropped):")
             lines += [f"- {message}" for message in sorted(result.failures.values())] + [""]
+        lines += [f"Note: {note}." for note in result.notes] + ([""] if result.notes else [])
         lines += _table(result, "all", list(METRIC_LABELS)) + [""]
         categories = sorted({row["category"] for row in result.rows} - {"all"})
         if categories:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -14,7 +15,7 @@ from ..errors import SemanticMomentsError
 from ..video import SampledClip, read_ahead, read_clip
 from .baselines import BASELINES, SIZE
 from .features import FLOW_SEGMENTS, FeatureCache, moment_features
-from .manifest import Manifest
+from .manifest import MIRROR, Manifest
 from .methods import Method
 from .metrics import bootstrap_interval, cosine_matrix, knn_classify, score_triplets
 
@@ -31,6 +32,7 @@ class BenchmarkResult:
     dropped_triplets: list[str] = field(default_factory=list)
     margins: dict[str, np.ndarray] = field(default_factory=dict)  # method key -> per-triplet margin
     triplet_ids: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what a reader must know to trust the numbers
 
 
 def _progress(iterable, enabled: bool, **options):
@@ -39,6 +41,13 @@ def _progress(iterable, enabled: bool, **options):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, **options)
+
+
+def _mirrored(clip: SampledClip) -> SampledClip:
+    """The clip flipped left-right (a manifest's ``PATH#hflip`` twin)."""
+    import dataclasses
+
+    return dataclasses.replace(clip, frames=np.ascontiguousarray(clip.frames[:, :, ::-1]))
 
 
 def _baseline_clip(file: Path, frames: int) -> SampledClip:
@@ -83,14 +92,16 @@ def extract_features(
             if path in failures:
                 continue
             file = manifest.resolve(path)
-            cached = cache.get(file, identity) if file.is_file() else None
+            mirrored = path.endswith(MIRROR)
+            cached = cache.get(file, {**identity, "hflip": True} if mirrored else identity) if file.is_file() else None
             if cached is None:
                 todo.append((path, file))
             else:
                 features[path].update({f"{prefix}/{key}": value for key, value in cached.items()})
         # Clips decode single-threaded in read-ahead threads while the model runs on the current one.
         read = partial(model.read, decode_threads=1) if model else partial(_baseline_clip, frames=frames)
-        ahead = read_ahead(todo, lambda entry, read=read: read(entry[1]), workers=2)
+        ahead = read_ahead(todo, lambda entry, read=read: _mirrored(read(entry[1])) if entry[0].endswith(MIRROR)
+                           else read(entry[1]), workers=2)
         for (path, file), clip in _progress(ahead, progress, total=len(todo), desc=f"{manifest.name}: {prefix}",
                                              unit="clip", dynamic_ncols=True):
             try:
@@ -100,7 +111,7 @@ def extract_features(
                     computed = {name: describe(clip.frames) for name, describe in BASELINES.items()}
                 else:
                     computed = moment_features(model, clip)
-                cache.put(file, identity, computed)
+                cache.put(file, {**identity, "hflip": True} if path.endswith(MIRROR) else identity, computed)
             except SemanticMomentsError as error:
                 failures[path] = str(error)
                 continue
@@ -141,6 +152,16 @@ def evaluate(
         masked.append(sorted(ignored))
     categories = sorted({t.category for t in triplets})
     labelled = [clip for clip in manifest.clips if clip.path in row_of]
+    if 0 < len(triplets) < 30:
+        result.notes.append(f"only {len(triplets)} triplets: intervals are wide; no single number decides")
+    if labelled:
+        # A majority vote of K neighbours cannot be right when a class has fewer than K other clips:
+        # K is capped at the smallest class's size - 1 (and said so).
+        smallest = min(Counter(clip.label for clip in labelled).values())
+        effective_k = max(1, min(knn_k, smallest - 1))
+        if effective_k < knn_k:
+            result.notes.append(f"kNN uses K = {effective_k}, not {knn_k}: the smallest class has {smallest} clips")
+        knn_k = effective_k
     for method in methods:
         vectors = np.stack([method.vector(features[path]) for path in valid])
         similarity = cosine_matrix(vectors)
