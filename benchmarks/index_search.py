@@ -50,7 +50,7 @@ def run_one(count: int, folder: Path, queries: int) -> list[dict]:
     config = MomentsConfig()
     moments = synthetic_moments(count, seed=0)
     started = time.perf_counter()
-    with Index.open(folder) as index:
+    with Index.open(folder, create=True) as index:
         batch = 20_000
         for start in range(0, count, batch):
             items = [(Embedding({1: m[0], 2: m[1], 3: m[2]}, config, backbone, source=f"clip{start + i}.mp4"),

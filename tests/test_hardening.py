@@ -25,7 +25,7 @@ def served(tmp_path_factory):
     videos.mkdir()
     for index, direction in enumerate(("right", "down", "right")):
         write_video(videos / f"clip{index}.mp4", moving_square(16, 64, (200, 40 * index, 90), direction))
-    with Index.open(root / "idx") as index:
+    with Index.open(root / "idx", create=True) as index:
         build_index(index, [videos], SemanticMoments("test-tiny", frames=8))
     return root
 
@@ -113,7 +113,7 @@ def test_a_file_replaced_by_a_symlink_is_not_served(served, tmp_path):
     copy.mkdir()
     for path in (served / "videos").iterdir():
         (copy / path.name).write_bytes(path.read_bytes())
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [copy], SemanticMoments("test-tiny", frames=8))
     app = create_app(tmp_path / "idx", upload_dir=tmp_path / "uploads", allowed_hosts=("testserver",))
     with TestClient(app) as client:
@@ -236,7 +236,7 @@ def tiny():
 
 def test_prune_never_deletes_clips_of_folders_not_scanned_or_globbed_out(tmp_path, two_folders, tiny):
     a, b = two_folders
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [a, b], tiny)
         assert len(index) == 4
         summary = build_index(index, [a], tiny, prune=True)  # b was not scanned: its clips stay
@@ -251,7 +251,7 @@ def test_prune_never_deletes_clips_of_folders_not_scanned_or_globbed_out(tmp_pat
 def test_disk_full_is_one_line_and_the_index_stays_valid(tmp_path, two_folders, tiny, monkeypatch):
     import sqlite3
 
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [two_folders[0]], tiny)
         original = Index._insert
 
@@ -273,7 +273,7 @@ def test_disk_full_is_one_line_and_the_index_stays_valid(tmp_path, two_folders, 
 def test_huge_k_is_clamped_or_refused(tmp_path, two_folders, tiny, capsys):
     from semantic_moments.cli import main
 
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, two_folders, tiny)
         assert len(index.search(1, k=100_000_000)) == 3
         with pytest.raises(Exception, match="whole number"):
@@ -300,7 +300,7 @@ def _corrupt(database, sql, *parameters):
 def test_damage_inside_the_index_is_reported_not_a_traceback(tmp_path, two_folders, tiny, capsys, damage, expected):
     from semantic_moments.cli import main
 
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, two_folders, tiny)
         width = sum(size for _, size in index.parts)
     parameters = (np.full(width, np.nan, dtype=np.float32).tobytes(),) if "?" in damage else ()
@@ -324,7 +324,7 @@ def test_an_empty_index_file_is_not_silently_replaced(tmp_path):
     (tmp_path / "idx").mkdir()
     (tmp_path / "idx" / "index.sqlite").write_bytes(b"")
     with pytest.raises(IndexStoreError, match="empty \\(0 bytes\\)"):
-        Index.open(tmp_path / "idx")
+        Index.open(tmp_path / "idx", create=True)
     assert (tmp_path / "idx" / "index.sqlite").stat().st_size == 0
 
 
@@ -333,7 +333,7 @@ def test_an_empty_index_file_is_not_silently_replaced(tmp_path):
 def test_a_read_only_index_searches_and_refuses_to_build(tmp_path, two_folders, tiny, capsys, monkeypatch):
     from semantic_moments.cli import main
 
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, two_folders, tiny)
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if mode == os.W_OK and "idx" in str(path)
@@ -356,7 +356,7 @@ def test_a_file_vanishing_during_the_build_is_one_failure(tmp_path, two_folders,
         return found
 
     monkeypatch.setattr(collection, "find_videos", then_vanish)
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         summary = build_index(index, two_folders, tiny)
     assert len(summary.failed) == 1 and len(summary.added) == 3
 
@@ -366,7 +366,7 @@ def test_a_second_build_says_another_is_running(tmp_path, two_folders, tiny):
 
     from semantic_moments.errors import IndexStoreError
 
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [two_folders[0]], tiny)
         with open(tmp_path / "idx" / ".build.lock", "a+") as held:
             fcntl.flock(held, fcntl.LOCK_EX)
@@ -380,7 +380,7 @@ def test_unreadable_folders_broken_links_and_loops_are_reported(tmp_path, two_fo
     root = two_folders[0]
     (root / "broken.mp4").symlink_to(tmp_path / "nowhere.mp4")
     (root / "loop").symlink_to(root)
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         summary = build_index(index, [root], tiny)
     assert len(summary.added) == 2
     reasons = {Path(path).name: reason for path, reason in summary.skipped.items()}
@@ -421,7 +421,7 @@ def test_mpeg2_in_mpeg_ts_reads_every_sampled_frame_exactly(tmp_path):
 
 @pytest.mark.parametrize("alpha", [(1e200, 8, 4), (1e-300, 0, 0), (1e-300, 1e-300, 1e-300)])
 def test_extreme_alpha_only_its_ratios_matter(tmp_path, two_folders, tiny, alpha):
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, two_folders, tiny)
         hits = index.search(1, k=3, alpha=alpha, flow_weight=0)
         scale = max(alpha)
@@ -497,7 +497,7 @@ def test_a_tiny_segment_names_its_own_frame_count(tmp_path, tiny):
 def test_search_for_an_id_not_in_the_index_says_so(tmp_path, two_folders, tiny, capsys):
     from semantic_moments.cli import main
 
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, two_folders, tiny)
     assert main(["search", "99999", "--index", str(tmp_path / "idx")]) == 1
     assert "no clip with id 99999" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -45,7 +47,7 @@ def model():
 
 def test_query_time_alpha_equals_re_embedding_with_that_alpha(tmp_path, collection, model):
     embeddings = model.embed(collection)
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         for path, embedding in zip(collection, embeddings):
             index.add(embedding, path=str(path))
         for alpha in ((1, 8, 4), (1, 0, 0), (0, 1, 1), (2, 1, 0.5)):
@@ -57,7 +59,7 @@ def test_query_time_alpha_equals_re_embedding_with_that_alpha(tmp_path, collecti
 
 
 def test_search_by_indexed_clip_excludes_itself_and_is_deterministic(tmp_path, collection, model):
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         summary = build_index(index, [collection[0].parent], model)
         assert len(summary.added) == 6
         first = index.search(str(collection[2]), k=3)
@@ -72,7 +74,7 @@ def test_search_by_indexed_clip_excludes_itself_and_is_deterministic(tmp_path, c
 
 def test_incremental_build_touches_only_changed_files(tmp_path, collection, model, monkeypatch):
     folder = collection[0].parent
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [folder], model)
         embedded: list[str] = []
         original = model.iter_embed
@@ -89,7 +91,7 @@ def test_incremental_build_touches_only_changed_files(tmp_path, collection, mode
 
 
 def test_bad_files_are_skipped_and_reported(tmp_path, collection, model, videos):
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         # a folder scan picks video suffixes only; the audio file is named explicitly
         summary = build_index(index, [collection[0].parent, videos, videos / "audio_only.m4a"], model)
     assert "no video stream" in summary.failed[str((videos / "audio_only.m4a").resolve())]
@@ -100,7 +102,7 @@ def test_bad_files_are_skipped_and_reported(tmp_path, collection, model, videos)
 
 
 def test_mismatched_settings_are_refused(tmp_path, collection, model):
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model)
         other = SemanticMoments("test-tiny", frames=16)
         with pytest.raises(ConfigError, match=r"other settings than the index .*num_frames: index has 8, the model has 16"):
@@ -113,7 +115,7 @@ def test_mismatched_settings_are_refused(tmp_path, collection, model):
 
 def test_settings_of_a_rolled_back_first_add_are_not_kept(tmp_path, collection, model):
     first, other = model.embed(collection[0]), SemanticMoments("test-tiny", frames=16).embed(collection[1])
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         with pytest.raises(ConfigError, match="num_frames: index has 8"):
             index.add_many([(first, None, 0, 0.0), (other, None, 0, 0.0)])  # one transaction: rolled back whole
         assert len(index) == 0 and index.feature_settings is None and index.orders == ()
@@ -121,15 +123,15 @@ def test_settings_of_a_rolled_back_first_add_are_not_kept(tmp_path, collection, 
         assert index.config.num_frames == 16
         with pytest.raises(ConfigError, match="num_frames: index has 16"):
             index.add(first)
-    with Index.open(tmp_path / "idx") as reopened:
+    with Index.open(tmp_path / "idx", create=True) as reopened:
         assert reopened.config.num_frames == 16 and len(reopened) == 1
 
 
 def test_hnsw_index_finds_new_clips_and_forgets_removed_ones(tmp_path, collection, model):
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model, ann="hnsw")
         assert index._setting("ann")["kind"] == "hnsw"
-        exact = Index.open(tmp_path / "idx")
+        exact = Index.open(tmp_path / "idx", create=True)
         exact._load_ann = lambda: None  # the same rows, searched exactly
         query = str(collection[0])
         assert [h.path for h in index.search(query, k=5)] == [h.path for h in exact.search(query, k=5)]
@@ -142,7 +144,7 @@ def test_hnsw_index_finds_new_clips_and_forgets_removed_ones(tmp_path, collectio
 
 
 def test_hnsw_updates_append_and_rebuild_when_stale(tmp_path, collection, model):
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model, ann="hnsw")
         first = index._setting("ann")
         (tmp_path / "extra").mkdir()
@@ -170,7 +172,7 @@ def test_opening_a_missing_or_damaged_index(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "index.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(IndexStoreError, match="not a readable index"):
-        Index.open(tmp_path / "broken")
+        Index.open(tmp_path / "broken", create=True)
 
 
 BUILD_SCRIPT = """
@@ -184,7 +186,7 @@ def finish(self, work, segment):
     time.sleep(0.4)  # each clip takes a while, so the kill lands mid-build
     return slow(self, work, segment)
 embedder.SemanticMoments._finish = finish
-with Index.open(sys.argv[1]) as index:
+with Index.open(sys.argv[1], create=True) as index:
     build_index(index, [sys.argv[2]], SemanticMoments("test-tiny", frames=8, batch_size=8, decode_workers=1))
 """
 
@@ -197,13 +199,13 @@ def test_a_build_killed_mid_way_leaves_a_valid_index_and_the_rerun_completes(tmp
     deadline = time.time() + 60
     while time.time() < deadline:
         if (index_path / "index.sqlite").exists():
-            with Index.open(index_path) as probe:
+            with Index.open(index_path, create=True) as probe:
                 if len(probe) >= 3:
                     break
         time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    with Index.open(index_path) as index:
+    with Index.open(index_path, create=True) as index:
         committed = len(index)
         assert 3 <= committed < 12
         assert len(index.search(index.lookup(1)[0], k=2)) == 2
@@ -229,7 +231,7 @@ print(searches)
 def test_several_processes_search_while_one_builds(tmp_path, model):
     folder = tmp_path / "more"
     paths = make_collection(folder, count=10)
-    with Index.open(tmp_path / "idx") as index:
+    with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [paths[0]], model)
         readers = [subprocess.Popen([sys.executable, "-c", SEARCH_SCRIPT, str(tmp_path / "idx")],
                                     stdout=subprocess.PIPE, text=True) for _ in range(2)]
@@ -254,10 +256,26 @@ def test_cli_build_and_search(tmp_path, collection, capsys):
     assert len(hits) == 3 and [hit["rank"] for hit in hits] == [1, 2, 3]
     fresh = write_video(tmp_path / "query.mp4", moving_square(16, 64, (10, 10, 10), "right"))
     assert main(["search", str(fresh), "--index", index_path, "--motion", "1", "--segment", "0-0.5"]) == 0
-    table = capsys.readouterr().out
-    assert table.splitlines()[0].split()[:3] == ["rank", "score", "M1"] and len(table.splitlines()) == 7
+    captured = capsys.readouterr()
+    table = captured.out
+    assert table.splitlines()[0].split()[:4] == ["rank", "id", "score", "M1"] and len(table.splitlines()) == 7
+    assert table.splitlines()[0].split()[-2:] == ["flow", "path"] and f"query: {fresh}" in captured.err
+    assert main(["search", "2", "--index", index_path, "-k", "2", "--format", "paths"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2 and all(Path(line).is_file() for line in captured.out.splitlines())
+    assert "query: clip 2 (" in captured.err
+    assert main(["search", "2", "--index", index_path, "-k", "2", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 2 and {"rank", "id", "path", "score", "M1", "flow"} <= set(rows[0])
+    assert main(["index", "list", "--index", index_path, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["total"] == 6 and {clip["id"] for clip in listed["clips"]} == set(range(1, 7))
+    assert main(["index", "remove", "3", "--index", index_path]) == 0
+    assert "removed 1 clip" in capsys.readouterr().err
+    assert main(["index", "list", "--index", index_path, "--filter", "right"]) == 0
+    assert all("right" in line for line in capsys.readouterr().out.splitlines())
     assert main(["index", "info", "--index", index_path]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["clips"] == 6 and info["features"]["num_frames"] == 8 and info["ann"] is None
+    assert info["clips"] == 5 and info["features"]["num_frames"] == 8 and info["ann"] is None
     assert main(["search", "x.mp4", "--index", str(tmp_path / "nope")]) == 1
     assert "no index here" in capsys.readouterr().err

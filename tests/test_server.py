@@ -36,7 +36,7 @@ def collection(tmp_path_factory):
         for direction in ("right", "down"):
             write_video(videos / f"{name}_{direction}.mp4", moving_square(20, 64, colour, direction,
                                                                            background=40 + 60 * list(colours).index(name)))
-    with Index.open(root / "idx") as index:
+    with Index.open(root / "idx", create=True) as index:
         # real features where motion and colour disagree: blocks.10's mean features see the colour (blocks.7's
         # see the square's path as much), with the token flow stored too
         build_index(index, [videos], SemanticMoments(preset="paper", frames=16, flow_weight=16))
@@ -148,7 +148,7 @@ def test_uploads_are_limited_in_size_and_type(client, videos):
 
 
 def test_refuses_empty_index_and_uploads_inside_indexed_folders(collection, tmp_path):
-    Index.open(tmp_path / "empty").close()
+    Index.open(tmp_path / "empty", create=True).close()
     with pytest.raises(SemanticMomentsError, match="the index is empty"):
         create_app(tmp_path / "empty")
     with pytest.raises(SemanticMomentsError, match="must not go inside an indexed folder"):

@@ -261,6 +261,17 @@ def add_index_commands(commands) -> None:
     info = actions.add_parser("info", help="what an index holds and how it was made",
                               description="Print the index's size and the settings every clip in it shares.")
     info.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    listing = actions.add_parser("list", help="ids, durations and paths of the indexed clips",
+                                 description="List indexed clips sorted by path (ids are what `search ID` takes).")
+    listing.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    listing.add_argument("--filter", default="", help="only paths containing this text (any case)")
+    listing.add_argument("--offset", type=int, default=0, help="skip this many; default: %(default)s")
+    listing.add_argument("--limit", type=_result_count, default=1000, help="at most this many; default: %(default)s")
+    listing.add_argument("--json", action="store_true", help="print JSON to stdout")
+    removing = actions.add_parser("remove", help="remove clips by id",
+                                  description="Remove clips from the index (their files are untouched).")
+    removing.add_argument("ids", nargs="+", type=int, metavar="ID", help="clip ids (see `index list`)")
+    removing.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
     check = actions.add_parser("check", help="look for damage: SQLite's integrity check and every stored row",
                                description="Exit 0 when the index is sound, 1 with one line per problem otherwise.")
     check.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
@@ -286,7 +297,10 @@ def add_index_commands(commands) -> None:
                         help="with --alpha: weight of the token flow; default: the index's")
     search.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
                         help="embed only this part of a video query, in seconds")
-    search.add_argument("--json", action="store_true", help="print results as JSON to stdout")
+    search.add_argument("--format", choices=("table", "json", "csv", "paths"), default="table",
+                        help="table (ranks, ids, scores, paths), json, csv, or paths (one per line, for xargs or "
+                             "playlists); default: %(default)s")
+    search.add_argument("--json", action="store_true", help="the same as --format json")
     search.add_argument("--device", default="cpu", help="device for embedding a video query; default: %(default)s")
 
 
@@ -329,7 +343,9 @@ def run_index(args: argparse.Namespace) -> int:
                               "config": index.config.to_dict() if index.config else None,
                               "ann": index.ann}, indent=2))
         return 0
-    with Index.open(args.index) as index:
+    if args.index_command in ("list", "remove"):
+        return _list_or_remove(args)
+    with Index.open(args.index, create=True) as index:
         model = model_for_index(index, args)
         summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
                               show_progress=not args.quiet, ann=args.ann)
@@ -343,6 +359,27 @@ def run_index(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"clips": total, **counts, "failures": summary.failed, "skipped": summary.skipped}, indent=2))
     return 0 if not summary.failed or summary.added or summary.updated or summary.unchanged else 1
+
+
+def _list_or_remove(args: argparse.Namespace) -> int:
+    from .index import Index
+
+    with Index.open(args.index, create=False) as index:
+        if args.index_command == "remove":
+            with index.build_lock():
+                removed = index.remove_ids(args.ids)
+            print(f"index {args.index}: removed {len(removed)} clip(s)" +
+                  "".join(f"\n  removed: {one_line(path)}" for path in removed), file=sys.stderr)
+            return 0 if removed else 1
+        total, rows = index.browse(args.filter, args.offset, args.limit)
+    if args.json:
+        print(json.dumps({"total": total, "clips": [{"id": i, "path": p, "duration_seconds": d} for i, p, d in rows]},
+                         indent=2))
+        return 0
+    for clip_id, path, duration in rows:
+        print(f"{clip_id:>6}  {duration or 0:8.2f}s  {one_line(path)}")
+    print(f"{len(rows)} of {total} clip(s)" + (f" matching {args.filter!r}" if args.filter else ""), file=sys.stderr)
+    return 0
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -359,15 +396,31 @@ def run_search(args: argparse.Namespace) -> int:
         else:
             query = model_for_index(index, args).embed(args.query, segment=args.segment)
         hits = index.search(query, k=args.k, alpha=alpha, flow_weight=flow_weight)
-    if args.json:
-        print(json.dumps([{"rank": rank, "id": hit.id, "path": hit.path, "score": hit.score,
+        found = index.lookup(args.query) if isinstance(query, str) else None
+    described = f"clip {found[0]} ({found[1]})" if found else str(args.query)
+    records = [{"rank": rank, "id": hit.id, "path": hit.path, "score": hit.score,
+                **{part_label(k): v for k, v in hit.per_moment.items()}} for rank, hit in enumerate(hits, 1)]
+    style = "json" if args.json else args.format
+    print(f"query: {one_line(described)}", file=sys.stderr)
+    if style == "json":
+        print(json.dumps([{**{key: record[key] for key in ("rank", "id", "path", "score")},
                            "per_moment": {part_label(k): v for k, v in hit.per_moment.items()}}
-                          for rank, hit in enumerate(hits, 1)], indent=2))
-        return 0
-    print(f"{'rank':>4}  {'score':>7}  " + "  ".join(f"{part_label(k):>6}" for k in (hits[0].per_moment if hits else {}))
-          + "  path")
-    for rank, hit in enumerate(hits, 1):
-        print(f"{rank:>4}  {hit.score:7.4f}  " + "  ".join(f"{v:6.3f}" for v in hit.per_moment.values()) + f"  {hit.path}")
+                          for record, hit in zip(records, hits)], indent=2))
+    elif style == "paths":
+        for hit in hits:
+            print(hit.path)
+    elif style == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["rank", "id", "path", "score"])
+        writer.writeheader()
+        writer.writerows(records)
+    else:
+        parts = [part_label(k) for k in (hits[0].per_moment if hits else {})]
+        print(f"{'rank':>4}  {'id':>6}  {'score':>7}  " + "  ".join(f"{label:>6}" for label in parts) + "  path")
+        for record in records:
+            print(f"{record['rank']:>4}  {record['id']:>6}  {record['score']:7.4f}  "
+                  + "  ".join(f"{record[label]:6.3f}" for label in parts) + f"  {one_line(record['path'])}")
     return 0
 
 

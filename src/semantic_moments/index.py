@@ -112,7 +112,8 @@ def _part_key(name: str) -> int | str:
 class Index:
     """A folder holding a searchable collection of SemanticMoments embeddings (see module doc).
 
-    ``Index.open(path)`` opens or creates one; ``add``, ``remove``, ``search``; ``close`` (or use
+    ``Index.open(path)`` opens one, ``Index.open(path, create=True)`` also creates it; ``add``, ``remove``,
+    ``search``; ``close`` (or use
     as a context manager). Several processes may search while one adds.
     """
 
@@ -128,8 +129,9 @@ class Index:
     # -- opening ----------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], create: bool = True) -> Index:
-        """Open the index folder ``path``; ``create`` makes a new one where none exists.
+    def open(cls, path: str | os.PathLike[str], create: bool = False) -> Index:
+        """Open the index folder ``path``; ``create=True`` makes a new one where none exists
+        (otherwise a mistyped path raises IndexStoreError instead of silently starting an empty index).
 
         An existing but empty (0-byte) or unreadable ``index.sqlite`` is never replaced by a new
         index: IndexStoreError says so. Without write permission the index opens read-only:
@@ -373,6 +375,12 @@ class Index:
     def orders(self) -> tuple[int, ...]:
         """The moment orders stored for every clip (empty for a new index)."""
         return tuple(self._setting("orders") or ())
+
+    def remove_ids(self, ids: Iterable[int]) -> list[str]:
+        """Remove clips by id; returns the paths removed (ids not in the index are ignored)."""
+        paths = [found[1] for found in (self.lookup(int(clip_id)) for clip_id in ids) if found]
+        self.remove(paths)
+        return paths
 
     def browse(self, text: str = "", offset: int = 0, limit: int = 60) -> tuple[int, list[tuple[int, str, float]]]:
         """(total, [(id, path, duration_seconds)]) of clips whose path contains ``text`` (any case),
