@@ -219,3 +219,12 @@ def test_mirrored_twins_make_sided_classes_and_are_read_flipped(labelled_tree, t
     assert not results["failures"][built.name]
     # a clip and its mirror twin are cached apart: 12 clips x (test-tiny at T=8, the pixel baselines)
     assert len(list((report / "feature-cache").glob("*.safetensors"))) == 12 * 2
+
+
+def test_labels_with_paths_relative_to_another_folder_say_so(labelled_tree, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "labels.csv").write_text((labelled_tree / "labels.csv").read_text())
+    with pytest.raises(ConfigError, match="6 listed paths are not there: right/red_right.mp4.*--root"):
+        manifests.build_from_labels(elsewhere / "labels.csv")
+    assert len(manifests.build_from_labels(elsewhere / "labels.csv", root=labelled_tree).clips) == 6

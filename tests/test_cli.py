@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import moving_square, write_video
 
 from semantic_moments import Embedding
 from semantic_moments.cli import build_parser, main
@@ -148,3 +149,23 @@ def test_console_script_lets_idle_openmp_threads_sleep_unless_told_otherwise(mon
         cli.entry_point()
     assert exited.value.code == 0
     assert os.environ["OMP_WAIT_POLICY"] == expected
+
+
+def test_embed_a_folder_of_videos_embeds_each_and_an_image_folder_stays_one_clip(videos, tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "clips" / "nested"
+    folder.mkdir(parents=True)
+    for name in ("one.mp4", "two.mp4"):
+        write_video(folder / name, moving_square(10, 64, (200, 30, 30), "right"))
+    images = tmp_path / "frames"
+    images.mkdir()
+    for index, frame in enumerate(moving_square(6, 64, (30, 200, 30), "down")):
+        Image.fromarray(frame).save(images / f"{index:03d}.png")
+    out = tmp_path / "out"
+    assert main(["embed", str(tmp_path / "clips"), str(images), "-o", str(out), "--backbone", "test-tiny",
+                 "--frames", "8", "--quiet", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["embedded"] == 3 and report["failed"] == 0
+    assert sorted(path.name for path in out.iterdir()) == ["frames.moments.safetensors", "one.moments.safetensors",
+                                                            "two.moments.safetensors"]

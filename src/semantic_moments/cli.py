@@ -175,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "non-zero only when nothing was embedded.",
         epilog=EPILOG,
     )
-    embed.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or image folders")
+    embed.add_argument("videos", nargs="+", metavar="VIDEO",
+                       help="video files; folders of videos (every video in them, recursively); or folders of "
+                            "images (each one clip)")
     embed.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
     embed.add_argument("--json", action="store_true", help="print one JSON object with every result to stdout")
     embed.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -557,6 +559,9 @@ def _output_names(sources: Sequence[str]) -> list[str]:
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    from .collection import expand_sources
+
+    args.videos = expand_sources(args.videos)  # a folder of videos: each video in it
     model = model_from_args(args)
     names = _output_names(args.videos)
     records: list[dict[str, Any]] = []

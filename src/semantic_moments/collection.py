@@ -105,6 +105,26 @@ def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = No
     return sorted(found)
 
 
+def expand_sources(sources: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """What ``embed`` embeds: files as given; a folder holding images directly is one clip (an image
+    sequence); any other folder stands for every video under it (recursive, sorted). A folder with
+    neither stays as given, so it is reported as a bad item with its cause."""
+    from .video import IMAGE_SUFFIXES
+
+    expanded: list[str] = []
+    for source in sources:
+        path = Path(source)
+        if not path.is_dir():
+            expanded.append(str(source))
+            continue
+        if any(child.suffix.lower() in IMAGE_SUFFIXES and child.is_file() for child in path.iterdir()):
+            expanded.append(str(source))
+            continue
+        videos = find_videos([path])
+        expanded.extend(str(video) for video in videos) if videos else expanded.append(str(source))
+    return expanded
+
+
 def _within(path: str, roots: Sequence[Path]) -> bool:
     return any(path == str(root) or path.startswith(str(root) + os.sep) for root in roots)
 

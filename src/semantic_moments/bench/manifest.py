@@ -200,10 +200,14 @@ def build_from_labels(
     """
     labels_csv = Path(labels_csv)
     root = Path(root) if root else labels_csv.parent
-    clips = [clip for clip in read_labels(labels_csv) if path_filter is None or path_filter(clip.path)]
-    clips = [clip for clip in clips if (root / clip.path).exists()]
+    listed = [clip for clip in read_labels(labels_csv) if path_filter is None or path_filter(clip.path)]
+    clips = [clip for clip in listed if (root / clip.path).exists()]
     if len(clips) < 3:
-        raise ConfigError(f"{labels_csv}: fewer than 3 labelled clips found under {root}")
+        missing = [clip.path for clip in listed if clip not in clips]
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ConfigError(f"{labels_csv}: fewer than 3 labelled clips found under {root}"
+                          + (f" ({len(missing)} listed paths are not there: {shown}; if the paths are relative to "
+                             "another folder, give it with --root)" if missing else ""))
     if mirror_asymmetric is not None:
         sided = set(mirror_asymmetric)
         unknown = sided - {clip.label for clip in clips}

@@ -18,7 +18,7 @@ METRIC_LABELS = {
     "triplet_accuracy": "triplet acc",
     "retrieval_accuracy": "retrieval acc",
     "mean_rank": "pos. rank",
-    "map": "mAP",
+    "map": "MRR",
     "knn_majority_acc1": "kNN acc@1",
     "knn_majority_acc5": "kNN acc@5",
     "knn_weighted_acc1": "kNN-w acc@1",
@@ -57,8 +57,8 @@ def markdown(results: Sequence[BenchmarkResult], settings: dict[str, Any]) -> st
              f"Settings: `{json.dumps(settings, sort_keys=True)}`", "",
              "Values are means with 95% bootstrap intervals. R@1: the positive is the reference's nearest "
              "neighbour in the whole pool; triplet acc: sim(ref, pos) > sim(ref, neg); retrieval acc: the positive "
-             "is nearest among positive, negative and distractors; pos. rank: its mean rank there; mAP = mean "
-             "reciprocal rank. kNN: leave-one-out, majority (kNN) or similarity-weighted (kNN-w) vote; trap rate: "
+             "is nearest among positive, negative and distractors; pos. rank: its mean rank there; MRR: the mean "
+             "reciprocal rank (one right answer per triplet). kNN: leave-one-out, majority (kNN) or similarity-weighted (kNN-w) vote; trap rate: "
              "share of the k neighbours with the query's actor but another class.", ""]
     for result in results:
         lines += [f"## {result.manifest.name} ({result.manifest.kind}, {len(result.triplet_ids)} triplets)", ""]
