@@ -501,3 +501,21 @@ def test_search_for_an_id_not_in_the_index_says_so(tmp_path, two_folders, tiny, 
         build_index(index, two_folders, tiny)
     assert main(["search", "99999", "--index", str(tmp_path / "idx")]) == 1
     assert "no clip with id 99999" in capsys.readouterr().err
+
+
+def test_page_level_corruption_is_reported_not_a_traceback(tmp_path, two_folders, tiny, capsys):
+    from semantic_moments.cli import main
+
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, two_folders, tiny)
+    database = tmp_path / "idx" / "index.sqlite"
+    data = bytearray(database.read_bytes())
+    for offset in range(4096, len(data), 4096):  # scribble over every page but the header page
+        data[offset + 8:offset + 64] = b"\xff" * 56
+    database.write_bytes(bytes(data))
+    for wal in tmp_path.glob("idx/index.sqlite-*"):
+        wal.unlink()
+    for argv in (["search", "1", "--index", str(tmp_path / "idx")], ["index", "check", "--index", str(tmp_path / "idx")]):
+        assert main(argv) in (1, 2)
+        err = capsys.readouterr().err
+        assert ("damaged" in err or "problem" in err or "not a readable index" in err) and "Traceback" not in err

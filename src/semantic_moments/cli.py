@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -126,13 +127,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="one weight per order; default: the paper's 1,8,4 (4 for order 4)")
     group.add_argument("--convention", choices=("reference", "paper"), default="reference",
                        help="reference = the authors' code (std, skewness, L2-normalised); paper = raw central "
-                            "moments; default: %(default)s")
+                            "moments; default: reference")
     group.add_argument("--standardized", action="store_true",
                        help="paper convention: standardized skewness/kurtosis for orders 3/4")
     group.add_argument("--granularity", choices=("patch", "frame"), default="patch",
-                       help="moments of every patch token, or of one pooled token per frame; default: %(default)s")
+                       help="moments of every patch token, or of one pooled token per frame; default: patch")
     group.add_argument("--fusion", choices=("concat", "add"), default="concat",
-                       help="concatenate the weighted moments (3d) or add them (d); default: %(default)s")
+                       help="concatenate the weighted moments (3d) or add them (d); default: concat")
     group.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
                        help="embed only this part of each clip, in seconds, e.g. 2-5.5")
     run = parser.add_argument_group("execution")
@@ -249,7 +250,8 @@ def add_index_commands(commands) -> None:
         "build", help="add new/changed videos under DIR... to the index (resumable)",
         description="Scan DIR... recursively and embed only new or changed videos (content hash). Each clip is "
                     "committed as soon as it is embedded: an interrupted build keeps its work and the next run "
-                    "continues. Model options default to the index's own settings once it exists.")
+                    "continues. Model options default to the index's own settings once it exists; the defaults "
+                    "shown below are for a new index.")
     build.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders (or files) to index")
     build.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder (created if missing)")
     build.add_argument("--glob", default=None, help="only files matching this pattern, e.g. '*.mp4'; default: every video")
@@ -646,6 +648,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SemanticMomentsError as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2 if isinstance(error, ConfigError) else 1
+    except sqlite3.DatabaseError as error:  # damage below the rows the index validates (pages, schema)
+        where = getattr(args, "index", None) or "the index"
+        print(f"error: index {where} is damaged: {one_line(error)} (run `semantic-moments index check`)",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
