@@ -53,24 +53,23 @@ def part_label(key: int | str) -> str:
 MAX_RESULTS = 1_000_000
 
 
-def _result_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if not 1 <= value <= MAX_RESULTS:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_RESULTS:,}, got {value}")
-    return value
+def _whole_number_in(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}, got {value}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a port number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 65535, got {value}")
-    return value
+_result_count = _whole_number_in(1, MAX_RESULTS)
+_port = _whole_number_in(1, 65535)
 
 
 def _positive_float(text: str) -> float:
