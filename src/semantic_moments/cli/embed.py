@@ -1,0 +1,101 @@
+"""``embed``, ``compare`` and ``backbones``."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import one_line
+from .arguments import model_from_args, part_label
+
+def _output_names(sources: Sequence[str]) -> list[str]:
+    """``<stem>.moments.safetensors`` per source; a stem used twice gets a short hash of its path."""
+    from ..embedding import FILE_SUFFIX
+
+    stems = [Path(source).name.rsplit(".", 1)[0] if Path(source).suffix else Path(source).name for source in sources]
+    names = []
+    for source, stem in zip(sources, stems):
+        if stems.count(stem) > 1:
+            stem = f"{stem}-{hashlib.blake2b(str(Path(source).resolve()).encode(), digest_size=4).hexdigest()}"
+        names.append(stem + FILE_SUFFIX)
+    return names
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    from ..collection import expand_sources
+
+    args.videos = expand_sources(args.videos)  # a folder of videos: each video in it
+    model = model_from_args(args)
+    names = _output_names(args.videos)
+    records: list[dict[str, Any]] = []
+    failures: list[str] = []
+    results = model.iter_embed(args.videos, segment=args.segment, show_progress=not args.quiet)
+    for result, name in zip(results, names):
+        if result.error is not None:
+            failures.append(str(result.error))
+            records.append({"source": result.source, "error": str(result.error)})
+            continue
+        assert result.embedding is not None
+        try:
+            path = result.embedding.save(args.output / name)
+        except OSError as error:
+            failures.append(f"{args.output / name}: cannot write ({error.strerror or error})")
+            records.append({"source": result.source, "error": failures[-1]})
+            continue
+        records.append({"source": result.source, "output": str(path), "dim": int(result.embedding.vector().shape[0]),
+                        "num_source_frames": result.embedding.num_source_frames,
+                        "duration_seconds": round(result.embedding.duration_seconds, 4)})
+    succeeded = len(records) - len(failures)
+    print(f"embedded {succeeded} of {len(records)} clip(s) into {args.output} with {model!r}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} failed:", file=sys.stderr)
+        for failure in failures:
+            print(f"  {one_line(failure)}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"embedded": succeeded, "failed": len(failures), "results": records}, indent=2))
+    return 0 if succeeded > 0 else 1
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from ..embedding import Embedding, moment_similarities, similarity
+
+    model = None
+    embeddings = []
+    for source in (args.a, args.b):
+        if str(source).endswith(".safetensors"):
+            embeddings.append(Embedding.load(source))
+        else:
+            model = model or model_from_args(args)
+            embeddings.append(model.embed(source, segment=args.segment))
+    first, second = embeddings
+    orders = tuple(order for order in first.config.orders if order in second.moments)
+    alpha = args.alpha or first.config.alpha_for(orders)
+    flow_weight = first.config.flow_weight if args.flow_weight is None else args.flow_weight
+    score = similarity(first, second, alpha=alpha, orders=orders, flow_weight=flow_weight)
+    per_moment = moment_similarities(first, second)
+    if args.json:
+        print(json.dumps({"a": first.source, "b": second.source, "similarity": score, "alpha": list(alpha),
+                          "flow_weight": flow_weight, "orders": list(orders),
+                          "per_moment": {part_label(k): v for k, v in per_moment.items()},
+                          "backbone": first.backbone}, indent=2))
+    else:
+        print(f"similarity {score:.4f}  (alpha {','.join(f'{w:g}' for w in alpha)}, flow weight {flow_weight:g}, "
+              f"{first.backbone['name']})")
+        for order, value in per_moment.items():
+            print(f"  {part_label(order):>6} {value:.4f}")
+    return 0
+
+
+def run_backbones(args: argparse.Namespace) -> int:
+    from ..backbones import list_backbones
+
+    entries = list_backbones()
+    width = max(len(entry.name) for entry in entries)
+    for entry in entries:
+        print(f"{entry.name:<{width}}  layer={entry.default_layer:<9}  {entry.description}  [{entry.default_weights}]")
+    return 0

@@ -1,0 +1,198 @@
+"""``index build|info|list|remove|check|repair`` and ``search``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import one_line
+from .arguments import (MAX_RESULTS, MODEL_OPTIONS, _non_negative_float, _parse_alpha, _parse_segment, _result_count,
+                        add_model_options, part_label)
+
+def add_index_commands(commands) -> None:
+    index = commands.add_parser("index", help="build and maintain a motion index of video folders",
+                                description="A persistent, incremental index: embed a collection once, search it.")
+    actions = index.add_subparsers(dest="index_command", metavar="ACTION", required=True, help="build or info")
+    build = actions.add_parser(
+        "build", help="add new/changed videos under DIR... to the index (resumable)",
+        description="Scan DIR... recursively and embed only new or changed videos (content hash). Each clip is "
+                    "committed as soon as it is embedded: an interrupted build keeps its work and the next run "
+                    "continues. Model options default to the index's own settings once it exists; the defaults "
+                    "shown below are for a new index.")
+    build.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders (or files) to index")
+    build.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder (created if missing)")
+    build.add_argument("--glob", default=None, help="only files matching this pattern, e.g. '*.mp4'; default: every video")
+    build.add_argument("--prune", action="store_true", help="drop indexed clips whose files are gone")
+    build.add_argument("--ann", choices=("auto", "exact", "hnsw"), default="auto",
+                       help="search structure: exact, HNSW, or auto (HNSW from 50,000 clips); default: %(default)s")
+    build.add_argument("--json", action="store_true", help="print the summary as JSON to stdout")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_options(build)
+    build.set_defaults(**{name: None for name in MODEL_OPTIONS})
+    info = actions.add_parser("info", help="what an index holds and how it was made",
+                              description="Print the index's size and the settings every clip in it shares.")
+    info.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    listing = actions.add_parser("list", help="ids, durations and paths of the indexed clips",
+                                 description="List indexed clips sorted by path (ids are what `search ID` takes).")
+    listing.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    listing.add_argument("--filter", default="", help="only paths containing this text (any case)")
+    listing.add_argument("--offset", type=int, default=0, help="skip this many; default: %(default)s")
+    listing.add_argument("--limit", type=_result_count, default=1000, help="at most this many; default: %(default)s")
+    listing.add_argument("--json", action="store_true", help="print JSON to stdout")
+    removing = actions.add_parser("remove", help="remove clips by id",
+                                  description="Remove clips from the index (their files are untouched).")
+    removing.add_argument("ids", nargs="+", type=int, metavar="ID", help="clip ids (see `index list`)")
+    removing.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    check = actions.add_parser("check", help="look for damage: SQLite's integrity check and every stored row",
+                               description="Exit 0 when the index is sound, 1 with one line per problem otherwise.")
+    check.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    repair = actions.add_parser("repair", help="drop damaged rows (the next build embeds their files again)",
+                                description="Remove the clips whose stored rows are unusable and the ANN file; "
+                                            "SQLite-level damage needs a new index built from the folders.")
+    repair.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+
+    search = commands.add_parser(
+        "search", help="find the indexed clips whose motion is most like QUERY",
+        description="QUERY is a video file (embedded with the index's settings) or the id/path of an indexed clip. "
+                    "--alpha or --motion re-weight the stored moments at query time, without re-embedding.")
+    search.add_argument("query", metavar="QUERY", help="video file, or id/path of an indexed clip")
+    search.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    search.add_argument("-k", type=_result_count, default=10,
+                        help=f"number of results, 1-{MAX_RESULTS:,} (more than the index holds gives them all); "
+                             "default: %(default)s")
+    weights = search.add_mutually_exclusive_group()
+    weights.add_argument("--alpha", type=_parse_alpha, default=None, help="weights per moment, e.g. 1,8,4")
+    weights.add_argument("--motion", type=float, default=None,
+                         help="one knob: 0 = appearance only, 0.5 = the index's own weights, 1 = motion only")
+    search.add_argument("--flow-weight", type=_non_negative_float, default=None,
+                        help="with --alpha: weight of the token flow; default: the index's")
+    search.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
+                        help="embed only this part of a video query, in seconds")
+    search.add_argument("--format", choices=("table", "json", "csv", "paths"), default="table",
+                        help="table (ranks, ids, scores, paths), json, csv, or paths (one per line, for xargs or "
+                             "playlists); default: %(default)s")
+    search.add_argument("--json", action="store_true", help="the same as --format json")
+    search.add_argument("--device", default="cpu", help="device for embedding a video query; default: %(default)s")
+
+
+def model_for_index(index, args: argparse.Namespace):
+    """A model with the index's settings, overridden by any model option given on the command line."""
+    from ..collection import model_for_index as build
+
+    given = {name: getattr(args, name, None) for name in MODEL_OPTIONS if getattr(args, name, None) is not None}
+    if getattr(args, "random_weights", False):
+        given["pretrained"] = False
+    if getattr(args, "standardized", False):
+        given["standardized"] = True
+    return build(index, device=getattr(args, "device", "cpu"), dtype=getattr(args, "dtype", None) or "float32",
+                 batch_size=getattr(args, "batch_size", None) or 32,
+                 decode_workers=getattr(args, "decode_workers", None),
+                 decode_threads=getattr(args, "decode_threads", None), **given)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from ..collection import build_index
+    from ..index import Index
+
+    if args.index_command in ("check", "repair"):
+        with Index.open(args.index, create=False) as index:
+            if args.index_command == "repair":
+                with index.build_lock():
+                    removed = index.repair()
+                print(f"index {args.index}: removed {len(removed)} damaged clip(s)"
+                      + "".join(f"\n  removed: {path}" for path in removed), file=sys.stderr)
+            problems = index.check()
+            count = len(index)
+        for problem in problems:
+            print(f"  {one_line(problem)}", file=sys.stderr)
+        print(f"index {args.index}: " + (f"{len(problems)} problem(s)" if problems else f"sound ({count} clips)"),
+              file=sys.stderr)
+        return 1 if problems else 0
+    if args.index_command == "info":
+        with Index.open(args.index, create=False) as index:
+            print(json.dumps({"path": str(args.index), "clips": len(index), "features": index.feature_settings,
+                              "config": index.config.to_dict() if index.config else None,
+                              "ann": index.ann}, indent=2))
+        return 0
+    if args.index_command in ("list", "remove"):
+        return _list_or_remove(args)
+    with Index.open(args.index, create=True) as index:
+        model = model_for_index(index, args)
+        summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
+                              show_progress=not args.quiet, ann=args.ann)
+        total = len(index)
+    counts = summary.counts()
+    print(f"index {args.index}: {total} clips; " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
+    for path, reason in summary.failed.items():
+        print(f"  failed: {one_line(reason)}", file=sys.stderr)
+    for path, reason in summary.skipped.items():
+        print(f"  skipped: {one_line(path)}: {reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"clips": total, **counts, "failures": summary.failed, "skipped": summary.skipped}, indent=2))
+    return 0 if not summary.failed or summary.added or summary.updated or summary.unchanged else 1
+
+
+def _list_or_remove(args: argparse.Namespace) -> int:
+    from ..index import Index
+
+    with Index.open(args.index, create=False) as index:
+        if args.index_command == "remove":
+            with index.build_lock():
+                removed = index.remove_ids(args.ids)
+            print(f"index {args.index}: removed {len(removed)} clip(s)" +
+                  "".join(f"\n  removed: {one_line(path)}" for path in removed), file=sys.stderr)
+            return 0 if removed else 1
+        total, rows = index.browse(args.filter, args.offset, args.limit)
+    if args.json:
+        print(json.dumps({"total": total, "clips": [{"id": i, "path": p, "duration_seconds": d} for i, p, d in rows]},
+                         indent=2))
+        return 0
+    for clip_id, path, duration in rows:
+        print(f"{clip_id:>6}  {duration or 0:8.2f}s  {one_line(path)}")
+    print(f"{len(rows)} of {total} clip(s)" + (f" matching {args.filter!r}" if args.filter else ""), file=sys.stderr)
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from ..errors import IndexStoreError
+    from ..index import Index
+
+    with Index.open(args.index, create=False) as index:
+        alpha = index.motion_alpha(args.motion) if args.motion is not None else args.alpha
+        flow_weight = index.motion_flow_weight(args.motion) if args.motion is not None else args.flow_weight
+        if args.segment is None and index.lookup(args.query) is not None:
+            query: Any = args.query
+        elif args.query.isdigit() and not Path(args.query).exists():
+            raise IndexStoreError(f"no clip with id {args.query} in the index {args.index} (and no file of that name)")
+        else:
+            query = model_for_index(index, args).embed(args.query, segment=args.segment)
+        hits = index.search(query, k=args.k, alpha=alpha, flow_weight=flow_weight)
+        found = index.lookup(args.query) if isinstance(query, str) else None
+    described = f"clip {found[0]} ({found[1]})" if found else str(args.query)
+    records = [{"rank": rank, "id": hit.id, "path": hit.path, "score": hit.score,
+                **{part_label(k): v for k, v in hit.per_moment.items()}} for rank, hit in enumerate(hits, 1)]
+    style = "json" if args.json else args.format
+    print(f"query: {one_line(described)}", file=sys.stderr)
+    if style == "json":
+        print(json.dumps([{**{key: record[key] for key in ("rank", "id", "path", "score")},
+                           "per_moment": {part_label(k): v for k, v in hit.per_moment.items()}}
+                          for record, hit in zip(records, hits)], indent=2))
+    elif style == "paths":
+        for hit in hits:
+            print(hit.path)
+    elif style == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["rank", "id", "path", "score"])
+        writer.writeheader()
+        writer.writerows(records)
+    else:
+        parts = [part_label(k) for k in (hits[0].per_moment if hits else {})]
+        print(f"{'rank':>4}  {'id':>6}  {'score':>7}  " + "  ".join(f"{label:>6}" for label in parts) + "  path")
+        for record in records:
+            print(f"{record['rank']:>4}  {record['id']:>6}  {record['score']:7.4f}  "
+                  + "  ".join(f"{record[label]:6.3f}" for label in parts) + f"  {one_line(record['path'])}")
+    return 0
