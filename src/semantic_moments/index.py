@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,15 +41,10 @@ import numpy as np
 
 from .config import MomentsConfig, validate_alpha, validate_flow_weight
 from .embedding import Embedding
+from .ann import HNSW_EF_SEARCH, AnnFile, write_ann
 from .errors import ConfigError, IndexStoreError
 
-APPROXIMATE_FROM = 50_000  # clips; below, exact search is fast enough and needs no training
-HNSW_NEIGHBOURS = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 512  # measured: recall@10 0.95 at 1M clips, p50 1.4 ms (benchmarks/index_search.py)
-ANN_CHUNK = 50_000
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
-STALE_FRACTION = 0.2  # removed clips still in the graph before it is rebuilt
 FIXED_SETTINGS = frozenset({"features", "config", "orders", "dim", "parts"})  # written with the first clip, never changed
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -120,7 +114,7 @@ class Index:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
-        self._ann: Any = None
+        self._ann = AnnFile(path)
         self.ef_search = HNSW_EF_SEARCH  # HNSW breadth: higher finds more true neighbours, slower
         self._matrix_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None  # generation, ids, raw, units
         self._fixed: dict[str, Any] = {}  # FIXED_SETTINGS once committed: no query reads them from SQLite again
@@ -621,79 +615,15 @@ class Index:
             hits.append(SearchHit(int(row[0]), row[1], float(score), similarities))
         return sorted(hits, key=lambda hit: (-round(hit.score, 6), hit.id))
 
-    # -- the approximate index --------------------------------------------------------------------
+    # -- the approximate index (ann.py) ----------------------------------------------------------
 
     def write_ann(self, kind: str = "auto") -> str:
-        """Bring the ANN file up to date with the committed rows; returns the kind used.
-
-        ``auto``: HNSW from APPROXIMATE_FROM clips on, else none (exact search over the rows).
-        ``exact``: none. ``hnsw``: HNSW whatever the size. Clips added since the last file are
-        appended to its graph; the graph is rebuilt only when removed clips make up more than
-        ``STALE_FRACTION`` of it. The file is written under a new name and recorded in ``settings``
-        only after the rename; the old file is then deleted (readers that loaded it keep it).
-        """
-        if kind not in ("auto", "exact", "hnsw"):
-            raise ConfigError(f"ANN kind must be auto, exact or hnsw, got {kind!r}")
-        count = len(self)
-        use = "hnsw" if kind == "hnsw" or (kind == "auto" and count >= APPROXIMATE_FROM) else "exact"
-        previous = self._setting("ann")
-        if use == "exact" or count == 0:
-            self._set("ann", None)
-        else:
-            try:
-                import faiss
-            except ImportError:
-                raise ConfigError("approximate search needs FAISS: pip install 'semantic-moments[index]'") from None
-            index, covered_up_to = self._appendable_ann(previous, count)
-            cursor = self._db.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,))
-            while rows := cursor.fetchmany(ANN_CHUNK):  # chunks keep the peak memory near the graph's own
-                units = _unit_blocks(self._rows(rows, 1), self._sizes())
-                if index is None:
-                    graph = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-                    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-                    index = faiss.IndexIDMap2(graph)
-                index.add_with_ids(units, np.array([row[0] for row in rows], dtype=np.int64))
-                covered_up_to = int(rows[-1][0])
-            name = f"ann-{self.generation}-{int(time.time() * 1000)}.faiss"
-            temporary = self.path / f".{name}.tmp"
-            faiss.write_index(index, str(temporary))
-            os.replace(temporary, self.path / name)
-            self._set("ann", {"file": name, "covered_up_to": covered_up_to, "entries": int(index.ntotal), "kind": use})
-        if previous and previous["file"] != (self._setting("ann") or {}).get("file"):
-            (self.path / previous["file"]).unlink(missing_ok=True)
-        return use
-
-    def _appendable_ann(self, previous: dict | None, count: int):
-        """(the previous graph, the last id it covers) if it can be extended, else (None, 0)."""
-        if not previous or previous.get("kind") != "hnsw":
-            return None, 0
-        covered = self._db.execute("SELECT COUNT(*) FROM clips WHERE id <= ?", (previous["covered_up_to"],)).fetchone()[0]
-        stale = previous.get("entries", 0) - covered
-        if stale > STALE_FRACTION * max(previous.get("entries", 0), 1):
-            return None, 0
-        import faiss
-
-        try:
-            return faiss.read_index(str(self.path / previous["file"])), int(previous["covered_up_to"])
-        except RuntimeError:
-            return None, 0
+        """Bring the ANN file up to date with the committed rows; returns the kind used (``ann.py``)."""
+        return write_ann(self, kind)
 
     def _load_ann(self):
         """(FAISS index, last id it covers) of the current ANN file, or None for exact search."""
-        ann = self._setting("ann")
-        if not ann:
-            self._ann = None
-            return None
-        import faiss
-
-        if self._ann is None or self._ann[0] != ann["file"]:
-            try:
-                index = faiss.read_index(str(self.path / ann["file"]))
-            except RuntimeError:
-                return None  # replaced or deleted meanwhile: exact search is always correct
-            self._ann = (ann["file"], index, int(ann["covered_up_to"]))
-        faiss.downcast_index(self._ann[1].index).hnsw.efSearch = self.ef_search
-        return self._ann[1], self._ann[2]
+        return self._ann.load(self._setting("ann"), self.ef_search)
 
 
 def _part_name(key: int | str) -> str:
