@@ -217,3 +217,12 @@ def test_serve_command_reports_a_missing_index(tmp_path, capsys):
 
     assert main(["serve", "--index", str(tmp_path / "nope")]) == 1
     assert "no index here" in capsys.readouterr().err
+
+
+def test_api_docs_work_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/swagger/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    for asset in ("/swagger/swagger-ui-bundle.js", "/swagger/swagger-ui.css"):
+        assert client.get(asset).status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "semantic-moments"

@@ -111,6 +111,29 @@ def _thumbnail(path: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _serve_api_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the local ``swagger-ui-bundle`` package (the default page loads it from
+    a CDN and stays blank offline); without the package, /docs says how to get it."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        @app.get("/docs", include_in_schema=False)
+        def docs_missing() -> HTMLResponse:
+            return HTMLResponse("<p>API docs need <code>pip install swagger-ui-bundle</code>; the OpenAPI schema is "
+                                "at <a href='/openapi.json'>/openapi.json</a>.</p>")
+        return
+    app.mount("/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="semantic-moments API",
+                                   swagger_js_url="/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/swagger/favicon-32x32.png")
+
+
 class QueryRef(BaseModel):
     id: Optional[int] = Field(None, ge=0, le=LARGEST_ID, description="an indexed clip's id")
     upload: Optional[str] = Field(None, description="an upload token from POST /api/uploads")
@@ -146,9 +169,10 @@ def create_app(
             shutil.rmtree(state.upload_dir, ignore_errors=True)
 
     app = FastAPI(title="semantic-moments", description="Search a motion index by example.", version="1",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.semantic_moments = state
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _serve_api_docs(app)
     app.add_middleware(RequestGuard, allowed_hosts=(*LOCAL_HOSTS, *allowed_hosts),
                        max_upload_bytes=state.max_upload_bytes + 64 * 1024)  # multipart headers on top of the file
     thumbnail_decodes = threading.BoundedSemaphore(THUMBNAIL_DECODES)
