@@ -258,7 +258,7 @@ def test_cli_build_and_search(tmp_path, collection, capsys):
     assert main(["search", str(fresh), "--index", index_path, "--motion", "1", "--segment", "0-0.5"]) == 0
     captured = capsys.readouterr()
     table = captured.out
-    assert table.splitlines()[0].split()[:4] == ["rank", "id", "score", "M1"] and len(table.splitlines()) == 7
+    assert table.splitlines()[0].split()[:5] == ["rank", "id", "score", "pct", "M1"] and len(table.splitlines()) == 7
     assert table.splitlines()[0].split()[-2:] == ["flow", "path"] and f"query: {fresh}" in captured.err
     assert main(["search", "2", "--index", index_path, "-k", "2", "--format", "paths"]) == 0
     captured = capsys.readouterr()
@@ -266,7 +266,7 @@ def test_cli_build_and_search(tmp_path, collection, capsys):
     assert "query: clip 2 (" in captured.err
     assert main(["search", "2", "--index", index_path, "-k", "2", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert len(rows) == 2 and {"rank", "id", "path", "score", "M1", "flow"} <= set(rows[0])
+    assert len(rows) == 2 and {"rank", "id", "path", "score", "percentile", "M1", "flow"} <= set(rows[0])
     assert main(["index", "list", "--index", index_path, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["total"] == 6 and {clip["id"] for clip in listed["clips"]} == set(range(1, 7))
@@ -279,3 +279,17 @@ def test_cli_build_and_search(tmp_path, collection, capsys):
     assert info["clips"] == 5 and info["features"]["num_frames"] == 8 and info["ann"] is None
     assert main(["search", "x.mp4", "--index", str(tmp_path / "nope")]) == 1
     assert "no index here" in capsys.readouterr().err
+
+
+def test_percentile_reads_a_score_against_the_collection(tmp_path, collection, model):
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, [collection[0].parent], model)
+        hits = index.search(1, k=5)
+        percentiles = index.percentile([hit.score for hit in hits])
+        embeddings = [index.moments_of(clip_id) for clip_id in range(1, 7)]
+        fused = index._fused(np.stack(embeddings), index._weights(None))
+        pairs = np.sort((fused @ fused.T)[np.triu_indices(6, 1)])
+        expected = [100.0 * np.searchsorted(pairs, hit.score, side="left") / len(pairs) for hit in hits]
+        np.testing.assert_allclose(percentiles, expected)
+        assert percentiles == sorted(percentiles, reverse=True) and 0 <= min(percentiles) <= max(percentiles) <= 100
+        assert index.percentile([-1.0, 2.0]) == [0.0, 100.0]

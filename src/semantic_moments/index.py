@@ -119,6 +119,7 @@ class Index:
         self._matrix_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None  # generation, ids, raw, units
         self._fixed: dict[str, Any] = {}  # FIXED_SETTINGS once committed: no query reads them from SQLite again
         self.read_only = False
+        self._percentile_cache: tuple[Any, np.ndarray] | None = None  # (generation, weights, sample), sorted pair scores
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -566,6 +567,26 @@ class Index:
         candidates = self._candidates(raw_query, weights, k * RESCORE_FACTOR + len(excluded))
         candidates = [clip_id for clip_id in candidates if clip_id not in excluded]
         return self._rescore(raw_query, candidates, weights)[:k]
+
+    def percentile(self, scores: Sequence[float], alpha: Sequence[float] | None = None,
+                   flow_weight: float | None = None, sample: int = 1000) -> list[float]:
+        """Where each score lies among the scores of all pairs of indexed clips under the same
+        weights: the percentage of pairs scoring lower (0-100). The pairs come from up to ``sample``
+        clips (a fixed, evenly spaced choice), computed once per generation and weights. A raw cosine
+        means little alone (every pair of a collection may score 0.7-0.9); its percentile says how
+        unusual a match is in this collection."""
+        weights = self._weights(alpha, flow_weight)
+        key = (self.generation, weights, sample)
+        if self._percentile_cache is None or self._percentile_cache[0] != key:
+            ids, raw, _ = self._matrix()
+            chosen = raw[np.linspace(0, len(raw) - 1, min(sample, len(raw))).astype(int)] if len(raw) else raw
+            fused = self._fused(chosen, weights) if len(chosen) else np.zeros((0, 1))
+            pairs = (fused @ fused.T)[np.triu_indices(len(fused), 1)]
+            self._percentile_cache = (key, np.sort(pairs))
+        pairs = self._percentile_cache[1]
+        if len(pairs) == 0:
+            return [float("nan")] * len(scores)
+        return [float(100.0 * np.searchsorted(pairs, score, side="left") / len(pairs)) for score in scores]
 
     def _candidates(self, raw_query: np.ndarray, alpha: tuple[float, ...], count: int) -> list[int]:
         ann = self._load_ann()

@@ -71,6 +71,8 @@ def add_index_commands(commands) -> None:
                         help="with --alpha: weight of the token flow; default: the index's")
     search.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
                         help="embed only this part of a video query, in seconds")
+    search.epilog = ("pct: the score's percentile among all pairs of indexed clips under the same weights (how "
+                     "unusual the match is in this collection; a raw cosine alone means little)")
     search.add_argument("--format", choices=("table", "json", "csv", "paths"), default="table",
                         help="table (ranks, ids, scores, paths), json, csv, or paths (one per line, for xargs or "
                              "playlists); default: %(default)s")
@@ -170,14 +172,16 @@ def run_search(args: argparse.Namespace) -> int:
         else:
             query = model_for_index(index, args).embed(args.query, segment=args.segment)
         hits = index.search(query, k=args.k, alpha=alpha, flow_weight=flow_weight)
+        percentiles = index.percentile([hit.score for hit in hits], alpha, flow_weight)
         found = index.lookup(args.query) if isinstance(query, str) else None
     described = f"clip {found[0]} ({found[1]})" if found else str(args.query)
-    records = [{"rank": rank, "id": hit.id, "path": hit.path, "score": hit.score,
-                **{part_label(k): v for k, v in hit.per_moment.items()}} for rank, hit in enumerate(hits, 1)]
+    records = [{"rank": rank, "id": hit.id, "path": hit.path, "score": hit.score, "percentile": percentile,
+                **{part_label(k): v for k, v in hit.per_moment.items()}}
+               for rank, (hit, percentile) in enumerate(zip(hits, percentiles), 1)]
     style = "json" if args.json else args.format
     print(f"query: {one_line(described)}", file=sys.stderr)
     if style == "json":
-        print(json.dumps([{**{key: record[key] for key in ("rank", "id", "path", "score")},
+        print(json.dumps([{**{key: record[key] for key in ("rank", "id", "path", "score", "percentile")},
                            "per_moment": {part_label(k): v for k, v in hit.per_moment.items()}}
                           for record, hit in zip(records, hits)], indent=2))
     elif style == "paths":
@@ -191,8 +195,9 @@ def run_search(args: argparse.Namespace) -> int:
         writer.writerows(records)
     else:
         parts = [part_label(k) for k in (hits[0].per_moment if hits else {})]
-        print(f"{'rank':>4}  {'id':>6}  {'score':>7}  " + "  ".join(f"{label:>6}" for label in parts) + "  path")
+        print(f"{'rank':>4}  {'id':>6}  {'score':>7}  {'pct':>5}  " + "  ".join(f"{label:>6}" for label in parts)
+              + "  path")
         for record in records:
-            print(f"{record['rank']:>4}  {record['id']:>6}  {record['score']:7.4f}  "
+            print(f"{record['rank']:>4}  {record['id']:>6}  {record['score']:7.4f}  {record['percentile']:5.1f}  "
                   + "  ".join(f"{record[label]:6.3f}" for label in parts) + f"  {one_line(record['path'])}")
     return 0

@@ -306,9 +306,12 @@ def create_app(
             hits = state.index().search(query, k=request.k, alpha=alpha, exclude=exclude, flow_weight=flow_weight)
         except SemanticMomentsError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
+        percentiles = state.index().percentile([hit.score for hit in hits], alpha, flow_weight)
         return {"alpha": list(alpha) if alpha else None, "flow_weight": flow_weight,
                 "results": [{"id": hit.id, "name": Path(hit.path).name, "score": hit.score,
-                             "per_moment": {str(k): v for k, v in hit.per_moment.items()}} for hit in hits]}
+                             "percentile": percentile,
+                             "per_moment": {str(k): v for k, v in hit.per_moment.items()}}
+                            for hit, percentile in zip(hits, percentiles)]}
 
     @app.get("/api/explain", summary="why two clips match: per-moment similarity and motion-energy maps")
     def explain(b: int = Query(ge=0, le=LARGEST_ID), a: Optional[int] = Query(None, ge=0, le=LARGEST_ID),

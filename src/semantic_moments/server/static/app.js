@@ -11,7 +11,7 @@ async function api(path, options = {}) {
   return body;
 }
 
-function card(clip, { video = false, score = null } = {}) {
+function card(clip, { video = false, score = null, percentile = null } = {}) {
   const element = document.createElement(video ? "li" : "div");
   element.className = "card";
   element.dataset.id = clip.id;
@@ -25,7 +25,7 @@ function card(clip, { video = false, score = null } = {}) {
   const caption = document.createElement("div");
   caption.className = "caption";
   caption.title = clip.name;
-  caption.innerHTML = score === null ? "" : `<span class="score">${score.toFixed(3)}</span> `;
+  caption.innerHTML = score === null ? "" : `<span class="score" title="cosine; percentile among all pairs of this collection">${score.toFixed(3)}${percentile === null ? "" : ` · top ${Math.max(0.1, 100 - percentile).toFixed(1)}%`}</span> `;
   caption.append(document.createTextNode(clip.name));
   element.append(media, caption);
   return element;
@@ -63,7 +63,7 @@ async function search() {
   if (searchId !== state.searchId) return; // a newer search is on its way
   state.results = data.results;
   $("results").replaceChildren(...data.results.map((hit) => {
-    const element = card(hit, { video: true, score: hit.score });
+    const element = card(hit, { video: true, score: hit.score, percentile: hit.percentile });
     element.addEventListener("click", () => explain(hit));
     return element;
   }));
