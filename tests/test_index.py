@@ -293,3 +293,18 @@ def test_percentile_reads_a_score_against_the_collection(tmp_path, collection, m
         np.testing.assert_allclose(percentiles, expected)
         assert percentiles == sorted(percentiles, reverse=True) and 0 <= min(percentiles) <= max(percentiles) <= 100
         assert index.percentile([-1.0, 2.0]) == [0.0, 100.0]
+
+
+def test_failed_files_are_not_retried_until_they_change(tmp_path, collection, model):
+    folder = collection[0].parent
+    bad = folder / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    with Index.open(tmp_path / "idx", create=True) as index:
+        first = build_index(index, [folder], model)
+        assert list(first.failed) == [str(bad.resolve())]
+        second = build_index(index, [folder], model)
+        assert not second.failed and "failed before, unchanged" in second.skipped[str(bad.resolve())]
+        assert build_index(index, [folder], model, retry_failed=True).failed  # asked to: tried again
+        write_video(bad, moving_square(10, 64, (9, 9, 9), "down"))  # fixed: a new version is tried
+        fixed = build_index(index, [folder], model)
+        assert fixed.added == [str(bad.resolve())] and index.failures() == {}

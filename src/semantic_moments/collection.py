@@ -137,17 +137,22 @@ def build_index(
     prune: bool = False,
     show_progress: bool = False,
     ann: str = "auto",
+    retry_failed: bool = False,
 ) -> BuildSummary:
-    """Bring ``index`` up to date with ``folders`` using ``model`` (a SemanticMoments); see module doc."""
+    """Bring ``index`` up to date with ``folders`` using ``model`` (a SemanticMoments); see module doc.
+
+    A file that failed to embed is remembered by version (size, mtime) and not tried again until it
+    changes, or ``retry_failed``; it is listed in ``skipped`` with the earlier reason."""
     index.require_settings(model.feature_settings(), "the model")  # refuse before any work
     with index.build_lock():
-        return _build(index, folders, model, glob, prune, show_progress, ann)
+        return _build(index, folders, model, glob, prune, show_progress, ann, retry_failed)
 
 
-def _build(index: Index, folders, model, glob, prune, show_progress, ann) -> BuildSummary:
+def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_failed=False) -> BuildSummary:
     summary = BuildSummary()
     files = find_videos(folders, glob, summary.skipped)
     known = index.files()
+    failed_before = index.failures()
     to_embed: list[tuple[Path, bool]] = []
     for path in files:
         key = str(path)
@@ -155,6 +160,10 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann) -> Bui
             stat = path.stat()
         except OSError as error:  # vanished (or became unreadable) since the scan
             summary.failed[key] = f"{key}: {error.strerror or 'gone'} (changed during the build)"
+            continue
+        earlier = failed_before.get(key)
+        if earlier and not retry_failed and earlier[:2] == (stat.st_size, stat.st_mtime):
+            summary.skipped[key] = f"failed before, unchanged since ({earlier[2]}); --retry-failed tries again"
             continue
         if key in known:
             digest, size, mtime = known[key]
@@ -172,7 +181,14 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann) -> Bui
     for (path, replacing), result in zip(to_embed, results):
         if result.error is not None:
             summary.failed[str(path)] = str(result.error)
+            try:
+                stat = path.stat()
+                index.record_failure(str(path), stat.st_size, stat.st_mtime, str(result.error))
+            except OSError:
+                pass  # gone: nothing to remember
             continue
+        if str(path) in failed_before:
+            index.record_failure(str(path), 0, 0.0, None)
         try:
             stat = path.stat()
         except OSError as error:

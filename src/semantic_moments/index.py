@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS clips (
     map_columns INTEGER,
     header TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS failures (
+    path TEXT PRIMARY KEY,
+    size_bytes INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    reason TEXT NOT NULL
+);
 """
 
 
@@ -340,6 +346,23 @@ class Index:
             if removed:
                 self._set("generation", self.generation + 1)
         return removed
+
+    def failures(self) -> dict[str, tuple[int, float, str]]:
+        """{path: (size_bytes, mtime, reason)} of files that failed to embed, by file version."""
+        try:
+            rows = self._db.execute("SELECT path, size_bytes, mtime, reason FROM failures").fetchall()
+        except sqlite3.OperationalError:  # a read-only index from before this table
+            return {}
+        return {path: (int(size), float(mtime), reason) for path, size, mtime, reason in rows}
+
+    def record_failure(self, path: str, size_bytes: int, mtime: float, reason: str | None) -> None:
+        """Remember that this version of ``path`` failed (``reason``), or forget it (None)."""
+        with self._transaction():
+            if reason is None:
+                self._db.execute("DELETE FROM failures WHERE path = ?", (path,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO failures (path, size_bytes, mtime, reason) VALUES (?,?,?,?)",
+                                 (path, size_bytes, mtime, reason))
 
     def touch(self, path: str, size_bytes: int, mtime: float) -> None:
         """Record a new mtime/size for a clip whose content is unchanged."""

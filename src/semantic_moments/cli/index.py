@@ -25,7 +25,10 @@ def add_index_commands(commands) -> None:
     build.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders (or files) to index")
     build.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder (created if missing)")
     build.add_argument("--glob", default=None, help="only files matching this pattern, e.g. '*.mp4'; default: every video")
-    build.add_argument("--prune", action="store_true", help="drop indexed clips whose files are gone")
+    build.add_argument("--prune", action="store_true",
+                       help="drop indexed clips whose files are gone (only under the folders given)")
+    build.add_argument("--retry-failed", action="store_true",
+                       help="try files that failed before again even if they did not change")
     build.add_argument("--ann", choices=("auto", "exact", "hnsw"), default="auto",
                        help="search structure: exact, HNSW, or auto (HNSW from 50,000 clips); default: %(default)s")
     build.add_argument("--json", action="store_true", help="print the summary as JSON to stdout")
@@ -124,7 +127,7 @@ def run_index(args: argparse.Namespace) -> int:
     with Index.open(args.index, create=True) as index:
         model = model_for_index(index, args)
         summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
-                              show_progress=not args.quiet, ann=args.ann)
+                              show_progress=not args.quiet, ann=args.ann, retry_failed=args.retry_failed)
         total = len(index)
     counts = summary.counts()
     print(f"index {args.index}: {total} clips; " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
