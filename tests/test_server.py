@@ -203,8 +203,26 @@ def test_page_in_a_real_browser(collection, tmp_path):
             assert motion != appearance, "moving the slider must change the ranking"
             page.locator("#results .card").first.click()
             page.wait_for_selector("#explain:not([hidden]) .barrow")
+            first = page.locator("#results .card").first.get_attribute("data-id")
+            assert page.locator("#results .card.explained").get_attribute("data-id") == first
+            assert "red_right.mp4 and" in page.text_content("#explain-title")
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "search-page.png"), full_page=True)
+            # a new query clears the explanation of the old pair; keyboard works on cards
+            page.fill("#filter", "blue")
+            page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")
+            page.locator("#clips .card", has_text="blue_down").focus()
+            page.keyboard.press("Enter")
+            page.wait_for_function("document.querySelector('#query').textContent.includes('blue_down')")
+            page.wait_for_selector("#explain[hidden]", state="attached")
+            assert page.locator("#explain-bars .barrow").count() == 0
+            # a filter that matches nothing says so
+            page.fill("#filter", "no-such-clip")
+            page.wait_for_function("document.querySelector('#more').textContent.includes('No clip matches')")
+            # a narrow window stacks the panels instead of cutting the results off
+            page.set_viewport_size({"width": 420, "height": 800})
+            width = page.evaluate("document.querySelector('#results').getBoundingClientRect().right")
+            assert width <= 420
             browser.close()
     finally:
         server.should_exit = True

@@ -17,11 +17,17 @@ function card(clip, { video = false, score = null, percentile = null } = {}) {
   element.dataset.id = clip.id;
   const media = document.createElement(video ? "video" : "img");
   if (video) {
-    Object.assign(media, { src: `/api/clips/${clip.id}/video`, muted: true, loop: true, autoplay: true,
-                           playsInline: true, preload: "metadata", poster: `/api/clips/${clip.id}/thumbnail` });
+    const source = clip.upload ? `/api/uploads/${clip.upload}/video` : `/api/clips/${clip.id}/video`;
+    Object.assign(media, { src: source, muted: true, loop: true, autoplay: true, playsInline: true, preload: "metadata",
+                           ...(clip.upload ? {} : { poster: `/api/clips/${clip.id}/thumbnail` }) });
   } else {
     Object.assign(media, { src: `/api/clips/${clip.id}/thumbnail`, loading: "lazy", alt: clip.name });
   }
+  element.tabIndex = 0; // keyboard: Tab to a card, Enter or Space to use it
+  element.setAttribute("role", "button");
+  element.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); element.click(); }
+  });
   const caption = document.createElement("div");
   caption.className = "caption";
   caption.title = clip.name;
@@ -31,43 +37,59 @@ function card(clip, { video = false, score = null, percentile = null } = {}) {
   return element;
 }
 
-async function loadClips() {
-  const data = await api(`/api/clips?limit=120&q=${encodeURIComponent($("filter").value)}`);
-  const grid = $("clips");
-  grid.replaceChildren(...data.clips.map((clip) => {
+const PAGE = 120;
+
+async function loadClips(append = false) {
+  const filter = $("filter").value;
+  const offset = append ? $("clips").children.length : 0;
+  const data = await api(`/api/clips?limit=${PAGE}&offset=${offset}&q=${encodeURIComponent(filter)}`);
+  const cards = data.clips.map((clip) => {
     const element = card(clip);
     element.addEventListener("click", () => setQuery({ id: clip.id }, clip.name));
     if (state.query && state.query.id === clip.id) element.classList.add("selected");
     return element;
-  }));
-  $("more").textContent = data.total > data.clips.length ? `${data.clips.length} of ${data.total} shown` : "";
+  });
+  if (append) $("clips").append(...cards); else $("clips").replaceChildren(...cards);
+  const shown = $("clips").children.length;
+  $("more").textContent = data.total === 0 ? (filter ? `No clip matches "${filter}".` : "The index is empty.")
+    : `${shown} of ${data.total} shown`;
+  $("more-clips").hidden = shown >= data.total;
 }
 
 function setQuery(query, label) {
   state.query = query;
   state.queryLabel = label;
+  state.k = 12;
   document.querySelectorAll("#clips .card").forEach((el) =>
     el.classList.toggle("selected", query.id !== undefined && Number(el.dataset.id) === query.id));
   search();
 }
 
-async function search() {
+async function search({ scroll = true } = {}) {
   if (!state.query) return;
   const motion = Number($("motion").value);
   const searchId = ++state.searchId;
   $("query").textContent = `Query: ${state.queryLabel} (motion weight ${motion.toFixed(2)})`;
+  $("query-preview").replaceChildren(card(state.query.id !== undefined ? { id: state.query.id, name: state.queryLabel }
+    : { id: null, name: state.queryLabel, upload: state.query.upload }, { video: true }));
   const data = await api("/api/search", {
     method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ query: state.query, k: 12, motion }),
+    body: JSON.stringify({ query: state.query, k: state.k, motion }),
   });
   if (searchId !== state.searchId) return; // a newer search is on its way
   state.results = data.results;
+  // a new ranking: the explanation of an earlier pair no longer describes anything on screen
+  $("explain").hidden = true;
+  $("explain-bars").replaceChildren();
+  $("more-results").hidden = data.results.length < state.k;
   $("results").replaceChildren(...data.results.map((hit) => {
     const element = card(hit, { video: true, score: hit.score, percentile: hit.percentile });
     element.addEventListener("click", () => explain(hit));
     return element;
   }));
   $("results").dataset.ranking = data.results.map((hit) => hit.id).join(",");
+  const top = $("results-panel").getBoundingClientRect().top;
+  if (scroll && (top < 0 || top > window.innerHeight * 0.6)) $("results-panel").scrollIntoView({ block: "start" });
 }
 
 function drawMap(canvas, map) {
@@ -89,7 +111,11 @@ function drawMap(canvas, map) {
 async function explain(hit) {
   const q = state.query.id !== undefined ? `a=${state.query.id}` : `upload=${state.query.upload}`;
   const data = await api(`/api/explain?${q}&b=${hit.id}&motion=${Number($("motion").value)}`);
-  const names = { 1: "M(1) appearance", 2: "M(2) spread of change", 3: "M(3) asymmetry", 4: "M(4) tails" };
+  const names = { 1: "M(1) appearance", 2: "M(2) spread of change", 3: "M(3) asymmetry", 4: "M(4) tails",
+                  flow: "token flow (direction)" };
+  $("explain-title").textContent = `Why ${state.queryLabel} and ${hit.name} match`;
+  document.querySelectorAll("#results .card").forEach((el) =>
+    el.classList.toggle("explained", Number(el.dataset.id) === hit.id));
   $("explain-bars").replaceChildren(...Object.entries(data.per_moment).map(([order, value]) => {
     const row = document.createElement("div");
     row.className = "barrow";
@@ -100,6 +126,7 @@ async function explain(hit) {
   drawMap($("map-query"), data.maps.query);
   drawMap($("map-candidate"), data.maps.candidate);
   $("explain").hidden = false;
+  $("explain").scrollIntoView({ block: "nearest" });
 }
 
 function upload(file) {
@@ -128,6 +155,11 @@ $("motion").addEventListener("input", () => {
   search();
 });
 $("upload").addEventListener("change", (event) => { if (event.target.files[0]) upload(event.target.files[0]); });
+$("upload-button").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" || event.key === " ") { event.preventDefault(); $("upload").click(); }
+});
+$("more-clips").addEventListener("click", () => loadClips(true));
+$("more-results").addEventListener("click", () => { state.k += 12; search({ scroll: false }); });
 
 api("/api/info").then((info) => { $("info").textContent = `${info.clips} clips · ${info.features.backbone.name}`; });
 loadClips();
