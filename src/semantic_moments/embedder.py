@@ -101,9 +101,8 @@ class SemanticMoments:
         backbone = settings["backbone"] if backbone is None else backbone
         layer = settings["layer"] if layer is None else layer
         frames = settings["frames"] if frames is None else frames
-        flow_weight = settings["flow_weight"] if flow_weight is None else flow_weight
-        if granularity != "patch" or fusion != "concat":
-            flow_weight = 0.0 if flow_weight == settings["flow_weight"] else flow_weight  # flow needs patches, concat
+        if flow_weight is None:  # the preset's, where the flow can be fused (patch tokens, concatenation)
+            flow_weight = settings["flow_weight"] if granularity == "patch" and fusion == "concat" else 0.0
         options = dict(alpha=tuple(alpha)) if alpha is not None else {}
         self.config = MomentsConfig.for_orders(
             tuple(orders), convention=convention, standardized=standardized, granularity=granularity,
