@@ -244,3 +244,33 @@ def test_api_docs_work_offline(client):
     for asset in ("/swagger/swagger-ui-bundle.js", "/swagger/swagger-ui.css"):
         assert client.get(asset).status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "semantic-moments"
+
+
+def test_clips_browsers_cannot_play_are_served_as_h264_previews(tmp_path, monkeypatch):
+    import av
+
+    from semantic_moments.server import previews
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "old.avi", moving_square(12, 64, (200, 60, 60), "right"), codec="mpeg4")
+    write_video(videos / "new.mp4", moving_square(12, 64, (60, 200, 60), "down"))
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, [videos], SemanticMoments("test-tiny", frames=8))
+    made = []
+    real = previews._transcode
+    monkeypatch.setattr(previews, "_transcode", lambda source, target: made.append(source) or real(source, target))
+    app = create_app(tmp_path / "idx", upload_dir=tmp_path / "uploads", allowed_hosts=("testserver",))
+    with TestClient(app) as client:
+        ids = {clip["name"]: clip["id"] for clip in client.get("/api/clips").json()["clips"]}
+        mp4 = client.get(f"/api/clips/{ids['new.mp4']}/video")
+        assert mp4.content == (videos / "new.mp4").read_bytes()  # playable: the file itself
+        avi = client.get(f"/api/clips/{ids['old.avi']}/video")
+        assert avi.status_code == 200 and avi.headers["content-type"] == "video/mp4"
+        preview = tmp_path / "preview.mp4"
+        preview.write_bytes(avi.content)
+        with av.open(str(preview)) as container:
+            assert container.streams.video[0].codec_context.name == "h264"
+            assert sum(1 for _ in container.decode(video=0)) == 12
+        assert client.get(f"/api/clips/{ids['old.avi']}/video").content == avi.content
+        assert made == [videos.resolve() / "old.avi"], "transcoded once, then served from the cache"

@@ -31,6 +31,7 @@ from ..collection import VIDEO_SUFFIXES, model_for_index
 from ..errors import ConfigError, SemanticMomentsError
 from ..index import Index
 from .guards import LOCAL_HOSTS, RequestGuard
+from .previews import Previews
 
 STATIC = Path(__file__).parent / "static"
 THUMBNAIL_SIZE = (90, 160)  # height, width
@@ -65,6 +66,7 @@ class ServerState:
                 raise ConfigError(f"{upload_dir}: uploads must not go inside an indexed folder")
         self.upload_dir = upload_dir or Path(tempfile.mkdtemp(prefix="semantic-moments-uploads-"))
         self.upload_dir.mkdir(parents=True, exist_ok=True)
+        self.previews = Previews(self.upload_dir / "previews")  # removed with the upload folder
         self.max_upload_bytes = max_upload_bytes
         self.max_uploads = max_uploads
         self.uploads: OrderedDict[str, Upload] = OrderedDict()
@@ -245,9 +247,15 @@ def create_app(
                                                         "(replaced, moved or linked elsewhere); rebuild the index")
         return Path(path)
 
-    @app.get("/api/clips/{clip_id}/video", summary="the clip's video file")
+    @app.get("/api/clips/{clip_id}/video",
+             summary="the clip's video: the file itself, or an H.264 MP4 preview where browsers cannot play it")
     def video(clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> FileResponse:
-        return FileResponse(indexed_file_or_410(clip_id))
+        path = indexed_file_or_410(clip_id)
+        try:
+            served = state.previews.get(path)
+        except SemanticMomentsError as error:
+            raise HTTPException(status_code=410, detail=str(error)) from None
+        return FileResponse(served, media_type="video/mp4" if served != path else None)
 
     @app.get("/api/clips/{clip_id}/thumbnail", summary="a JPEG of the clip's middle frame")
     def thumbnail(clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> Response:
@@ -293,7 +301,12 @@ def create_app(
 
     @app.get("/api/uploads/{token}/video", summary="an uploaded clip's video")
     def upload_video(token: str) -> FileResponse:
-        return FileResponse(upload_or_404(token).path)
+        path = upload_or_404(token).path
+        try:
+            served = state.previews.get(path)
+        except SemanticMomentsError as error:
+            raise HTTPException(status_code=410, detail=str(error)) from None
+        return FileResponse(served, media_type="video/mp4" if served != path else None)
 
     @app.post("/api/search", summary="clips most like the query, under query-time alpha")
     def search(request: SearchRequest) -> dict[str, Any]:
