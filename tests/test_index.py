@@ -308,3 +308,26 @@ def test_failed_files_are_not_retried_until_they_change(tmp_path, collection, mo
         write_video(bad, moving_square(10, 64, (9, 9, 9), "down"))  # fixed: a new version is tried
         fixed = build_index(index, [folder], model)
         assert fixed.added == [str(bad.resolve())] and index.failures() == {}
+
+
+def test_the_motion_knob_moves_the_spread_share_over_its_whole_range(tmp_path, collection, model):
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, [collection[0].parent], model)
+        spreads = index._part_spreads(1000)
+        names = [name for name, _ in index.parts]
+
+        def motion_share(motion):
+            alpha, flow = index.motion_weights(motion)
+            weights = dict(zip(names, index._weights(alpha, flow)))
+            energy = {name: weights[name] ** 2 * spreads[name] for name in names}
+            return sum(v for name, v in energy.items() if name != "moment.1") / sum(energy.values())
+
+        default = motion_share(0.5)
+        assert 0 < default < 1
+        expected = {0.0: 0.0, 0.25: default / 2, 0.5: default, 0.75: (1 + default) / 2, 1.0: 1.0}
+        for motion, share in expected.items():
+            assert motion_share(motion) == pytest.approx(share, abs=1e-6), motion
+        # 0.5 is the index's own weights (up to scale): the same ranking
+        alpha, flow = index.motion_weights(0.5)
+        assert [h.id for h in index.search(1, k=5, alpha=alpha, flow_weight=flow)] == [h.id for h in index.search(1, k=5)]
+        assert index.motion_weights(0.0)[1] == 0.0 and index.motion_weights(1.0)[0][0] == 0.0

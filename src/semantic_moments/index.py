@@ -126,6 +126,7 @@ class Index:
         self._fixed: dict[str, Any] = {}  # FIXED_SETTINGS once committed: no query reads them from SQLite again
         self.read_only = False
         self._percentile_cache: tuple[Any, np.ndarray] | None = None  # (generation, weights, sample), sorted pair scores
+        self._spread_cache: tuple[Any, dict[str, float]] | None = None  # per-part cosine spreads, per generation
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -377,6 +378,56 @@ class Index:
     def ann(self) -> dict[str, Any] | None:
         """The approximate index in use (file, kind, entries, last id covered), or None for exact search."""
         return self._setting("ann")
+
+    def motion_weights(self, motion: float, sample: int = 1000) -> tuple[tuple[float, ...], float]:
+        """(alpha, flow weight) of the one appearance-to-motion knob, ``motion`` in [0, 1].
+
+        0 is appearance only (M(1)), 1 motion only (M(2..), flow), 0.5 the index's own weights. In
+        between, the knob moves the share of the score's *spread over this collection* that the motion
+        parts carry, linearly from 0 to the index's own share (at 0.5) and on to 1: raw weights would
+        not do (with the default weights M(1) carries under 1% of the squared weight, so a raw knob
+        acts only near 0). The spread of a part is the standard deviation of its cosine over pairs of
+        up to ``sample`` indexed clips, cached per generation.
+        """
+        motion_alpha(motion)  # validates the range
+        config = self.config
+        if config is None:
+            raise IndexStoreError(f"{self.path}: the index is empty")
+        alpha, flow = config.alpha_for(tuple(self._setting("orders"))), config.flow_weight
+        spreads = self._part_spreads(sample)
+        names = [name for name, _ in self.parts]
+        weights = dict(zip(names, self._weights(alpha, flow)))
+        appearance = [name for name in names if name == "moment.1"]
+        moving = [name for name in names if name != "moment.1"]
+        energy_a = sum(weights[name] ** 2 * spreads[name] for name in appearance)
+        energy_b = sum(weights[name] ** 2 * spreads[name] for name in moving)
+        if energy_a <= 0 or energy_b <= 0:  # nothing to balance (e.g. every clip still): the plain knob
+            return motion_alpha(motion, alpha), self.motion_flow_weight(motion)
+        default_share = energy_b / (energy_a + energy_b)
+        share = 2 * motion * default_share if motion <= 0.5 else default_share + (2 * motion - 1) * (1 - default_share)
+        scale_a, scale_b = np.sqrt((1 - share) / energy_a), np.sqrt(share / energy_b)
+        scaled = {name: weights[name] * (scale_a if name in appearance else scale_b) for name in names}
+        orders = tuple(self._setting("orders"))
+        new_alpha = tuple(float(scaled[f"moment.{order}"]) for order in orders)
+        new_flow = float(next((scaled[name] for name in names if name.startswith("flow.")), 0.0))
+        if not any(weight > 0 for weight in new_alpha):  # motion only with the flow alone: keep alpha valid
+            new_alpha = tuple(1e-12 if order == orders[-1] else 0.0 for order in orders)
+        return new_alpha, new_flow
+
+    def _part_spreads(self, sample: int) -> dict[str, float]:
+        """{part name: std of the part's cosine over pairs of up to ``sample`` clips}, per generation."""
+        key = ("spreads", self.generation, sample)
+        if self._spread_cache is None or self._spread_cache[0] != key:
+            ids, raw, units = self._matrix()
+            chosen = units[np.linspace(0, len(units) - 1, min(sample, len(units))).astype(int)] if len(units) else units
+            spreads, start = {}, 0
+            upper = np.triu_indices(len(chosen), 1)
+            for name, size in self.parts:
+                block = chosen[:, start:start + size].astype(np.float64)
+                spreads[name] = float((block @ block.T)[upper].std()) if len(chosen) > 1 else 0.0
+                start += size
+            self._spread_cache = (key, spreads)
+        return self._spread_cache[1]
 
     def motion_alpha(self, motion: float) -> tuple[float, ...]:
         """``motion_alpha`` around this index's own weights (the paper's when it has none yet)."""

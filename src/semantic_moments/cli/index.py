@@ -166,8 +166,7 @@ def run_search(args: argparse.Namespace) -> int:
     from ..index import Index
 
     with Index.open(args.index, create=False) as index:
-        alpha = index.motion_alpha(args.motion) if args.motion is not None else args.alpha
-        flow_weight = index.motion_flow_weight(args.motion) if args.motion is not None else args.flow_weight
+        alpha, flow_weight = index.motion_weights(args.motion) if args.motion is not None else (args.alpha, args.flow_weight)
         if args.segment is None and index.lookup(args.query) is not None:
             query: Any = args.query
         elif args.query.isdigit() and not Path(args.query).exists():

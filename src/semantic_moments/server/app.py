@@ -210,7 +210,7 @@ def create_app(
         """(alpha, flow weight) of the motion knob; (None, None): the index's own weights."""
         if motion is None:
             return None, None
-        return state.index().motion_alpha(motion), state.index().motion_flow_weight(motion)
+        return state.index().motion_weights(motion)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
