@@ -93,6 +93,12 @@ def test_cross_origin_state_changes_are_refused(client):
         refused = client.post("/api/uploads", files={"file": ("x.mp4", handle, "video/mp4")},
                               headers={"Origin": "http://evil.example"})
     assert refused.status_code == 403
+    # another port of the same address is another origin (the probe's page was on 127.0.0.1:18766)
+    local = {"Host": "127.0.0.1:8000"}
+    refused = client.post("/api/search", json={"query": {"id": clip}}, headers={**local, "Origin": "http://127.0.0.1:18766"})
+    assert refused.status_code == 403
+    assert client.post("/api/search", json={"query": {"id": clip}},
+                       headers={**local, "Origin": "http://127.0.0.1:8000"}).status_code == 200
     # the page's own origin, and clients that send none (curl), still work
     assert client.post("/api/search", json={"query": {"id": clip}}, headers={"Origin": "http://testserver"}).status_code == 200
     assert client.post("/api/search", json={"query": {"id": clip}}).status_code == 200

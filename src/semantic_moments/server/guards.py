@@ -34,6 +34,12 @@ def host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+def _netloc(value: str) -> str:
+    """``"LocalHost:80"`` -> ``"localhost"``: host and port as compared for same-origin (default port dropped)."""
+    value = value.strip().lower()
+    return value[:-3] if value.endswith(":80") else value
+
+
 class RequestGuard:
     """ASGI middleware applying the module's three rules.
 
@@ -64,7 +70,8 @@ class RequestGuard:
             return
         if scope["method"] not in SAFE_METHODS:
             source = headers.get("origin") or headers.get("referer")
-            if source and source != "null" and host_name(urlsplit(source).netloc) != host:
+            # same origin = same host *and port*: a page on another port of 127.0.0.1 is another site
+            if source and source != "null" and _netloc(urlsplit(source).netloc) != _netloc(headers.get("host", "")):
                 await _refuse(send, 403, f"cross-origin request from {urlsplit(source).netloc!r} refused")
                 return
             if source == "null":
