@@ -47,6 +47,7 @@ class HuggingFaceBackbone(Backbone):
             source = weights or entry.default_weights
             if weights and not Path(weights).exists() and ("/" not in weights or weights.startswith((".", "/"))):
                 raise BackboneError(f"{entry.name}: weights path {weights} does not exist")
+            transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in our output
             try:
                 model = model_class.from_pretrained(source, **(config_overrides or {}))
             except (OSError, ValueError, EnvironmentError) as error:

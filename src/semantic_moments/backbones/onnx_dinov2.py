@@ -150,6 +150,9 @@ def convert(onnx_path: Path, output: Path) -> Path:
         (staging / "source.json").write_text(json.dumps(
             {"source": f"{PACKAGE}=={PACKAGE_VERSION}:{ONNX_RESOURCE}", "sha256": sha256_file(onnx_path),
              "converter_version": CONVERTER_VERSION}, indent=1))
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         _, info = Dinov2Model.from_pretrained(staging, output_loading_info=True)
         problems = {key: value for key, value in info.items() if value and key in ("missing_keys", "unexpected_keys")}
         if problems:
