@@ -206,6 +206,9 @@ def test_page_in_a_real_browser(collection, tmp_path):
             first = page.locator("#results .card").first.get_attribute("data-id")
             assert page.locator("#results .card.explained").get_attribute("data-id") == first
             assert "red_right.mp4 and" in page.text_content("#explain-title")
+            assert page.text_content("#explain-path").endswith(".mp4") and page.locator(".legend .ramp").count() == 1
+            # the map is drawn over the clip's middle frame: the canvas is not only map colours
+            assert page.evaluate("document.querySelector('#map-candidate').toDataURL().length") > 5000
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "search-page.png"), full_page=True)
             # a new query clears the explanation of the old pair; keyboard works on cards

@@ -321,7 +321,7 @@ def create_app(
             raise HTTPException(status_code=422, detail=str(error)) from None
         percentiles = state.index().percentile([hit.score for hit in hits], alpha, flow_weight)
         return {"alpha": list(alpha) if alpha else None, "flow_weight": flow_weight,
-                "results": [{"id": hit.id, "name": Path(hit.path).name, "score": hit.score,
+                "results": [{"id": hit.id, "name": Path(hit.path).name, "path": hit.path, "score": hit.score,
                              "percentile": percentile,
                              "per_moment": {str(k): v for k, v in hit.per_moment.items()}}
                             for hit, percentile in zip(hits, percentiles)]}

@@ -92,18 +92,27 @@ async function search({ scroll = true } = {}) {
   if (scroll && (top < 0 || top > window.innerHeight * 0.6)) $("results-panel").scrollIntoView({ block: "start" });
 }
 
-function drawMap(canvas, map) {
+function heat(v) { // 0..1 -> transparent blue .. opaque red: where the features change over time
+  return `rgba(${Math.round(255 * v)}, ${Math.round(60 * v)}, ${Math.round(255 * (1 - v))}, ${0.15 + 0.6 * v})`;
+}
+
+async function drawMap(canvas, map, frameUrl) {
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
+  if (frameUrl) { // the clip's middle frame underneath, so the map says where in the picture
+    const image = new Image();
+    image.src = frameUrl;
+    try { await image.decode(); context.drawImage(image, 0, 0, canvas.width, canvas.height); } catch (_) { /* no frame */ }
+  }
   if (!map) return;
   const rows = map.length, columns = map[0].length;
   const peak = Math.max(...map.flat(), 1e-9);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < columns; c++) {
-      const v = map[r][c] / peak; // 0..1: where the features change over time
-      context.fillStyle = `rgb(${Math.round(255 * v)}, ${Math.round(80 * v)}, ${Math.round(255 * (1 - v))})`;
-      context.fillRect((c * canvas.width) / columns, (r * canvas.height) / rows,
-                       canvas.width / columns + 1, canvas.height / rows + 1);
+      const x0 = Math.floor((c * canvas.width) / columns), x1 = Math.floor(((c + 1) * canvas.width) / columns);
+      const y0 = Math.floor((r * canvas.height) / rows), y1 = Math.floor(((r + 1) * canvas.height) / rows);
+      context.fillStyle = heat(map[r][c] / peak); // cells meet exactly: translucent overlaps would draw a grid
+      context.fillRect(x0, y0, x1 - x0, y1 - y0);
     }
   }
 }
@@ -123,8 +132,12 @@ async function explain(hit) {
       `<span class="fill" style="width:${Math.max(0, value) * 12}rem"></span><span>${value.toFixed(3)}</span>`;
     return row;
   }));
-  drawMap($("map-query"), data.maps.query);
-  drawMap($("map-candidate"), data.maps.candidate);
+  await Promise.all([
+    drawMap($("map-query"), data.maps.query, state.query.id !== undefined ? `/api/clips/${state.query.id}/thumbnail` : null),
+    drawMap($("map-candidate"), data.maps.candidate, `/api/clips/${hit.id}/thumbnail`),
+  ]);
+  $("explain-path").textContent = hit.path || "";
+  $("copy-path").onclick = () => navigator.clipboard && navigator.clipboard.writeText(hit.path || "");
   $("explain").hidden = false;
   $("explain").scrollIntoView({ block: "nearest" });
 }
