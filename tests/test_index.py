@@ -331,3 +331,19 @@ def test_the_motion_knob_moves_the_spread_share_over_its_whole_range(tmp_path, c
         alpha, flow = index.motion_weights(0.5)
         assert [h.id for h in index.search(1, k=5, alpha=alpha, flow_weight=flow)] == [h.id for h in index.search(1, k=5)]
         assert index.motion_weights(0.0)[1] == 0.0 and index.motion_weights(1.0)[0][0] == 0.0
+
+
+def test_export_parquet_holds_ids_paths_settings_and_vectors(tmp_path, collection, model, capsys):
+    pyarrow_parquet = pytest.importorskip("pyarrow.parquet")
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, [collection[0].parent], model)
+        parts = index.parts
+        expected = {clip_id: index.moments_of(clip_id) for clip_id in range(1, 7)}
+    assert main(["index", "export", "--index", str(tmp_path / "idx"), "--parquet", str(tmp_path / "clips.parquet")]) == 0
+    table = pyarrow_parquet.read_table(tmp_path / "clips.parquet")
+    assert table.num_rows == 6 and {"id", "path", "content_hash", "moment_1", "flow_4"} <= set(table.column_names)
+    metadata = {key.decode(): json.loads(value) for key, value in table.schema.metadata.items()}
+    assert metadata["semantic_moments.parts"] == parts and metadata["semantic_moments.features"]["num_frames"] == 8
+    row = table.slice(2, 1).to_pylist()[0]
+    joined = np.concatenate([np.asarray(row[name.replace(".", "_")], dtype=np.float32) for name, _ in parts])
+    np.testing.assert_array_equal(joined, expected[row["id"]])

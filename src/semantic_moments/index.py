@@ -491,6 +491,37 @@ class Index:
         row = self._db.execute("SELECT size_bytes, mtime FROM clips WHERE id = ?", (clip_id,)).fetchone()
         return (int(row[0]), float(row[1])) if row else None
 
+    def export_parquet(self, path: str | os.PathLike[str]) -> int:
+        """Write every clip to a Parquet file that pandas, DuckDB, Spark or a vector database read:
+        ``id``, ``path``, ``content_hash``, ``size_bytes``, ``mtime``, ``duration_seconds``, ``fps``,
+        ``num_source_frames``, one float32 list column per stored part (``moment_1``.., ``flow_2``..;
+        raw, as stored), and the index's settings as JSON in the file's metadata
+        (``semantic_moments.features``, ``.config``, ``.parts``). Written atomically; returns the
+        number of clips. Needs ``pyarrow``."""
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ConfigError("Parquet export needs `pip install pyarrow`") from None
+        rows = self._db.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
+                                "num_source_frames, moments FROM clips ORDER BY id").fetchall()
+        raw = self._rows([(row[0], row[8]) for row in rows], 1)
+        columns: dict[str, Any] = {name: [row[i] for row in rows] for i, name in enumerate(
+            ("id", "path", "content_hash", "size_bytes", "mtime", "duration_seconds", "fps", "num_source_frames"))}
+        start = 0
+        for name, size in self.parts:
+            values = pa.array(raw[:, start:start + size].reshape(-1), type=pa.float32())
+            columns[name.replace(".", "_")] = pa.FixedSizeListArray.from_arrays(values, size)
+            start += size
+        metadata = {f"semantic_moments.{key}": json.dumps(value) for key, value in
+                    (("features", self.feature_settings), ("config", self._setting("config")), ("parts", self.parts))}
+        table = pa.table(columns).replace_schema_metadata(metadata)
+        target = Path(path)
+        temporary = target.with_name(f".{target.name}.tmp")
+        pq.write_table(table, temporary)
+        os.replace(temporary, target)
+        return len(rows)
+
     def moments_of(self, clip_id: int) -> np.ndarray:
         """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""
         row = self._db.execute("SELECT id, moments FROM clips WHERE id = ?", (clip_id,)).fetchone()

@@ -49,6 +49,12 @@ def add_index_commands(commands) -> None:
                                   description="Remove clips from the index (their files are untouched).")
     removing.add_argument("ids", nargs="+", type=int, metavar="ID", help="clip ids (see `index list`)")
     removing.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    export = actions.add_parser("export", help="write the index as a Parquet file (ids, paths, settings, vectors)",
+                                description="One row per clip with its raw parts as float32 list columns and the "
+                                            "settings in the file's metadata; readable by pandas, DuckDB, Spark and "
+                                            "vector databases. Needs pyarrow.")
+    export.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    export.add_argument("--parquet", type=Path, required=True, metavar="FILE", help="Parquet file to write")
     check = actions.add_parser("check", help="look for damage: SQLite's integrity check and every stored row",
                                description="Exit 0 when the index is sound, 1 with one line per problem otherwise.")
     check.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
@@ -124,6 +130,11 @@ def run_index(args: argparse.Namespace) -> int:
         return 0
     if args.index_command in ("list", "remove"):
         return _list_or_remove(args)
+    if args.index_command == "export":
+        with Index.open(args.index) as index:
+            count = index.export_parquet(args.parquet)
+        print(f"wrote {count} clip(s) to {args.parquet}", file=sys.stderr)
+        return 0
     with Index.open(args.index, create=True) as index:
         model = model_for_index(index, args)
         summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
