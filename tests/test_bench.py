@@ -7,11 +7,10 @@ import json
 
 import numpy as np
 import pytest
-
-from semantic_moments.bench.methods import MAIN_NAME, PAPER_NAME
 from conftest import moving_square, write_video
 
 from semantic_moments.bench import manifest as manifests
+from semantic_moments.bench.methods import MAIN_NAME, PAPER_NAME
 from semantic_moments.bench.metrics import bootstrap_interval, cosine_matrix, knn_classify, score_triplets
 from semantic_moments.bench.synthetic import CATEGORIES, make_triplets, render
 from semantic_moments.cli import main
@@ -228,3 +227,28 @@ def test_labels_with_paths_relative_to_another_folder_say_so(labelled_tree, tmp_
     with pytest.raises(ConfigError, match="6 listed paths are not there: right/red_right.mp4.*--root"):
         manifests.build_from_labels(elsewhere / "labels.csv")
     assert len(manifests.build_from_labels(elsewhere / "labels.csv", root=labelled_tree).clips) == 6
+
+
+def test_plots_say_all_zero_and_keep_their_legend(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from semantic_moments.bench.report import write_report
+    from semantic_moments.bench.runner import BenchmarkResult
+
+    manifest = manifests.Manifest("flat", "real", tmp_path, ())
+    rows = [{"dataset": "flat", "method": "m", "group": group, "backbone": "b", "frames": frames, "key": f"m{frames}",
+             "category": "all", "metric": "recall_at_1", "value": 0.0, "low": 0.0, "high": 0.0, "n": 5}
+            for group, frames in (("main", 16), ("frames", 8))]
+    texts, limits, saved = [], [], []
+    monkeypatch.setattr(Axes, "text", lambda self, x, y, s, **kw: texts.append(s))
+    real_ylim, real_save = Axes.set_ylim, Figure.savefig
+    monkeypatch.setattr(Axes, "set_ylim", lambda self, *a, **kw: limits.append(a) or real_ylim(self, *a, **kw))
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **kw: saved.append(kw) or real_save(self, *a, **kw))
+    write_report([BenchmarkResult(manifest, rows=rows)], tmp_path / "report", {}, plots=True, failure_examples=0)
+    assert texts.count("all zero") == 2  # the category bars and the flat frame-count curve
+    assert (-0.02, 1.02) in limits, "a flat curve is drawn on Recall@1's own range"
+    assert saved[0].get("bbox_inches") == "tight", "the legend outside the axes is kept whole"

@@ -128,11 +128,12 @@ def _plots(results: Sequence[BenchmarkResult], report_dir: Path, failure_example
             axis.bar(np.arange(len(categories)) + index * width, heights, width, yerr=errors, label=key, capsize=2)
         axis.set_xticks(np.arange(len(categories)) + width * (len(keys) - 1) / 2, categories, rotation=20)
         axis.set_ylabel("Recall@1")
-        axis.set_ylim(0, 1)
+        axis.set_ylim(0, 1.05)
         axis.set_title(f"{result.manifest.name}: Recall@1 per category")
-        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
-        figure.tight_layout()
-        figure.savefig(report_dir / f"{slug}_categories.png", dpi=110)
+        if all(row["value"] == 0 for row in rows if row["key"] in keys):
+            axis.text(0.5, 0.5, "all zero", transform=axis.transAxes, ha="center", va="center", fontsize=14, color="0.4")
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        figure.savefig(report_dir / f"{slug}_categories.png", dpi=110, bbox_inches="tight")  # the legend stays whole
         plt.close(figure)
         lines.append(f"![{result.manifest.name} per category]({slug}_categories.png)")
         sweep = sorted((row["frames"], row) for row in rows if row["category"] == "all" and row["group"] in ("main", "frames"))
@@ -146,7 +147,10 @@ def _plots(results: Sequence[BenchmarkResult], report_dir: Path, failure_example
             axis.set_xticks(frames, [str(f) for f in frames])
             axis.set_xlabel("frames T")
             axis.set_ylabel("Recall@1")
+            axis.set_ylim(-0.02, 1.02)  # Recall@1's own range: a flat curve is drawn flat, not zoomed into noise
             axis.set_title(f"{result.manifest.name}: frame count")
+            if all(r["value"] == 0 for _, r in sweep):
+                axis.text(0.5, 0.5, "all zero", transform=axis.transAxes, ha="center", va="center", color="0.4")
             figure.tight_layout()
             figure.savefig(report_dir / f"{slug}_frames.png", dpi=110)
             plt.close(figure)

@@ -102,7 +102,8 @@ def run_bench(args: argparse.Namespace) -> int:
         else:
             built = manifests.build_from_triplet_csv(args.triplets_csv, args.distractors, args.name)
         path = built.save(args.output)
-        print(f"wrote {path}: {len(built.triplets)} triplets, {len(built.distractors)} distractors, "
+        print(f"wrote {path}: {len(built.triplets)} triplets, a pool of {len(built.distractors)} clips (each triplet's "
+              "own clips and its class's other clips are not counted against it), "
               f"{len(built.clips)} labelled clips", file=sys.stderr)
         return 0
     from ..bench.methods import default_methods
