@@ -525,3 +525,26 @@ def test_page_level_corruption_is_reported_not_a_traceback(tmp_path, two_folders
         assert main(argv) in (1, 2)
         err = capsys.readouterr().err
         assert ("damaged" in err or "problem" in err or "not a readable index" in err) and "Traceback" not in err
+
+
+def test_a_clip_indexed_through_a_link_is_served_and_a_swapped_link_is_not(served, tmp_path):
+    copy = tmp_path / "real"
+    copy.mkdir()
+    for path in (served / "videos").iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    link = tmp_path / "linked"
+    link.symlink_to(copy)
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, [link], SemanticMoments("test-tiny", frames=8))
+    app = create_app(tmp_path / "idx", upload_dir=tmp_path / "uploads", allowed_hosts=("testserver",))
+    with TestClient(app) as client:
+        clips = client.get("/api/clips").json()["clips"]
+        assert client.get(f"/api/clips/{clips[0]['id']}/video").status_code == 200  # links the user made are fine
+        link.unlink()
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        for path in copy.iterdir():
+            (elsewhere / path.name).symlink_to("/etc/passwd")
+        link.symlink_to(elsewhere)  # the same paths now lead somewhere else
+        response = client.get(f"/api/clips/{clips[0]['id']}/video")
+        assert response.status_code == 410 and b"root:" not in response.content

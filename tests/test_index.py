@@ -347,3 +347,19 @@ def test_export_parquet_holds_ids_paths_settings_and_vectors(tmp_path, collectio
     row = table.slice(2, 1).to_pylist()[0]
     joined = np.concatenate([np.asarray(row[name.replace(".", "_")], dtype=np.float32) for name, _ in parts])
     np.testing.assert_array_equal(joined, expected[row["id"]])
+
+
+def test_paths_stay_as_the_user_reaches_them_through_links(tmp_path, collection, model):
+    link = tmp_path / "my-videos"
+    link.symlink_to(collection[0].parent)
+    with Index.open(tmp_path / "idx", create=True) as index:
+        summary = build_index(index, [link], model)
+        assert all(path.startswith(str(link) + "/") for path in summary.added)
+        assert all(hit.path.startswith(str(link) + "/") for hit in index.search(1, k=3))
+        assert index.lookup(str(link / collection[2].name)) is not None
+        # an index from before (keys resolved through the link) is renamed, not embedded again
+        for path in list(index.files()):
+            index.rename(path, str(Path(path).resolve()))
+        again = build_index(index, [link], model, prune=True)
+        assert len(again.unchanged) == 6 and not again.added and not again.removed
+        assert all(path.startswith(str(link)) for path in index.files())

@@ -66,7 +66,7 @@ def model_for_index(index: Index, **options: Any):
 def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = None,
                 skipped: dict[str, str] | None = None) -> list[Path]:
     """Video files under ``folders`` (recursive, following folder links once), sorted, as absolute
-    paths. What cannot be scanned (unreadable folders, broken links, link loops) is recorded in
+    paths the way the user reaches them (not resolved through links). What cannot be scanned (unreadable folders, broken links, link loops) is recorded in
     ``skipped`` {path: reason}. Raises ConfigError for a folder that does not exist."""
     import fnmatch
 
@@ -75,7 +75,7 @@ def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = No
     for folder in folders:
         folder = Path(folder)
         if folder.is_file():
-            found.add(folder.resolve())
+            found.add(Path(os.path.abspath(folder)))
             continue
         if not folder.is_dir():
             raise ConfigError(f"{folder}: no such folder")
@@ -101,7 +101,7 @@ def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = No
                 if glob and not fnmatch.fnmatch(name, glob):
                     continue
                 if glob or path.suffix.lower() in VIDEO_SUFFIXES:
-                    found.add(path.resolve())
+                    found.add(Path(os.path.abspath(path)))  # the path as the user reaches it, links kept
     return sorted(found)
 
 
@@ -153,6 +153,7 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
     files = find_videos(folders, glob, summary.skipped)
     known = index.files()
     failed_before = index.failures()
+    present = {str(path) for path in files}
     to_embed: list[tuple[Path, bool]] = []
     for path in files:
         key = str(path)
@@ -165,6 +166,10 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
         if earlier and not retry_failed and earlier[:2] == (stat.st_size, stat.st_mtime):
             summary.skipped[key] = f"failed before, unchanged since ({earlier[2]}); --retry-failed tries again"
             continue
+        if key not in known and str(path.resolve()) in known and str(path.resolve()) not in present:
+            # indexed before under its resolved path (older versions resolved links): same file, new name
+            index.rename(str(path.resolve()), key)
+            known[key] = known.pop(str(path.resolve()))
         if key in known:
             digest, size, mtime = known[key]
             if size == stat.st_size and mtime == stat.st_mtime:
@@ -199,7 +204,7 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
     if prune:
         # only clips under the folders this run scanned whose files are really gone: a folder left
         # out of this run, a --glob that skipped a file or a momentary error never deletes anything
-        roots = [Path(folder).resolve() for folder in folders]
+        roots = [Path(os.path.abspath(folder)) for folder in folders]
         vanished = [path for path in known if _within(path, roots) and not os.path.lexists(path)]
         index.remove(vanished)
         summary.removed = vanished

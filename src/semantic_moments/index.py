@@ -314,7 +314,9 @@ class Index:
         row = np.concatenate([np.asarray(value, dtype=np.float32).ravel() for value in parts.values()])
         header = {"pts_seconds": embedding.pts_seconds.tolist(), "frame_indices": embedding.frame_indices.tolist(),
                   "segment": list(embedding.segment) if embedding.segment else None, "backbone": embedding.backbone,
-                  "config": embedding.config.to_dict()}
+                  "config": embedding.config.to_dict(),
+                  # the file the path led to when indexed: a later swap of the path for a link elsewhere shows
+                  "real_path": os.path.realpath(key) if os.path.exists(key) else None}
         motion_map = embedding.motion_map
         if self.feature_settings is None:
             self._set("features", embedding.feature_settings())
@@ -482,14 +484,29 @@ class Index:
             if row:
                 return int(row[0]), row[1]
         row = self._db.execute("SELECT id, path FROM clips WHERE path = ?", (str(key),)).fetchone()
-        if row is None and isinstance(key, str):
-            row = self._db.execute("SELECT id, path FROM clips WHERE path = ?", (str(Path(key).resolve()),)).fetchone()
+        for variant in ((os.path.abspath(key), str(Path(key).resolve())) if row is None and isinstance(key, str) else ()):
+            row = self._db.execute("SELECT id, path FROM clips WHERE path = ?", (variant,)).fetchone()
+            if row:
+                break
         return (int(row[0]), row[1]) if row else None
 
-    def file_record(self, clip_id: int) -> tuple[int, float] | None:
-        """(size_bytes, mtime) recorded for a clip's file when it was indexed, or None."""
-        row = self._db.execute("SELECT size_bytes, mtime FROM clips WHERE id = ?", (clip_id,)).fetchone()
-        return (int(row[0]), float(row[1])) if row else None
+    def file_record(self, clip_id: int) -> tuple[int, float, str] | None:
+        """(size_bytes, mtime, real path) recorded for a clip's file when it was indexed, or None. The
+        real path is where the indexed path led then (through any links); older rows give the path."""
+        row = self._db.execute("SELECT size_bytes, mtime, path, header FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        if row is None:
+            return None
+        try:
+            real = json.loads(row[3]).get("real_path")
+        except (json.JSONDecodeError, AttributeError, TypeError):
+            real = None
+        return int(row[0]), float(row[1]), real or row[2]
+
+    def rename(self, old: str, new: str) -> None:
+        """Record that the clip indexed as ``old`` is now reached as ``new`` (same file, same content)."""
+        with self._transaction():
+            self._db.execute("UPDATE clips SET path = ? WHERE path = ?", (new, old))
+            self._set("generation", self.generation + 1)
 
     def export_parquet(self, path: str | os.PathLike[str]) -> int:
         """Write every clip to a Parquet file that pandas, DuckDB, Spark or a vector database read:

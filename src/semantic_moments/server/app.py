@@ -231,18 +231,18 @@ def create_app(
                                            "duration_seconds": duration} for clip_id, path, duration in rows]}
 
     def indexed_file_or_410(clip_id: int) -> Path:
-        """The clip's file, only if it is still the regular file that was indexed: same resolved
-        path (no symlink swapped in), same size and modification time."""
+        """The clip's file, only if it is still the regular file that was indexed: the path still leads
+        to the same file (no link swapped in), with the same size and modification time."""
         _, path = clip_or_404(clip_id)
         recorded = state.index().file_record(clip_id)
         try:
-            status = os.stat(path, follow_symlinks=False)
+            status = os.stat(path)
         except OSError:
             raise HTTPException(status_code=410, detail=f"clip {clip_id}'s file is gone; rebuild the index") from None
         import stat as stat_module
 
-        if (not stat_module.S_ISREG(status.st_mode) or os.path.realpath(path) != os.path.abspath(path)
-                or recorded is None or (status.st_size, status.st_mtime) != recorded):
+        if (not stat_module.S_ISREG(status.st_mode) or recorded is None
+                or os.path.realpath(path) != recorded[2] or (status.st_size, status.st_mtime) != recorded[:2]):
             raise HTTPException(status_code=410, detail=f"clip {clip_id}'s file changed since it was indexed "
                                                         "(replaced, moved or linked elsewhere); rebuild the index")
         return Path(path)
