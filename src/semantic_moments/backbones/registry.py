@@ -1,7 +1,7 @@
 """Named backbones, timm-style: ``create_backbone("efficientnet-lite0")``.
 
-Each family module registers small declarative entries with ``register_backbone``; adding a backbone
-means adding one entry. Nothing is loaded or downloaded until ``create_backbone`` is called.
+Entries are data (``catalog.py``) whose factories are named ``"module:Class"`` and imported only when a
+backbone is made; adding a backbone means adding one entry. Nothing is loaded or downloaded until ``create_backbone`` is called.
 """
 
 from __future__ import annotations
@@ -10,8 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from ..errors import BackboneError
-from .base import Backbone
+
+if TYPE_CHECKING:
+    from .base import Backbone
 
 
 @dataclass(frozen=True)
@@ -20,8 +24,8 @@ class BackboneEntry:
 
     Attributes:
         name: registry name.
-        factory: builds the adapter; called as ``factory(entry, weights=..., pretrained=..., layer=...,
-            device=..., dtype=..., **options)``.
+        factory: builds the adapter, or its ``"module:Class"`` name (imported when first used); called
+            as ``factory(entry, weights=..., pretrained=..., layer=..., device=..., dtype=..., **options)``.
         description: one line for ``semantic-moments backbones``.
         default_weights: where pretrained weights come from when none are given (hub id or package).
         default_layer: layer used when none is given.
@@ -29,7 +33,7 @@ class BackboneEntry:
     """
 
     name: str
-    factory: Callable[..., Backbone]
+    factory: Callable[..., Backbone] | str
     description: str
     default_weights: str
     default_layer: str
@@ -47,7 +51,7 @@ def register_backbone(entry: BackboneEntry) -> BackboneEntry:
 
 
 def _load_families() -> None:
-    from . import efficientnet, hf, onnx_dinov2, tiny  # noqa: F401 - importing registers the entries
+    from . import catalog  # noqa: F401 - importing registers the entries (data only: no torch)
 
 
 def list_backbones() -> list[BackboneEntry]:
@@ -86,7 +90,13 @@ def create_backbone(
         options: family-specific, e.g. ``config_overrides`` for a small random Hugging Face model.
     """
     entry = get_entry(name)
-    return entry.factory(
+    factory = entry.factory
+    if isinstance(factory, str):
+        import importlib
+
+        module, _, attribute = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attribute)
+    return factory(
         entry,
         weights=weights,
         pretrained=pretrained,

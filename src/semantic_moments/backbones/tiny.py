@@ -13,7 +13,7 @@ import torch
 
 from ..errors import BackboneError
 from .base import Backbone, Preprocessing, TokenOutput, require_layer
-from .registry import BackboneEntry, register_backbone
+from .registry import BackboneEntry
 
 
 class TinyTestBackbone(Backbone):
@@ -37,14 +37,3 @@ class TinyTestBackbone(Backbone):
         rows, columns = features.shape[-2:]
         patch = features.flatten(2).transpose(1, 2)
         return TokenOutput(patch=patch, pooled=patch.mean(dim=1), grid=(rows, columns))
-
-
-register_backbone(
-    BackboneEntry(
-        name="test-tiny",
-        factory=TinyTestBackbone,
-        description="deterministic untrained 8x8 patchify + tanh, 64px: for tests only, not for search",
-        default_weights="seed:0",
-        default_layer="patchify",
-    )
-)
