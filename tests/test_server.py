@@ -207,6 +207,7 @@ def test_page_in_a_real_browser(collection, tmp_path):
             assert page.locator("#results .card.explained").get_attribute("data-id") == first
             assert "red_right.mp4 and" in page.text_content("#explain-title")
             assert page.text_content("#explain-path").endswith(".mp4") and page.locator(".legend .ramp").count() == 1
+            assert page.get_attribute("#open-video", "href") == f"/api/clips/{first}/video"
             # the map is drawn over the clip's middle frame: the canvas is not only map colours
             assert page.evaluate("document.querySelector('#map-candidate').toDataURL().length") > 5000
             ARTIFACTS.mkdir(exist_ok=True)

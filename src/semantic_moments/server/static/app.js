@@ -137,6 +137,7 @@ async function explain(hit) {
     drawMap($("map-candidate"), data.maps.candidate, `/api/clips/${hit.id}/thumbnail`),
   ]);
   $("explain-path").textContent = hit.path || "";
+  $("open-video").href = `/api/clips/${hit.id}/video`;
   $("copy-path").onclick = () => navigator.clipboard && navigator.clipboard.writeText(hit.path || "");
   $("explain").hidden = false;
   $("explain").scrollIntoView({ block: "nearest" });
