@@ -363,3 +363,18 @@ def test_paths_stay_as_the_user_reaches_them_through_links(tmp_path, collection,
         again = build_index(index, [link], model, prune=True)
         assert len(again.unchanged) == 6 and not again.added and not again.removed
         assert all(path.startswith(str(link)) for path in index.files())
+
+
+def test_an_index_from_before_token_flow_searches_and_says_why_it_cannot_grow(tmp_path, collection, model):
+    import dataclasses
+
+    from semantic_moments.errors import ConfigError
+
+    old = [dataclasses.replace(embedding, flow={}) for embedding in model.embed(collection)]  # files from before
+    with Index.open(tmp_path / "idx", create=True) as index:
+        for path, embedding in zip(collection, old):
+            index.add(embedding, path=str(path))
+        assert index.parts == [["moment.1", 24], ["moment.2", 24], ["moment.3", 24]]
+        assert len(index.search(1, k=3, flow_weight=0)) == 3
+        with pytest.raises(ConfigError, match="flow: index has None, the model has"):
+            build_index(index, [collection[0].parent], model)

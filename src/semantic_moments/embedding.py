@@ -128,8 +128,10 @@ class Embedding:
         return fused.float().numpy()
 
     def feature_settings(self) -> dict[str, Any]:
-        """What must agree for two embeddings to be comparable (see ``feature_settings``)."""
-        return feature_settings(self.backbone, self.config)
+        """What must agree for two embeddings to be comparable (see ``feature_settings``); an embedding
+        without token flow (a file from before it) says so."""
+        settings = feature_settings(self.backbone, self.config)
+        return settings if self.flow else {**settings, "flow": None}
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically to ``path`` (see the module docstring for the format); returns the path."""
@@ -271,8 +273,8 @@ def require_comparable(a: Embedding, b: Embedding) -> None:
     """Raise ConfigError, naming both sides, unless a and b were made with the same features."""
     settings_a, settings_b = a.feature_settings(), b.feature_settings()
     if settings_a != settings_b:
-        differing = sorted(key for key in settings_a if settings_a[key] != settings_b[key])
-        details = "; ".join(f"{key}: {settings_a[key]} vs {settings_b[key]}" for key in differing)
+        differing = sorted(key for key in set(settings_a) | set(settings_b) if settings_a.get(key) != settings_b.get(key))
+        details = "; ".join(f"{key}: {settings_a.get(key)} vs {settings_b.get(key)}" for key in differing)
         raise ConfigError(f"cannot compare {a.source} with {b.source}: made with different settings ({details})")
 
 

@@ -216,8 +216,8 @@ class Index:
         """Raise ConfigError, naming both sides, unless ``theirs`` matches the index's feature settings."""
         settings = self.feature_settings
         if settings is not None and settings != theirs:
-            differing = sorted(key for key in settings if settings[key] != theirs.get(key))
-            details = "; ".join(f"{key}: index has {settings[key]}, {what} has {theirs.get(key)}" for key in differing)
+            differing = sorted(key for key in set(settings) | set(theirs) if settings.get(key) != theirs.get(key))
+            details = "; ".join(f"{key}: index has {settings.get(key)}, {what} has {theirs.get(key)}" for key in differing)
             raise ConfigError(f"{what} was made with other settings than the index {self.path} ({details})")
 
     def _require_compatible(self, embedding: Embedding) -> None:
