@@ -20,6 +20,7 @@ from semantic_moments import SemanticMoments, similarity
 from semantic_moments.cli import main
 from semantic_moments.collection import build_index
 from semantic_moments.errors import ConfigError, IndexStoreError
+from semantic_moments import calibration
 from semantic_moments.index import Index, motion_alpha
 
 COLOURS = [(230, 40, 40), (40, 200, 60), (40, 60, 230), (220, 220, 40), (200, 40, 200), (40, 200, 200)]
@@ -313,7 +314,7 @@ def test_failed_files_are_not_retried_until_they_change(tmp_path, collection, mo
 def test_the_motion_knob_moves_the_spread_share_over_its_whole_range(tmp_path, collection, model):
     with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model)
-        spreads = index._part_spreads(1000)
+        spreads = calibration.part_spreads(index, 1000)
         names = [name for name, _ in index.parts]
 
         def motion_share(motion):

@@ -41,6 +41,7 @@ import numpy as np
 
 from .config import MomentsConfig, validate_alpha, validate_flow_weight
 from .embedding import Embedding
+from . import calibration, maintenance
 from .ann import HNSW_EF_SEARCH, AnnFile, write_ann
 from .errors import ConfigError, IndexStoreError
 
@@ -381,55 +382,28 @@ class Index:
         """The approximate index in use (file, kind, entries, last id covered), or None for exact search."""
         return self._setting("ann")
 
+    # -- reading scores against the collection (calibration.py) and upkeep (maintenance.py) -----
+
     def motion_weights(self, motion: float, sample: int = 1000) -> tuple[tuple[float, ...], float]:
-        """(alpha, flow weight) of the one appearance-to-motion knob, ``motion`` in [0, 1].
+        """(alpha, flow weight) of the appearance-to-motion knob (``calibration.motion_weights``)."""
+        return calibration.motion_weights(self, motion, sample)
 
-        0 is appearance only (M(1)), 1 motion only (M(2..), flow), 0.5 the index's own weights. In
-        between, the knob moves the share of the score's *spread over this collection* that the motion
-        parts carry, linearly from 0 to the index's own share (at 0.5) and on to 1: raw weights would
-        not do (with the default weights M(1) carries under 1% of the squared weight, so a raw knob
-        acts only near 0). The spread of a part is the standard deviation of its cosine over pairs of
-        up to ``sample`` indexed clips, cached per generation.
-        """
-        motion_alpha(motion)  # validates the range
-        config = self.config
-        if config is None:
-            raise IndexStoreError(f"{self.path}: the index is empty")
-        alpha, flow = config.alpha_for(tuple(self._setting("orders"))), config.flow_weight
-        spreads = self._part_spreads(sample)
-        names = [name for name, _ in self.parts]
-        weights = dict(zip(names, self._weights(alpha, flow)))
-        appearance = [name for name in names if name == "moment.1"]
-        moving = [name for name in names if name != "moment.1"]
-        energy_a = sum(weights[name] ** 2 * spreads[name] for name in appearance)
-        energy_b = sum(weights[name] ** 2 * spreads[name] for name in moving)
-        if energy_a <= 0 or energy_b <= 0:  # nothing to balance (e.g. every clip still): the plain knob
-            return motion_alpha(motion, alpha), self.motion_flow_weight(motion)
-        default_share = energy_b / (energy_a + energy_b)
-        share = 2 * motion * default_share if motion <= 0.5 else default_share + (2 * motion - 1) * (1 - default_share)
-        scale_a, scale_b = np.sqrt((1 - share) / energy_a), np.sqrt(share / energy_b)
-        scaled = {name: weights[name] * (scale_a if name in appearance else scale_b) for name in names}
-        orders = tuple(self._setting("orders"))
-        new_alpha = tuple(float(scaled[f"moment.{order}"]) for order in orders)
-        new_flow = float(next((scaled[name] for name in names if name.startswith("flow.")), 0.0))
-        if not any(weight > 0 for weight in new_alpha):  # motion only with the flow alone: keep alpha valid
-            new_alpha = tuple(1e-12 if order == orders[-1] else 0.0 for order in orders)
-        return new_alpha, new_flow
+    def percentile(self, scores: Sequence[float], alpha: Sequence[float] | None = None,
+                   flow_weight: float | None = None, sample: int = 1000) -> list[float]:
+        """Each score's percentile among all indexed pairs (``calibration.percentile``)."""
+        return calibration.percentile(self, scores, alpha, flow_weight, sample)
 
-    def _part_spreads(self, sample: int) -> dict[str, float]:
-        """{part name: std of the part's cosine over pairs of up to ``sample`` clips}, per generation."""
-        key = ("spreads", self.generation, sample)
-        if self._spread_cache is None or self._spread_cache[0] != key:
-            ids, raw, units = self._matrix()
-            chosen = units[np.linspace(0, len(units) - 1, min(sample, len(units))).astype(int)] if len(units) else units
-            spreads, start = {}, 0
-            upper = np.triu_indices(len(chosen), 1)
-            for name, size in self.parts:
-                block = chosen[:, start:start + size].astype(np.float64)
-                spreads[name] = float((block @ block.T)[upper].std()) if len(chosen) > 1 else 0.0
-                start += size
-            self._spread_cache = (key, spreads)
-        return self._spread_cache[1]
+    def check(self) -> list[str]:
+        """Every problem found (``maintenance.check``); empty when the index is sound."""
+        return maintenance.check(self)
+
+    def repair(self) -> list[str]:
+        """Remove unusable rows; returns their paths (``maintenance.repair``)."""
+        return maintenance.repair(self)
+
+    def export_parquet(self, path: str | os.PathLike[str]) -> int:
+        """Write every clip to Parquet; returns the count (``maintenance.export_parquet``)."""
+        return maintenance.export_parquet(self, path)
 
     def motion_alpha(self, motion: float) -> tuple[float, ...]:
         """``motion_alpha`` around this index's own weights (the paper's when it has none yet)."""
@@ -508,37 +482,6 @@ class Index:
             self._db.execute("UPDATE clips SET path = ? WHERE path = ?", (new, old))
             self._set("generation", self.generation + 1)
 
-    def export_parquet(self, path: str | os.PathLike[str]) -> int:
-        """Write every clip to a Parquet file that pandas, DuckDB, Spark or a vector database read:
-        ``id``, ``path``, ``content_hash``, ``size_bytes``, ``mtime``, ``duration_seconds``, ``fps``,
-        ``num_source_frames``, one float32 list column per stored part (``moment_1``.., ``flow_2``..;
-        raw, as stored), and the index's settings as JSON in the file's metadata
-        (``semantic_moments.features``, ``.config``, ``.parts``). Written atomically; returns the
-        number of clips. Needs ``pyarrow``."""
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ConfigError("Parquet export needs `pip install pyarrow`") from None
-        rows = self._db.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
-                                "num_source_frames, moments FROM clips ORDER BY id").fetchall()
-        raw = self._rows([(row[0], row[8]) for row in rows], 1)
-        columns: dict[str, Any] = {name: [row[i] for row in rows] for i, name in enumerate(
-            ("id", "path", "content_hash", "size_bytes", "mtime", "duration_seconds", "fps", "num_source_frames"))}
-        start = 0
-        for name, size in self.parts:
-            values = pa.array(raw[:, start:start + size].reshape(-1), type=pa.float32())
-            columns[name.replace(".", "_")] = pa.FixedSizeListArray.from_arrays(values, size)
-            start += size
-        metadata = {f"semantic_moments.{key}": json.dumps(value) for key, value in
-                    (("features", self.feature_settings), ("config", self._setting("config")), ("parts", self.parts))}
-        table = pa.table(columns).replace_schema_metadata(metadata)
-        target = Path(path)
-        temporary = target.with_name(f".{target.name}.tmp")
-        pq.write_table(table, temporary)
-        os.replace(temporary, target)
-        return len(rows)
-
     def moments_of(self, clip_id: int) -> np.ndarray:
         """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""
         row = self._db.execute("SELECT id, moments FROM clips WHERE id = ?", (clip_id,)).fetchone()
@@ -586,32 +529,6 @@ class Index:
         if not np.isfinite(np.frombuffer(blob, dtype=np.float32)).all():
             return "has NaN or infinite values"
         return None
-
-    def check(self) -> list[str]:
-        """Every problem found: SQLite's integrity check, then each row's size and finiteness.
-        Empty when the index is sound."""
-        problems = [f"sqlite: {row[0]}" for row in self._db.execute("PRAGMA integrity_check") if row[0] != "ok"]
-        try:
-            width = sum(self._sizes())
-            self.config  # noqa: B018 - validates the stored config
-        except IndexStoreError as error:
-            return problems + [str(error)]
-        for clip_id, path, blob in self._db.execute("SELECT id, path, moments FROM clips"):
-            problem = self._row_problem(blob, width)
-            if problem:
-                problems.append(f"clip {clip_id} {problem} ({path})")
-        return problems
-
-    def repair(self) -> list[str]:
-        """Remove the rows ``check`` finds unusable (their files are embedded again by the next
-        build) and rewrite the ANN file; returns the paths removed. SQLite-level damage is not
-        repairable here: rebuild the index from its folders."""
-        width = sum(self._sizes())
-        bad = [path for clip_id, path, blob in self._db.execute("SELECT id, path, moments FROM clips")
-               if self._row_problem(blob, width)]
-        self.remove(bad)
-        self._set("ann", None)
-        return bad
 
     def _weights(self, alpha: Sequence[float] | None, flow_weight: float | None = None) -> tuple[float, ...]:
         """One weight per stored part: ``alpha`` per order (default: the index's), then the flow
@@ -689,26 +606,6 @@ class Index:
         candidates = self._candidates(raw_query, weights, k * RESCORE_FACTOR + len(excluded))
         candidates = [clip_id for clip_id in candidates if clip_id not in excluded]
         return self._rescore(raw_query, candidates, weights)[:k]
-
-    def percentile(self, scores: Sequence[float], alpha: Sequence[float] | None = None,
-                   flow_weight: float | None = None, sample: int = 1000) -> list[float]:
-        """Where each score lies among the scores of all pairs of indexed clips under the same
-        weights: the percentage of pairs scoring lower (0-100). The pairs come from up to ``sample``
-        clips (a fixed, evenly spaced choice), computed once per generation and weights. A raw cosine
-        means little alone (every pair of a collection may score 0.7-0.9); its percentile says how
-        unusual a match is in this collection."""
-        weights = self._weights(alpha, flow_weight)
-        key = (self.generation, weights, sample)
-        if self._percentile_cache is None or self._percentile_cache[0] != key:
-            ids, raw, _ = self._matrix()
-            chosen = raw[np.linspace(0, len(raw) - 1, min(sample, len(raw))).astype(int)] if len(raw) else raw
-            fused = self._fused(chosen, weights) if len(chosen) else np.zeros((0, 1))
-            pairs = (fused @ fused.T)[np.triu_indices(len(fused), 1)]
-            self._percentile_cache = (key, np.sort(pairs))
-        pairs = self._percentile_cache[1]
-        if len(pairs) == 0:
-            return [float("nan")] * len(scores)
-        return [float(100.0 * np.searchsorted(pairs, score, side="left") / len(pairs)) for score in scores]
 
     def _candidates(self, raw_query: np.ndarray, alpha: tuple[float, ...], count: int) -> list[int]:
         ann = self._load_ann()

@@ -1,0 +1,73 @@
+"""Keeping an index sound and portable: finding damage (``check``), dropping unusable rows
+(``repair``) and writing the collection out as Parquet (``export_parquet``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, IndexStoreError
+
+if TYPE_CHECKING:
+    from .index import Index
+
+
+def export_parquet(index: Index, path: str | os.PathLike[str]) -> int:
+    """Write every clip to a Parquet file that pandas, DuckDB, Spark or a vector database read:
+    ``id``, ``path``, ``content_hash``, ``size_bytes``, ``mtime``, ``duration_seconds``, ``fps``,
+    ``num_source_frames``, one float32 list column per stored part (``moment_1``.., ``flow_2``..;
+    raw, as stored), and the index's settings as JSON in the file's metadata
+    (``semantic_moments.features``, ``.config``, ``.parts``). Written atomically; returns the
+    number of clips. Needs ``pyarrow``."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError("Parquet export needs `pip install pyarrow`") from None
+    rows = index._db.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
+                            "num_source_frames, moments FROM clips ORDER BY id").fetchall()
+    raw = index._rows([(row[0], row[8]) for row in rows], 1)
+    columns: dict[str, Any] = {name: [row[i] for row in rows] for i, name in enumerate(
+        ("id", "path", "content_hash", "size_bytes", "mtime", "duration_seconds", "fps", "num_source_frames"))}
+    start = 0
+    for name, size in index.parts:
+        values = pa.array(raw[:, start:start + size].reshape(-1), type=pa.float32())
+        columns[name.replace(".", "_")] = pa.FixedSizeListArray.from_arrays(values, size)
+        start += size
+    metadata = {f"semantic_moments.{key}": json.dumps(value) for key, value in
+                (("features", index.feature_settings), ("config", index._setting("config")), ("parts", index.parts))}
+    table = pa.table(columns).replace_schema_metadata(metadata)
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp")
+    pq.write_table(table, temporary)
+    os.replace(temporary, target)
+    return len(rows)
+
+
+def check(index: Index) -> list[str]:
+    """Every problem found: SQLite's integrity check, then each row's size and finiteness.
+    Empty when the index is sound."""
+    problems = [f"sqlite: {row[0]}" for row in index._db.execute("PRAGMA integrity_check") if row[0] != "ok"]
+    try:
+        width = sum(index._sizes())
+        index.config  # noqa: B018 - validates the stored config
+    except IndexStoreError as error:
+        return problems + [str(error)]
+    for clip_id, path, blob in index._db.execute("SELECT id, path, moments FROM clips"):
+        problem = index._row_problem(blob, width)
+        if problem:
+            problems.append(f"clip {clip_id} {problem} ({path})")
+    return problems
+
+def repair(index: Index) -> list[str]:
+    """Remove the rows ``check`` finds unusable (their files are embedded again by the next
+    build) and rewrite the ANN file; returns the paths removed. SQLite-level damage is not
+    repairable here: rebuild the index from its folders."""
+    width = sum(index._sizes())
+    bad = [path for clip_id, path, blob in index._db.execute("SELECT id, path, moments FROM clips")
+           if index._row_problem(blob, width)]
+    index.remove(bad)
+    index._set("ann", None)
+    return bad
