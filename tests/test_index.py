@@ -379,3 +379,21 @@ def test_an_index_from_before_token_flow_searches_and_says_why_it_cannot_grow(tm
         assert len(index.search(1, k=3, flow_weight=0)) == 3
         with pytest.raises(ConfigError, match="flow: index has None, the model has"):
             build_index(index, [collection[0].parent], model)
+
+
+def test_a_still_query_finds_still_clips_among_many_moving_ones(tmp_path, model):
+    import dataclasses
+
+    moving = model.embed(moving_square(16, 64, (200, 40, 40), "right"))
+    still = dataclasses.replace(moving, moments={1: moving.moments[1], 2: 0 * moving.moments[2], 3: 0 * moving.moments[3]},
+                                flow={size: 0 * vector for size, vector in moving.flow.items()})
+    rng = np.random.default_rng(0)
+    with Index.open(tmp_path / "idx", create=True) as index:
+        for number in range(60):  # moving clips whose appearance is closer to the query than the still one's
+            jitter = {order: value + 0.01 * rng.normal(size=value.shape).astype(np.float32)
+                      for order, value in moving.moments.items()}
+            index.add(dataclasses.replace(moving, moments=jitter), path=f"moving{number}.mp4")
+        far_still = dataclasses.replace(still, moments={**still.moments, 1: still.moments[1] + 0.3})
+        index.add(far_still, path="still.mp4")
+        hits = index.search(still, k=1)
+        assert hits[0].path == "still.mp4"  # exact cosine 1-ish vs ~0.04 for any moving clip

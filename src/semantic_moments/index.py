@@ -614,7 +614,12 @@ class Index:
             if len(ids) == 0:
                 return []
             if self._separable():
-                scores = units @ self._weighted_query(raw_query, alpha)
+                # divided by each clip's own weighted norm (its zero parts, e.g. a still clip's motion
+                # parts, carry no weight), this is the exact cosine: a still query finds still clips
+                present = np.stack([np.abs(units[:, start:start + size]).sum(axis=1) > 0
+                                    for start, size in zip(np.cumsum([0] + self._sizes()[:-1]), self._sizes())], axis=1)
+                norms = np.sqrt(present.astype(np.float64) @ np.square(alpha))
+                scores = (units @ self._weighted_query(raw_query, alpha)) / np.where(norms > 0, norms, 1.0)
             else:  # other conventions/fusions: score everything exactly
                 scores = self._fused(raw, alpha) @ self._fused(raw_query[None], alpha)[0]
             top = np.argsort(-scores, kind="stable")[:count]
