@@ -123,9 +123,10 @@ class Index:
         self._db = connection
         self._ann = AnnFile(path)
         self.ef_search = HNSW_EF_SEARCH  # HNSW breadth: higher finds more true neighbours, slower
-        self._matrix_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None  # generation, ids, raw, units
+        self._matrix_cache: tuple | None = None  # generation, ids, raw, units, parts present
         self._fixed: dict[str, Any] = {}  # FIXED_SETTINGS once committed: no query reads them from SQLite again
         self.read_only = False
+        self._config: MomentsConfig | None = None
         self._percentile_cache: tuple[Any, np.ndarray] | None = None  # (generation, weights, sample), sorted pair scores
         self._spread_cache: tuple[Any, dict[str, float]] | None = None  # per-part cosine spreads, per generation
 
@@ -198,11 +199,16 @@ class Index:
 
     @property
     def config(self) -> MomentsConfig | None:
+        if self._config is not None:
+            return self._config
         data = self._setting("config")
         try:
-            return MomentsConfig.from_dict(data) if data else None
+            config = MomentsConfig.from_dict(data) if data else None
         except ConfigError as error:
             raise self._damaged(f"setting 'config' is invalid ({error})") from None
+        if config is not None and "config" in self._fixed:  # committed: it never changes again
+            self._config = config
+        return config
 
     def _damaged(self, detail: str) -> IndexStoreError:
         return IndexStoreError(f"index {self.path} is damaged: {detail} (run `semantic-moments index check`, "
@@ -440,7 +446,7 @@ class Index:
               flow_weight: float | None = None) -> SearchHit | None:
         """How ``query`` (a raw row, see ``raw_of``, or an indexed clip's id) scores against one clip,
         or None if the clip is not in the index."""
-        raw_query = self.moments_of(query) if isinstance(query, int) else query
+        raw_query = self.moments_of(query) if isinstance(query, int) else self._raw_array(query)
         hits = self._rescore(raw_query, [clip_id], self._weights(alpha, flow_weight))
         return hits[0] if hits else None
 
@@ -503,8 +509,17 @@ class Index:
             sizes = self._sizes() or [1]
             ids = np.array([row[0] for row in rows], dtype=np.int64)
             raw = self._rows(rows, 1)
-            self._matrix_cache = (generation, ids, raw, _unit_blocks(raw, sizes))
+            units = _unit_blocks(raw, sizes)
+            bounds = np.cumsum([0] + sizes)
+            present = np.stack([np.abs(units[:, a:b]).sum(axis=1) > 0 for a, b in zip(bounds[:-1], bounds[1:])],
+                               axis=1).astype(np.float64) if len(units) else np.zeros((0, len(sizes)))
+            self._matrix_cache = (generation, ids, raw, units, present)
         return self._matrix_cache[1], self._matrix_cache[2], self._matrix_cache[3]
+
+    def _present(self) -> np.ndarray:
+        """(N, K) 1.0 where a clip's part k is not all zero (same order as ``_matrix``)."""
+        self._matrix()
+        return self._matrix_cache[4]
 
     # -- search -----------------------------------------------------------------------------------
 
@@ -529,6 +544,14 @@ class Index:
         if not np.isfinite(np.frombuffer(blob, dtype=np.float32)).all():
             return "has NaN or infinite values"
         return None
+
+    def _raw_array(self, query: np.ndarray) -> np.ndarray:
+        """A raw query row from an array: (D,) as stored, or (K, d) moments of an index without flow."""
+        flat = np.asarray(query, dtype=np.float32).reshape(-1)
+        if flat.size != sum(self._sizes()):
+            raise ConfigError(f"a raw query needs {sum(self._sizes())} values laid out as {self.parts}, got "
+                              f"shape {tuple(np.shape(query))}")
+        return flat
 
     def _weights(self, alpha: Sequence[float] | None, flow_weight: float | None = None) -> tuple[float, ...]:
         """One weight per stored part: ``alpha`` per order (default: the index's), then the flow
@@ -595,7 +618,7 @@ class Index:
         if isinstance(query, Embedding):
             raw_query = self.raw_of(query)
         elif isinstance(query, np.ndarray):
-            raw_query = query
+            raw_query = self._raw_array(query)
         else:
             found = self.lookup(query)
             if found is None:
@@ -616,13 +639,15 @@ class Index:
             if self._separable():
                 # divided by each clip's own weighted norm (its zero parts, e.g. a still clip's motion
                 # parts, carry no weight), this is the exact cosine: a still query finds still clips
-                present = np.stack([np.abs(units[:, start:start + size]).sum(axis=1) > 0
-                                    for start, size in zip(np.cumsum([0] + self._sizes()[:-1]), self._sizes())], axis=1)
-                norms = np.sqrt(present.astype(np.float64) @ np.square(alpha))
+                norms = np.sqrt(self._present() @ np.square(alpha))
                 scores = (units @ self._weighted_query(raw_query, alpha)) / np.where(norms > 0, norms, 1.0)
             else:  # other conventions/fusions: score everything exactly
                 scores = self._fused(raw, alpha) @ self._fused(raw_query[None], alpha)[0]
-            top = np.argsort(-scores, kind="stable")[:count]
+            if count < len(scores):  # the best ``count`` in O(N), then only those sorted
+                best = np.argpartition(-scores, count - 1)[:count]
+                top = best[np.argsort(-scores[best], kind="stable")]
+            else:
+                top = np.argsort(-scores, kind="stable")
             return ids[top].tolist()
         index, covered_up_to = ann
         _, found = index.search(self._weighted_query(raw_query, alpha)[None], count)
