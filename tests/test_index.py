@@ -397,3 +397,14 @@ def test_a_still_query_finds_still_clips_among_many_moving_ones(tmp_path, model)
         index.add(far_still, path="still.mp4")
         hits = index.search(still, k=1)
         assert hits[0].path == "still.mp4"  # exact cosine 1-ish vs ~0.04 for any moving clip
+
+
+def test_raw_query_arrays_are_checked_against_the_layout(tmp_path, collection, model):
+    from semantic_moments.errors import ConfigError
+
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, [collection[0].parent], model)
+        row = index.moments_of(2)
+        assert [hit.id for hit in index.search(row, k=2)] == [hit.id for hit in index.search(row.reshape(1, -1), k=2)]
+        with pytest.raises(ConfigError, match="a raw query needs"):
+            index.search(row[:-1], k=2)

@@ -529,11 +529,14 @@ class Index:
         width = sum(self._sizes()) or 1
         if not rows:
             return np.zeros((0, width), np.float32)
-        for row in rows:
-            problem = self._row_problem(row[column], width)
-            if problem:
-                raise self._damaged(f"clip {row[0]} {problem}")
-        return np.stack([np.frombuffer(row[column], dtype=np.float32) for row in rows]).reshape(len(rows), width)
+        if any(not isinstance(row[column], bytes) or len(row[column]) != 4 * width for row in rows):
+            row = next(row for row in rows if self._row_problem(row[column], width))
+            raise self._damaged(f"clip {row[0]} {self._row_problem(row[column], width)}")
+        matrix = np.frombuffer(b"".join(row[column] for row in rows), dtype=np.float32).reshape(len(rows), width)
+        if not np.isfinite(matrix).all():
+            row = next(row for row in rows if self._row_problem(row[column], width))
+            raise self._damaged(f"clip {row[0]} {self._row_problem(row[column], width)}")
+        return matrix
 
     @staticmethod
     def _row_problem(blob: Any, width: int) -> str | None:
@@ -613,7 +616,8 @@ class Index:
         """
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
-        k = min(int(k), max(len(self), 1))  # never more results than clips
+        if k > 1000:  # never more results than clips (counting rows costs a scan: only for large k)
+            k = min(int(k), max(len(self), 1))
         excluded = set(exclude)
         if isinstance(query, Embedding):
             raw_query = self.raw_of(query)
