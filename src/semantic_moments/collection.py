@@ -166,10 +166,12 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
         if earlier and not retry_failed and earlier[:2] == (stat.st_size, stat.st_mtime):
             summary.skipped[key] = f"failed before, unchanged since ({earlier[2]}); --retry-failed tries again"
             continue
-        if key not in known and str(path.resolve()) in known and str(path.resolve()) not in present:
-            # indexed before under its resolved path (older versions resolved links): same file, new name
-            index.rename(str(path.resolve()), key)
-            known[key] = known.pop(str(path.resolve()))
+        if key not in known:
+            resolved = str(path.resolve())
+            if resolved in known and resolved not in present:
+                # indexed before under its resolved path (older versions resolved links): same file, new name
+                index.rename(resolved, key)
+                known[key] = known.pop(resolved)
         if key in known:
             digest, size, mtime = known[key]
             if size == stat.st_size and mtime == stat.st_mtime:
