@@ -144,14 +144,6 @@ class MomentsConfig:
         """Names of the stored token-flow parts, one per pyramid level (``flow.G``)."""
         return tuple(f"flow.{size}" for size in self.flow_grids) if self.granularity == "patch" else ()
 
-    def weights(self, alpha: tuple[float, ...] | None = None, flow_weight: float | None = None,
-                orders: tuple[int, ...] | None = None) -> tuple[float, ...]:
-        """One weight per fused part: alpha per order, then the flow weight per flow level."""
-        orders = self.orders if orders is None else orders
-        alpha = self.alpha_for(orders) if alpha is None else tuple(float(weight) for weight in alpha)
-        flow = self.flow_weight if flow_weight is None else validate_flow_weight(flow_weight)
-        return alpha + (flow,) * len(self.flow_parts())
-
 
 def validate_alpha(alpha: tuple[float, ...], orders: tuple[int, ...]) -> None:
     """Raise ConfigError unless ``alpha`` holds one finite, non-negative weight per order."""

@@ -30,7 +30,7 @@ import torch
 
 from .config import MomentsConfig, validate_alpha, validate_flow_weight
 from .errors import ConfigError, EmbeddingFileError
-from .moments import fuse
+from .flow import fuse_with_flow
 
 FORMAT_NAME = "semantic-moments/embedding"
 FORMAT_VERSION = "1"
@@ -114,17 +114,11 @@ class Embedding:
         missing = [order for order in orders if order not in self.moments]
         if missing:
             raise ConfigError(f"{self.source}: moments of order {missing} were not computed (have {sorted(self.moments)})")
-        tensors: dict[int | str, torch.Tensor] = {order: torch.from_numpy(self.moments[order]).double() for order in orders}
-        keys: list[int | str] = list(orders)
-        weights = list(alpha)
-        if flow_weight > 0:
-            if not self.flow:
-                raise ConfigError(f"{self.source}: has no token flow to weight (made with frame granularity or an older version)")
-            for size in sorted(self.flow):
-                tensors[f"flow.{size}"] = torch.from_numpy(self.flow[size]).double()
-                keys.append(f"flow.{size}")
-                weights.append(flow_weight)
-        fused = fuse(tensors, keys, weights, fusion or self.config.fusion, self.config.convention)
+        if flow_weight > 0 and not self.flow:
+            raise ConfigError(f"{self.source}: has no token flow to weight (made with frame granularity or an older version)")
+        moments = {order: torch.from_numpy(self.moments[order]).double() for order in orders}
+        flow = {size: torch.from_numpy(vector).double() for size, vector in self.flow.items()}
+        fused = fuse_with_flow(moments, flow, alpha, flow_weight, fusion or self.config.fusion, self.config.convention)
         return fused.float().numpy()
 
     def feature_settings(self) -> dict[str, Any]:

@@ -25,11 +25,12 @@ vector of segments * 4 * g * g values: ``flow_vectors`` returns {g: vector}.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from .errors import ConfigError
+from .moments import fuse
 
 MAX_SHIFT = 3.0  # patches per step; larger estimates are outside the linearisation's range
 RIDGE = 1e-6
@@ -119,18 +120,34 @@ class TokenFlow:
         self.steps += other.steps
 
 
+def pool_cells(maps: torch.Tensor, cells: int) -> torch.Tensor:
+    """(..., rows, columns) -> (..., cells * cells): the mean over each cell of a cells x cells grid."""
+    rows, columns = maps.shape[-2:]
+    if cells < 1 or cells > min(rows, columns):
+        raise ConfigError(f"flow grid {cells} does not fit a {rows} x {columns} patch grid")
+    return torch.stack([maps[..., r0:r1, c0:c1].mean(dim=(-2, -1))
+                        for r0, r1 in cell_bounds(rows, cells) for c0, c1 in cell_bounds(columns, cells)], dim=-1)
+
+
 def flow_vectors(flow: TokenFlow, grids: Sequence[int] = (2, 4)) -> dict[int, torch.Tensor]:
     """{g: (segments * 4 * g * g,) float64} mean flow per segment and direction, pooled on g x g cells.
 
     A segment with no steps (a clip shorter than ``segments`` + 1 frames) contributes zeros.
     """
-    rows, columns = flow.grid
     means = flow.sums / flow.counts.clamp(min=1).view(-1, 1, 1, 1)
-    vectors = {}
-    for cells in grids:
-        if cells < 1 or cells > min(rows, columns):
-            raise ConfigError(f"flow grid {cells} does not fit a {rows} x {columns} patch grid")
-        pooled = torch.stack([means[..., r0:r1, c0:c1].mean(dim=(-2, -1))
-                              for r0, r1 in cell_bounds(rows, cells) for c0, c1 in cell_bounds(columns, cells)], dim=-1)
-        vectors[int(cells)] = pooled.reshape(-1)
-    return vectors
+    return {int(cells): pool_cells(means, cells).reshape(-1) for cells in grids}
+
+
+def fuse_with_flow(moments: Mapping[int, torch.Tensor], flow: Mapping[int, torch.Tensor], alpha: Sequence[float],
+                   flow_weight: float, fusion: str = "concat", convention: str = "reference") -> torch.Tensor:
+    """``moments.fuse`` of the moments (weights ``alpha``, in the mapping's order) followed, when
+    ``flow_weight`` > 0, by every flow level g in ``flow`` as part ``"flow.g"`` with that weight."""
+    parts: dict = dict(moments)
+    keys: list = list(moments)
+    weights = list(alpha)
+    if flow_weight > 0:
+        for cells in sorted(flow):
+            parts[f"flow.{cells}"] = flow[cells]
+            keys.append(f"flow.{cells}")
+            weights.append(flow_weight)
+    return fuse(parts, keys, weights, fusion, convention)

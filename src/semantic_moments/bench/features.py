@@ -23,9 +23,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..flow import cell_bounds
+from ..flow import pool_cells
 from ..moments import finalize_moments, patch_average
 from ..video import SampledClip, hash_file
 
@@ -48,11 +47,8 @@ def moment_features(model, clip: SampledClip) -> dict[str, np.ndarray]:
                 features[f"{granularity}/{name}/{order}"] = vector.float().cpu().numpy()
     flow = statistics.flow
     if flow is not None and min(statistics.grid) >= max(FLOW_GRIDS):
-        rows, columns = flow.grid
         for cells in FLOW_GRIDS:
-            pooled = torch.stack([flow.sums[..., r0:r1, c0:c1].mean(dim=(-2, -1))
-                                  for r0, r1 in cell_bounds(rows, cells) for c0, c1 in cell_bounds(columns, cells)], -1)
-            features[f"patch/flowsum/{cells}"] = pooled.numpy().astype(np.float64)
+            features[f"patch/flowsum/{cells}"] = pool_cells(flow.sums, cells).numpy().astype(np.float64)
         features["patch/flowcount"] = flow.counts.numpy().astype(np.float64)
     features["patch/motion_level"] = np.array([statistics.motion_level()])
     return features

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..moments import fuse
+from ..flow import fuse_with_flow
 from ..presets import preset_settings
 from .features import flow_from_cache
 
@@ -54,19 +54,15 @@ class Method:
         if self.baseline:
             return features[f"{self.extractor()}/{self.baseline}"]
         prefix = f"{self.extractor()}/{self.granularity}/{self.convention}"
-        vectors: dict = {order: torch.from_numpy(features[f"{prefix}/{order}"]).double() for order in self.orders}
-        keys: list = list(self.orders)
-        weights = list(self.alpha)
-        if self.flow_weight > 0:
-            flow = flow_from_cache(features, self.extractor(), self.flow_grids, self.flow_segments)
-            for cells, vector in flow.items():
-                vectors[f"flow.{cells}"] = torch.from_numpy(vector).double()
-                keys.append(f"flow.{cells}")
-                weights.append(self.flow_weight)
+        moments = {order: torch.from_numpy(features[f"{prefix}/{order}"]).double() for order in self.orders}
+        flow = {cells: torch.from_numpy(vector).double() for cells, vector in
+                flow_from_cache(features, self.extractor(), self.flow_grids, self.flow_segments).items()
+                } if self.flow_weight > 0 else {}
         if float(features[f"{self.extractor()}/patch/motion_level"][0]) < self.motion_floor:  # still: static
-            vectors = {key: value if key == 1 else torch.zeros_like(value) for key, value in vectors.items()}
+            moments = {order: value if order == 1 else torch.zeros_like(value) for order, value in moments.items()}
+            flow = {cells: torch.zeros_like(value) for cells, value in flow.items()}
         convention = "reference" if self.convention == "reference" else "paper"
-        return fuse(vectors, keys, weights, self.fusion, convention).float().numpy()
+        return fuse_with_flow(moments, flow, self.alpha, self.flow_weight, self.fusion, convention).float().numpy()
 
 
 MAIN_NAME = "SemanticMoments + token flow (default)"
