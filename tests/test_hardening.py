@@ -548,3 +548,24 @@ def test_a_clip_indexed_through_a_link_is_served_and_a_swapped_link_is_not(serve
         link.symlink_to(elsewhere)  # the same paths now lead somewhere else
         response = client.get(f"/api/clips/{clips[0]['id']}/video")
         assert response.status_code == 410 and b"root:" not in response.content
+
+
+def test_a_new_index_file_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    import sqlite3
+
+    from semantic_moments import index as index_module
+
+    real_connect = sqlite3.connect
+
+    def dies_after_creating_the_file(database, *args, **kwargs):
+        real_connect(database, *args, **kwargs).close()  # the file exists, no schema yet
+        raise KeyboardInterrupt  # killed here
+
+    monkeypatch.setattr(index_module.sqlite3, "connect", dies_after_creating_the_file)
+    with pytest.raises(KeyboardInterrupt):
+        Index.open(tmp_path / "idx", create=True)
+    monkeypatch.setattr(index_module.sqlite3, "connect", real_connect)
+    assert not (tmp_path / "idx" / "index.sqlite").exists()  # no 0-byte file to be refused later
+    with Index.open(tmp_path / "idx", create=True) as index:
+        assert len(index) == 0
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir() if p.name.startswith(".index")) == []

@@ -148,6 +148,7 @@ class Index:
             if path.exists() and not path.is_dir():
                 raise IndexStoreError(f"{path}: exists and is not an index folder")
             path.mkdir(parents=True, exist_ok=True)
+            _create_database(database)
         elif database.stat().st_size == 0:
             raise IndexStoreError(f"{path}: index.sqlite is empty (0 bytes): the index is damaged; remove the folder "
                                   "to start a new one")
@@ -703,6 +704,32 @@ class Index:
 def _part_name(key: int | str) -> str:
     """2 -> ``"moment.2"``; ``"flow.4"`` stays."""
     return f"moment.{key}" if isinstance(key, int) else str(key)
+
+
+def _create_database(database: Path) -> None:
+    """Make an empty index database atomically: built under a temporary name with its schema, then
+    renamed, so a process killed while creating it never leaves a 0-byte ``index.sqlite`` (which
+    ``Index.open`` refuses as damaged)."""
+    temporary = database.with_name(f".{database.name}.{os.getpid()}.new")
+    try:
+        connection = sqlite3.connect(str(temporary), isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(SCHEMA)
+        finally:
+            connection.close()
+        try:
+            os.link(temporary, database)  # never replaces an index another process created meanwhile
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links
+            if not database.exists():
+                os.replace(temporary, database)
+    except sqlite3.DatabaseError as error:
+        raise IndexStoreError(f"{database}: cannot create an index ({error})") from None
+    finally:
+        for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 def _open_read_only(database: Path) -> sqlite3.Connection:
