@@ -66,8 +66,9 @@ def model_for_index(index: Index, **options: Any):
 def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = None,
                 skipped: dict[str, str] | None = None) -> list[Path]:
     """Video files under ``folders`` (recursive, following folder links once), sorted, as absolute
-    paths the way the user reaches them (not resolved through links). What cannot be scanned (unreadable folders, broken links, link loops) is recorded in
-    ``skipped`` {path: reason}. Raises ConfigError for a folder that does not exist."""
+    paths the way the user reaches them (not resolved through links). What cannot be scanned
+    (unreadable folders, broken links, link loops) is recorded in ``skipped`` {path: reason}.
+    Raises ConfigError for a folder that does not exist."""
     import fnmatch
 
     skipped = {} if skipped is None else skipped
@@ -91,7 +92,7 @@ def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = No
                 subfolders[:] = []
                 continue
             visited.add((status.st_dev, status.st_ino))
-            for name in names + [sub for sub in subfolders if not os.path.exists(os.path.join(directory, sub))]:
+            for name in names:  # os.walk lists a broken link among the files
                 path = Path(directory) / name
                 if not path.exists():
                     skipped[str(path)] = "broken link" if path.is_symlink() else "vanished while scanning"
@@ -120,12 +121,13 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]]) -> list[str]:
         if any(child.suffix.lower() in IMAGE_SUFFIXES and child.is_file() for child in path.iterdir()):
             expanded.append(str(source))
             continue
-        videos = find_videos([path])
-        expanded.extend(str(video) for video in videos) if videos else expanded.append(str(source))
+        videos = [str(video) for video in find_videos([path])]
+        expanded.extend(videos or [str(source)])
     return expanded
 
 
-def _within(path: str, roots: Sequence[Path]) -> bool:
+def is_within(path: str, roots: Sequence[str | os.PathLike[str]]) -> bool:
+    """True when ``path`` is one of ``roots`` or lies under one of them (paths compared as text)."""
     return any(path == str(root) or path.startswith(str(root) + os.sep) for root in roots)
 
 
@@ -207,7 +209,7 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
         # only clips under the folders this run scanned whose files are really gone: a folder left
         # out of this run, a --glob that skipped a file or a momentary error never deletes anything
         roots = [Path(os.path.abspath(folder)) for folder in folders]
-        vanished = [path for path in known if _within(path, roots) and not os.path.lexists(path)]
+        vanished = [path for path in known if is_within(path, roots) and not os.path.lexists(path)]
         index.remove(vanished)
         summary.removed = vanished
     if summary.added or summary.updated or summary.removed or index.ann is None:

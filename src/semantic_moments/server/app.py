@@ -27,7 +27,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from ..collection import VIDEO_SUFFIXES, model_for_index
+from ..collection import VIDEO_SUFFIXES, is_within, model_for_index
 from ..errors import ConfigError, SemanticMomentsError
 from ..index import Index
 from .guards import LOCAL_HOSTS, RequestGuard
@@ -58,12 +58,9 @@ class ServerState:
         with Index.open(index_path, create=False) as index:
             if len(index) == 0:
                 raise SemanticMomentsError(f"{index_path}: the index is empty; build it first")
-        if upload_dir is not None:  # refused before anything is created
-            resolved = str(upload_dir.resolve())
-            with Index.open(index_path, create=False) as index:
-                folders = {str(Path(path).parent.resolve()) for path in index.files()}
-            if any(resolved == folder or resolved.startswith(folder + os.sep) for folder in folders):
-                raise ConfigError(f"{upload_dir}: uploads must not go inside an indexed folder")
+            folders = {str(Path(path).parent.resolve()) for path in index.files()} if upload_dir is not None else set()
+        if upload_dir is not None and is_within(str(upload_dir.resolve()), folders):  # before anything is created
+            raise ConfigError(f"{upload_dir}: uploads must not go inside an indexed folder")
         self.upload_dir = upload_dir or Path(tempfile.mkdtemp(prefix="semantic-moments-uploads-"))
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         self.previews = Previews(self.upload_dir / "previews")  # removed with the upload folder
