@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from itertools import chain
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from .errors import ConfigError
 from .index import Index
 from .video import hash_file
+from .windows import WindowPlan
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv",
                             ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".gif"})
@@ -140,20 +142,40 @@ def build_index(
     show_progress: bool = False,
     ann: str = "auto",
     retry_failed: bool = False,
+    windows: str | WindowPlan | None = None,
 ) -> BuildSummary:
     """Bring ``index`` up to date with ``folders`` using ``model`` (a SemanticMoments); see module doc.
 
     A file that failed to embed is remembered by version (size, mtime) and not tried again until it
-    changes, or ``retry_failed``; it is listed in ``skipped`` with the earlier reason."""
+    changes, or ``retry_failed``; it is listed in ``skipped`` with the earlier reason.
+
+    ``windows`` (``"LEN[:STRIDE]"`` seconds or a WindowPlan; default: the index's own, if it has
+    one) also indexes every window of the videos long enough to hold two (``segments.py``); it is
+    recorded in the index, and videos indexed before without windows are embedded again."""
     index.require_settings(model.feature_settings(), "the model")  # refuse before any work
+    plan = None
+    if windows is not None:
+        plan = WindowPlan.parse(windows, model.config.num_frames)
+    elif index.window_plan is not None:
+        plan = WindowPlan.parse(index.window_plan, model.config.num_frames)
+    if plan is not None and plan.frames != model.config.num_frames:
+        raise ConfigError(f"the index's windows hold {plan.frames} frames, the model samples {model.config.num_frames}")
     with index.build_lock():
-        return _build(index, folders, model, glob, prune, show_progress, ann, retry_failed)
+        if plan is not None:
+            index.set_window_plan(plan.to_dict())
+        return _build(index, folders, model, glob, prune, show_progress, ann, retry_failed, plan)
 
 
-def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_failed=False) -> BuildSummary:
+def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_failed=False,
+           plan: WindowPlan | None = None) -> BuildSummary:
     summary = BuildSummary()
     files = find_videos(folders, glob, summary.skipped)
     known = index.files()
+    unwindowed: set[str] = set()  # long videos indexed before windows were asked for: embedded again
+    if plan is not None:
+        windowed = index.windowed()
+        unwindowed = {path for path, duration in index.durations().items()
+                      if path not in windowed and duration >= plan.min_duration and plan.count(duration) >= 2}
     failed_before = index.failures()
     present = {str(path) for path in files}
     to_embed: list[tuple[Path, bool]] = []
@@ -174,6 +196,9 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
                 # indexed before under its resolved path (older versions resolved links): same file, new name
                 index.rename(resolved, key)
                 known[key] = known.pop(resolved)
+        if key in unwindowed:
+            to_embed.append((path, True))
+            continue
         if key in known:
             digest, size, mtime = known[key]
             if size == stat.st_size and mtime == stat.st_mtime:
@@ -186,8 +211,9 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
             to_embed.append((path, True))
         else:
             to_embed.append((path, False))
+    to_embed, long_videos = _split_long(to_embed, plan, summary)
     results = model.iter_embed([path for path, _ in to_embed], show_progress=show_progress)
-    for (path, replacing), result in zip(to_embed, results):
+    for (path, replacing), result in chain(zip(to_embed, results), _embed_long(long_videos, model, plan, show_progress)):
         if result.error is not None:
             summary.failed[str(path)] = str(result.error)
             try:
@@ -203,7 +229,11 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
         except OSError as error:
             summary.failed[str(path)] = f"{path}: {error.strerror or 'gone'} (vanished after it was embedded)"
             continue
-        index.add(result.embedding, path=str(path), size_bytes=stat.st_size, mtime=stat.st_mtime)
+        if isinstance(result, _Windowed):
+            rows = [(*window.segment, index.raw_of(window)) for window in result.windows]
+            index.add_video(result.embedding, rows, path=str(path), size_bytes=stat.st_size, mtime=stat.st_mtime)
+        else:
+            index.add(result.embedding, path=str(path), size_bytes=stat.st_size, mtime=stat.st_mtime)
         (summary.updated if replacing else summary.added).append(str(path))
     if prune:
         # only clips under the folders this run scanned whose files are really gone: a folder left
@@ -215,3 +245,41 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
     if summary.added or summary.updated or summary.removed or index.ann is None:
         index.write_ann(ann)
     return summary
+
+
+@dataclass(frozen=True)
+class _Windowed:
+    """A long video's result in a build: its whole-video embedding and its windows, or its error."""
+
+    source: str
+    embedding: Any
+    error: Any
+    windows: list = field(default_factory=list)
+
+
+def _split_long(to_embed: list[tuple[Path, bool]], plan: WindowPlan | None, summary: BuildSummary):
+    """(clips, long videos): which files to embed get windows (their duration from the packets)."""
+    if plan is None:
+        return to_embed, []
+    from .video import probe_duration
+
+    clips, long_videos = [], []
+    for path, replacing in to_embed:
+        try:
+            duration = probe_duration(path)
+        except Exception:  # noqa: BLE001 - a bad file: the clip path reports it
+            duration = 0.0
+        (long_videos if duration >= plan.min_duration and plan.count(duration) >= 2 else clips).append((path, replacing))
+    return clips, long_videos
+
+
+def _embed_long(long_videos: list[tuple[Path, bool]], model, plan: WindowPlan | None, show_progress: bool):
+    """((path, replacing), _Windowed) for each long video, embedded one after another."""
+    from .errors import SemanticMomentsError
+
+    for path, replacing in long_videos:
+        try:
+            embeddings = list(model.iter_windows(path, plan, show_progress=show_progress))
+            yield (path, replacing), _Windowed(str(path), embeddings[-1], None, embeddings[:-1])
+        except SemanticMomentsError as error:
+            yield (path, replacing), _Windowed(str(path), None, error)

@@ -7,21 +7,22 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 import torch
 
+from .accumulators import ClipStatistics, SlidingWindows
 from .backbones import Backbone, create_backbone
-from .backbones.base import TokenOutput
 from .config import MomentsConfig
 from .embedding import Embedding, feature_settings
 from .errors import ConfigError, SemanticMomentsError
-from .flow import TokenFlow, flow_vectors
 from .memory import keep_large_buffers
 from .moments import TemporalMoments, finalize_moments, patch_average
 from .presets import preset_settings
-from .video import SampledClip, read_ahead, read_clip
+from .video import SampledClip, read_ahead, read_clip, sample_video
+from .windows import WindowPlan
 
 Source = Union[str, "os.PathLike[str]", np.ndarray]
 
@@ -314,6 +315,77 @@ class SemanticMoments:
         except Exception as error:  # noqa: BLE001
             return EmbedResult(work.name, None, _as_error(work.name, error))
 
+    # -- long videos: one embedding per window ----------------------------------------------------
+
+    def iter_windows(self, source: str | os.PathLike[str], windows: str | WindowPlan, *,
+                     show_progress: bool = False) -> Iterator[Embedding]:
+        """Embeddings of every window of a long video file, in order (``segment`` = the window's
+        (start, end) seconds), then the whole video's embedding (``segment`` None) last.
+
+        ``windows`` is a WindowPlan or ``"LEN[:STRIDE]"`` seconds (``windows.py``). The video is
+        decoded once at T / LEN frames per second, each frame goes through the backbone once, and
+        every window is an exact merge of per-stretch accumulators (``accumulators.SlidingWindows``),
+        so a window's embedding equals embedding that segment as a clip. Memory is flat in the
+        video's length. A video holding fewer than two windows (``WindowPlan.min_duration``) gives
+        only its whole-video embedding, embedded as a clip. Raises a SemanticMomentsError naming the
+        file for a bad video.
+        """
+        plan = WindowPlan.parse(windows, self.config.num_frames)
+        if self.backbone.frames_per_step != 1:
+            raise ConfigError(f"windows need an image backbone (one token map per frame); {self.backbone.name} "
+                              f"consumes clips of {self.backbone.clip_length} frames")
+        threads = self.decode_threads or 0
+        size = self.backbone.preprocessing.image_size
+        from .video import probe_duration
+
+        name = str(source)
+        try:
+            duration = probe_duration(source)
+            if plan.count(duration) < 2 or duration < plan.min_duration:
+                yield self.embed(source)  # type: ignore[misc]
+                return
+            video = sample_video(source, plan.rate, size, threads)
+        except SemanticMomentsError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise _as_error(name, error) from None
+        max_order = max(max(self.config.orders), 2)
+        progress = None
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=round(video.duration_seconds), unit="s", desc=f"windows of {Path(name).name}",
+                            dynamic_ncols=True)
+        with video:
+            total = len(video.frame_indices)
+            sliding = SlidingWindows(plan.frames, plan.stride_frames, total, max_order, self.config.flow_segments)
+            chunks = _prefetch(video.chunks(self.batch_size))  # a thread decodes the next batch meanwhile
+            try:
+                for frames in chunks:
+                    with torch.inference_mode():
+                        output = self._forward(frames)
+                        completed = sliding.update(output)
+                    for first, statistics in completed:
+                        yield self._embedding(video.clip(first, plan.frames), statistics, plan.bounds(first))
+                    if progress is not None:
+                        progress.n = min(progress.total, round(sliding.frames / plan.rate))
+                        progress.refresh()
+                yield self._embedding(video.clip(0, total), sliding.whole(), None)
+            except SemanticMomentsError:
+                raise
+            except Exception as error:  # noqa: BLE001
+                raise _as_error(name, error) from None
+            finally:
+                chunks.close()
+                if progress is not None:
+                    progress.close()
+
+    def embed_windows(self, source: str | os.PathLike[str], windows: str | WindowPlan = "4:1", *,
+                      show_progress: bool = False) -> tuple[Embedding, list[Embedding]]:
+        """(whole-video embedding, [window embeddings]) of a long video (``iter_windows``)."""
+        embeddings = list(self.iter_windows(source, windows, show_progress=show_progress))
+        return embeddings[-1], embeddings[:-1]
+
     def feature_settings(self) -> dict[str, Any]:
         """What the embeddings of this model share with any they can be compared to."""
         return feature_settings(self.backbone.info(), self.config)
@@ -325,50 +397,6 @@ class SemanticMoments:
                 f"convention={self.config.convention!r}, granularity={self.config.granularity!r}, "
                 f"fusion={self.config.fusion!r}, flow_weight={self.config.flow_weight:g}, "
                 f"device={str(self.backbone.device)!r})")
-
-
-class ClipStatistics:
-    """Everything one backbone pass over a clip yields, streamed: temporal moments of the patch
-    tokens (P, d) and of the per-frame tokens (1, d), and the token flow over the patch grid.
-
-    Args:
-        patch, frame: moment accumulators for the two granularities.
-        steps: frame pairs the clip will give (temporal samples - 1), for the flow's segments.
-        segments: the flow's temporal segments.
-    """
-
-    def __init__(self, patch: TemporalMoments, frame: TemporalMoments, steps: int, segments: int) -> None:
-        self.patch, self.frame = patch, frame
-        self.flow: TokenFlow | None = None  # made at the first batch, when the patch grid is known
-        self.grid: tuple[int, int] = (1, 1)
-        self._steps, self._segments = steps, segments
-
-    def update(self, output: TokenOutput, start: int = 0, stop: int | None = None) -> None:
-        """Add the tokens of temporal samples ``start:stop`` of a backbone output."""
-        patch = output.patch[start:stop]
-        self.patch.update(patch)
-        self.frame.update(output.pooled[start:stop, None, :])
-        self.grid = output.grid
-        if self.flow is None and self._steps >= 1:
-            self.flow = TokenFlow(output.grid, self._steps, self._segments)
-        if self.flow is not None:
-            self.flow.update(patch)
-
-    def motion_level(self) -> float:
-        """How much the patch tokens change over the clip, relative to their size: the mean temporal
-        standard deviation over patches and channels divided by the RMS of the temporal mean.
-        Measured on Lite0 ``blocks.7``: 0.017 for still H.264 clips (codec noise), 0.034 and up for
-        every moving clip of the benchmark sets (median 0.16)."""
-        mean = self.patch.central_moment(1)
-        spread = self.patch.central_moment(2).clamp(min=0).sqrt()
-        size = mean.pow(2).mean().sqrt()
-        return float(spread.mean() / size) if size > 0 else 0.0
-
-    def flow_vectors(self, grids: Sequence[int]) -> dict[int, torch.Tensor]:
-        """{g: vector} of the token flow (``flow.flow_vectors``); empty where the grid is too coarse."""
-        if self.flow is None or min(self.grid) < max(grids):
-            return {}
-        return flow_vectors(self.flow, grids)
 
 
 @dataclass
@@ -384,6 +412,28 @@ class _Work:
     @property
     def remaining(self) -> int:
         return 0 if self.clip is None else len(self.clip.frames) - self.consumed
+
+
+def _prefetch(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """The items of ``chunks``, produced one ahead in a thread (decoding overlaps the backbone)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sentinel = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        pending = pool.submit(next, chunks, sentinel)
+        try:
+            while True:
+                item = pending.result()
+                if item is sentinel:
+                    return
+                pending = pool.submit(next, chunks, sentinel)
+                yield item
+        finally:
+            pending.cancel()
+            try:
+                pending.result()
+            except Exception:  # noqa: BLE001 - the error of a read nobody waits for
+                pass
 
 
 def available_cores() -> int:

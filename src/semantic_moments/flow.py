@@ -105,13 +105,16 @@ class TokenFlow:
         if self._previous is not None:
             frames = torch.cat([self._previous[None].to(frames.device, frames.dtype), frames])
         if frames.shape[0] >= 2:
-            maps = step_flow(frames[:-1], frames[1:]).cpu()
-            for index in range(maps.shape[0]):
-                segment = min(self.steps * self.segments // self.total_steps, self.segments - 1)
-                self.sums[segment] += maps[index]
-                self.counts[segment] += 1
-                self.steps += 1
+            self.add_steps(step_flow(frames[:-1], frames[1:]).cpu())
         self._previous = frames[-1].clone()
+
+    def add_steps(self, maps: torch.Tensor) -> None:
+        """Add the flow maps (s, 4, rows, columns) of the next s frame pairs (``step_flow``), in order."""
+        for index in range(maps.shape[0]):
+            segment = min(self.steps * self.segments // self.total_steps, self.segments - 1)
+            self.sums[segment] += maps[index]
+            self.counts[segment] += 1
+            self.steps += 1
 
     def merge(self, other: TokenFlow) -> None:
         """Add the sums of ``other`` (a later stretch already reduced); used to merge chunks."""

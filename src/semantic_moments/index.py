@@ -41,7 +41,7 @@ import numpy as np
 
 from .config import MomentsConfig, validate_alpha, validate_flow_weight
 from .embedding import Embedding
-from . import calibration, maintenance
+from . import calibration, maintenance, segments
 from .ann import HNSW_EF_SEARCH, AnnFile, write_ann
 from .errors import ConfigError, IndexStoreError
 
@@ -64,6 +64,16 @@ CREATE TABLE IF NOT EXISTS clips (
     map_columns INTEGER,
     header TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS windows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clip_id INTEGER NOT NULL,
+    start_seconds REAL NOT NULL,
+    end_seconds REAL NOT NULL,
+    moments BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS windows_by_clip ON windows (clip_id);
+CREATE TRIGGER IF NOT EXISTS clip_windows_go_with_it AFTER DELETE ON clips
+BEGIN DELETE FROM windows WHERE clip_id = OLD.id; END;
 CREATE TABLE IF NOT EXISTS failures (
     path TEXT PRIMARY KEY,
     size_bytes INTEGER NOT NULL,
@@ -254,6 +264,8 @@ class Index:
         """The stored row (sum of the part sizes,) float32 of an embedding made with the index's settings."""
         self._require_compatible(embedding)
         parts = embedding.parts()
+        if not self.parts:  # an empty index stores the parts in the embedding's own order (``_insert``)
+            return np.concatenate([np.asarray(value, dtype=np.float32).ravel() for value in parts.values()])
         return np.concatenate([np.asarray(parts[_part_key(name)], dtype=np.float32).ravel() for name, _ in self.parts])
 
     # -- writing ----------------------------------------------------------------------------------
@@ -273,6 +285,58 @@ class Index:
                 ids.append(self._insert(embedding, path or embedding.source, size_bytes, mtime))
             self._set("generation", self.generation + 1)
         return ids
+
+    def add_video(self, embedding: Embedding, windows: Sequence[tuple[float, float, np.ndarray]], path: str | None = None,
+                  size_bytes: int = 0, mtime: float = 0.0) -> int:
+        """Add (or replace) a long video: its whole-video embedding and its windows, (start, end,
+        raw row (``raw_of``)) each, in one transaction; returns the clip id (``segments.py``)."""
+        width = sum(self._sizes()) if self.parts else None
+        with self._transaction():
+            clip_id = self._insert(embedding, path or embedding.source, size_bytes, mtime)
+            width = width or sum(self._sizes())
+            rows = []
+            for start, end, raw in windows:
+                raw = np.asarray(raw, dtype=np.float32).ravel()
+                if raw.size != width or not np.isfinite(raw).all() or not 0 <= float(start) < float(end):
+                    raise ConfigError(f"{path or embedding.source}: window {start}-{end} s is unusable "
+                                      f"({raw.size} values, expected {width}, or times out of order)")
+                rows.append((clip_id, float(start), float(end), raw.tobytes()))
+            self._db.executemany("INSERT INTO windows (clip_id, start_seconds, end_seconds, moments) VALUES (?,?,?,?)",
+                                 rows)
+            self._set("generation", self.generation + 1)
+        return clip_id
+
+    @property
+    def window_plan(self) -> dict[str, Any] | None:
+        """The windowing every long video of this index was embedded with (``WindowPlan.to_dict``), or None."""
+        return self._setting("windows")
+
+    def set_window_plan(self, plan: dict[str, Any]) -> None:
+        """Record the windowing of long videos; ConfigError if the index already has another one."""
+        current = self.window_plan
+        if current is not None and current != plan:
+            raise ConfigError(f"the index {self.path} windows long videos as {current}; it cannot also hold windows "
+                              f"made as {plan} (build a new index for other windows)")
+        if current is None:
+            with self._transaction():
+                self._set("windows", plan)
+                self._set("generation", self.generation + 1)
+
+    def windowed(self) -> dict[str, int]:
+        """{path: number of windows} of the videos stored with windows."""
+        try:
+            rows = self._db.execute("SELECT c.path, COUNT(*) FROM windows w JOIN clips c ON c.id = w.clip_id "
+                                    "GROUP BY w.clip_id").fetchall()
+        except sqlite3.OperationalError:  # a read-only index from before windows
+            return {}
+        return {path: int(count) for path, count in rows}
+
+    def window_count(self) -> int:
+        """Windows stored (0 for an index without long videos)."""
+        try:
+            return int(self._db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -399,6 +463,29 @@ class Index:
                    flow_weight: float | None = None, sample: int = 1000) -> list[float]:
         """Each score's percentile among all indexed pairs (``calibration.percentile``)."""
         return calibration.percentile(self, scores, alpha, flow_weight, sample)
+
+    def search_segments(self, query: Embedding | np.ndarray | str | int, k: int = 10, per_video: int = 1,
+                        alpha: Sequence[float] | None = None, flow_weight: float | None = None,
+                        exclude: dict[int, tuple[float, float] | None] | None = None) -> list:
+        """The k best segments of long videos (and whole clips) for ``query`` (``segments.search_segments``)."""
+        return segments.search_segments(self, query, k, per_video, alpha, flow_weight, exclude)
+
+    def timeline(self, query: Embedding | np.ndarray | str | int, clip_id: int, alpha: Sequence[float] | None = None,
+                 flow_weight: float | None = None) -> list[tuple[float, float, float]]:
+        """[(start, end, score)] along one video (``segments.timeline``)."""
+        return segments.timeline(self, query, clip_id, alpha, flow_weight)
+
+    def durations_of(self, ids: Sequence[int]) -> dict[int, float]:
+        """{id: duration_seconds} of the given clips (0 where unknown; missing ids left out)."""
+        ids = [int(clip_id) for clip_id in ids]
+        marks = ",".join("?" * len(ids))
+        return {int(clip_id): float(duration or 0.0) for clip_id, duration in
+                self._db.execute(f"SELECT id, duration_seconds FROM clips WHERE id IN ({marks})", ids)} if ids else {}
+
+    def durations(self) -> dict[str, float]:
+        """{path: duration_seconds} of every indexed clip (0 where unknown)."""
+        return {path: float(duration or 0.0) for path, duration in
+                self._db.execute("SELECT path, duration_seconds FROM clips")}
 
     def check(self) -> list[str]:
         """Every problem found (``maintenance.check``); empty when the index is sound."""

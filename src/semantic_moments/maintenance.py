@@ -59,7 +59,26 @@ def check(index: Index) -> list[str]:
         problem = index._row_problem(blob, width)
         if problem:
             problems.append(f"clip {clip_id} {problem} ({path})")
+    for clip_id, path in _bad_windows(index, width):
+        problems.append(f"clip {clip_id} has an unusable window row ({path})")
     return problems
+
+
+def _bad_windows(index: Index, width: int) -> list[tuple[int, str]]:
+    """(clip id, path) of the videos with a damaged window row (wrong size, NaN, times out of order)."""
+    import sqlite3
+
+    try:
+        rows = index._db.execute("SELECT w.clip_id, c.path, w.moments, w.start_seconds, w.end_seconds FROM windows w "
+                                 "JOIN clips c ON c.id = w.clip_id").fetchall()
+    except sqlite3.OperationalError:  # an index from before windows
+        return []
+    bad = {}
+    for clip_id, path, blob, start, end in rows:
+        if index._row_problem(blob, width) or not (isinstance(start, (int, float)) and isinstance(end, (int, float))
+                                                    and 0 <= start < end):
+            bad[clip_id] = path
+    return sorted(bad.items())
 
 def repair(index: Index) -> list[str]:
     """Remove the rows ``check`` finds unusable (their files are embedded again by the next
@@ -68,6 +87,7 @@ def repair(index: Index) -> list[str]:
     width = sum(index._sizes())
     bad = [path for clip_id, path, blob in index._db.execute("SELECT id, path, moments FROM clips")
            if index._row_problem(blob, width)]
+    bad += [path for _, path in _bad_windows(index, width) if path not in bad]  # the video is embedded again
     index.remove(bad)
     index._set("ann", None)
     return bad

@@ -73,6 +73,27 @@ class TemporalMoments:
             return
         self._merge(count_b, mean_b, sums_b)
 
+    def merge(self, other: TemporalMoments) -> None:
+        """Add the frames ``other`` accumulated (any order of stretches gives the same moments);
+        ``other`` is not changed. Windows of a long video are merges of per-stretch accumulators."""
+        if other.max_order < self.max_order:
+            raise ConfigError(f"cannot merge moments of max_order {other.max_order} into {self.max_order}")
+        if other.mean is None:
+            return
+        sums = {order: other.central_sums[order] for order in range(2, self.max_order + 1)}
+        if self.mean is None:
+            self.count, self.mean, self.central_sums = other.count, other.mean.clone(), {k: v.clone() for k, v in sums.items()}
+            return
+        if other.mean.shape != self.mean.shape:
+            raise ConfigError(f"cannot merge moments of shape {tuple(other.mean.shape)} into {tuple(self.mean.shape)}")
+        self._merge(other.count, other.mean, sums)
+
+    def copy(self) -> TemporalMoments:
+        """An independent accumulator holding the same frames."""
+        clone = TemporalMoments(self.max_order)
+        clone.merge(self)
+        return clone
+
     def _merge(self, count_b: int, mean_b: torch.Tensor, sums_b: dict[int, torch.Tensor]) -> None:
         assert self.mean is not None
         count_a, sums_a = self.count, self.central_sums

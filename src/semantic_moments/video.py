@@ -278,22 +278,55 @@ class VideoReader:
             raise VideoError(f"{self.path}: frame {missing[0]} (of {self.num_frames}) failed to decode")
         return np.stack([decoded[int(index)] for index in indices])
 
+    def iter_frames_at(self, indices: Sequence[int], size: tuple[int, int] | None = None,
+                       chunk: int = 64) -> Iterator[np.ndarray]:
+        """Decode frames by index, in one forward pass, handing them out ``chunk`` at a time:
+        (<= chunk, H, W, 3) uint8 arrays that together are ``get_frames_at(indices, size)``.
+        ``indices`` must be sorted (repeats allowed). Memory holds one chunk, whatever the video's
+        length. Raises VideoError if a wanted frame does not decode."""
+        wanted = [int(index) for index in indices]
+        if any(later < earlier for earlier, later in zip(wanted, wanted[1:])):
+            raise ConfigError("iter_frames_at needs sorted frame indices")
+        if wanted and (wanted[0] < 0 or wanted[-1] >= self.num_frames):
+            raise VideoError(f"{self.path}: frame index out of range 0..{self.num_frames - 1}")
+        distinct = sorted(set(wanted))
+        decoded = self._iter_by_position(distinct, size) if len(self._keyframes) == 0 else self._iter_by_pts(distinct, size)
+        out: list[np.ndarray] = []
+        position = 0
+        for index, image in decoded:
+            if position < len(wanted) and wanted[position] < index:
+                raise VideoError(f"{self.path}: frame {wanted[position]} (of {self.num_frames}) failed to decode")
+            while position < len(wanted) and wanted[position] == index:
+                out.append(image)
+                position += 1
+                if len(out) == chunk:
+                    yield np.stack(out)
+                    out = []
+        if position < len(wanted):
+            raise VideoError(f"{self.path}: frame {wanted[position]} (of {self.num_frames}) failed to decode")
+        if out:
+            yield np.stack(out)
+
     def _decode_by_position(self, wanted: list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
-        decoded: dict[int, np.ndarray] = {}
+        return dict(self._iter_by_position(wanted, size))
+
+    def _iter_by_position(self, wanted: list[int], size: tuple[int, int] | None) -> Iterator[tuple[int, np.ndarray]]:
         targets = set(wanted)
         for position, (_, frame) in enumerate(self._iter_decoded()):
             if position in targets:
-                decoded[position] = self._to_rgb(frame, size)
+                yield position, self._to_rgb(frame, size)
             if position >= wanted[-1]:
                 break
-        return decoded
 
     def _decode_by_pts(self, wanted: list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
+        return dict(self._iter_by_pts(wanted, size))
+
+    def _iter_by_pts(self, wanted: list[int], size: tuple[int, int] | None) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, frame) of the wanted frames (sorted, distinct) that decode, in order."""
         # Frames come out of the decoder in presentation order, so one forward pass per seek serves
         # every wanted frame up to the next keyframe worth seeking to.
         targets = [int(self._pts[index]) for index in wanted]
         keep = set(targets)
-        decoded: dict[int, np.ndarray] = {}
         position = 0
         while position < len(targets):
             seek_pts = self._keyframe_before(targets[position], self._seek_margin)
@@ -314,7 +347,7 @@ class VideoReader:
                 while position < len(targets) and targets[position] < pts:
                     position += 1  # a wanted frame that did not decode: reported by the caller
                 if position < len(targets) and targets[position] == pts:
-                    decoded[wanted[position]] = self._to_rgb(frame, size)
+                    yield wanted[position], self._to_rgb(frame, size)
                     position += 1
                 if position >= len(targets):
                     break
@@ -322,7 +355,6 @@ class VideoReader:
                     break  # cheaper to seek than to decode the gap
             else:
                 break  # the stream ended before the remaining wanted frames
-        return decoded
 
     def _reopen(self) -> None:
         """Open the file again, positioned at its start (decoder settings kept)."""
@@ -405,6 +437,79 @@ def read_video(
             source=str(reader.path),
             content_hash=hash_file(reader.path),
         )
+
+
+@dataclass(frozen=True)
+class VideoSamples:
+    """A video sampled at a fixed rate, to be decoded chunk by chunk (``chunks``): the long-video
+    counterpart of SampledClip, whose frames would not fit in memory.
+
+    Attributes:
+        pts_seconds, frame_indices: (N,) of every sample, as in SampledClip.
+        num_source_frames, duration_seconds, fps, source, content_hash: as in SampledClip.
+        reader: the open VideoReader (``close`` it, or use as a context manager).
+    """
+
+    pts_seconds: np.ndarray
+    frame_indices: np.ndarray
+    num_source_frames: int
+    duration_seconds: float
+    fps: float | None
+    source: str
+    content_hash: str
+    reader: VideoReader
+    size: tuple[int, int] | None
+
+    def chunks(self, chunk: int = 64) -> Iterator[np.ndarray]:
+        """The sampled frames in order, ``chunk`` at a time ((<= chunk, H, W, 3) uint8)."""
+        return self.reader.iter_frames_at(self.frame_indices, self.size, chunk)
+
+    def clip(self, first: int, count: int, segment: tuple[float, float] | None = None) -> SampledClip:
+        """Metadata of samples first .. first + count - 1 as a SampledClip without frames."""
+        return SampledClip(frames=np.zeros((0, 1, 1, 3), np.uint8),
+                           pts_seconds=self.pts_seconds[first:first + count],
+                           frame_indices=self.frame_indices[first:first + count],
+                           num_source_frames=self.num_source_frames, duration_seconds=self.duration_seconds,
+                           fps=self.fps, source=self.source, content_hash=self.content_hash)
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> VideoSamples:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def probe_duration(path: str | os.PathLike[str]) -> float:
+    """A video file's duration in seconds, from its packets (no decoding)."""
+    with VideoReader(path, threads=1) as reader:
+        return reader.duration_seconds
+
+
+def sample_video(path: str | os.PathLike[str], rate: float, size: tuple[int, int] | None = None,
+                 decode_threads: int = 0) -> VideoSamples:
+    """Plan ``rate`` samples per second over a whole video file: sample j is the frame displayed at
+    (j + 0.5) / rate seconds (the module's rule applied to the first N / rate seconds, N whole
+    sample intervals). Nothing is decoded until ``chunks`` is iterated."""
+    reader = VideoReader(path, threads=decode_threads)
+    try:
+        if reader.num_frames == 0:
+            raise VideoError(f"{reader.path}: no decodable video frames")
+        duration = reader.duration_seconds
+        count = int(np.floor(duration * rate + 1e-9))
+        if count < 2:
+            raise VideoError(f"{reader.path}: {duration:.3f} s is too short for {rate:g} samples per second")
+        times = reader.frame_times
+        indices = sample_frame_indices(times, count, (0.0, count / rate), duration)
+        _require_motion(indices, str(reader.path), reader.num_frames)
+        return VideoSamples(pts_seconds=times[indices] - times[0], frame_indices=indices,
+                            num_source_frames=reader.num_frames, duration_seconds=duration, fps=reader.fps,
+                            source=str(reader.path), content_hash=hash_file(reader.path), reader=reader, size=size)
+    except BaseException:
+        reader.close()
+        raise
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:

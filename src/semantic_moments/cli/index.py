@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import one_line
+from ..errors import ConfigError, one_line
+from ..windows import WindowPlan
 from .arguments import (MAX_RESULTS, MODEL_OPTIONS, _non_negative_float, _parse_alpha, _parse_segment, _result_count,
                         add_model_options, part_label)
 
@@ -31,6 +32,12 @@ def add_index_commands(commands) -> None:
                        help="try files that failed before again even if they did not change")
     build.add_argument("--ann", choices=("auto", "exact", "hnsw"), default="auto",
                        help="search structure: exact, HNSW, or auto (HNSW from 50,000 clips); default: %(default)s")
+    build.add_argument("--windows", default=None, metavar="LEN[:STRIDE]",
+                       help="also index every LEN-second window (every STRIDE seconds; default LEN/4) of long videos, "
+                            "so search finds where in a video a motion happens, e.g. 4:1; kept by the index once given")
+    build.add_argument("--windows-from", type=_non_negative_float, default=None, metavar="SECONDS",
+                       help="with --windows: only videos at least this long get windows; default: any video holding "
+                            "two windows (LEN + STRIDE)")
     build.add_argument("--json", action="store_true", help="print the summary as JSON to stdout")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_options(build)
@@ -79,7 +86,13 @@ def add_index_commands(commands) -> None:
     search.add_argument("--flow-weight", type=_non_negative_float, default=None,
                         help="with --alpha: weight of the token flow; default: the index's")
     search.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
-                        help="embed only this part of a video query, in seconds")
+                        help="embed only this part of the query video, in seconds (also of an indexed video given "
+                             "by id: its own overlapping windows are then left out)")
+    search.add_argument("--segments", choices=("auto", "yes", "no"), default="auto",
+                        help="results as segments (path, start, end) of long videos: yes, no (whole clips), or auto "
+                             "(yes when the index holds windowed videos); default: %(default)s")
+    search.add_argument("--per-video", type=_result_count, default=1, metavar="N",
+                        help="with segments: at most N segments from one video; default: %(default)s")
     search.epilog = ("pct: the score's percentile among all pairs of indexed clips under the same weights (how "
                      "unusual the match is in this collection; a raw cosine alone means little)")
     search.add_argument("--format", choices=("table", "json", "csv", "paths"), default="table",
@@ -126,7 +139,9 @@ def run_index(args: argparse.Namespace) -> int:
         with Index.open(args.index, create=False) as index:
             print(json.dumps({"path": str(args.index), "clips": len(index), "features": index.feature_settings,
                               "config": index.config.to_dict() if index.config else None,
-                              "ann": index.ann}, indent=2))
+                              "ann": index.ann, "windows": index.window_plan,
+                              "windowed_videos": len(index.windowed()), "window_rows": index.window_count()},
+                             indent=2))
         return 0
     if args.index_command in ("list", "remove"):
         return _list_or_remove(args)
@@ -135,10 +150,17 @@ def run_index(args: argparse.Namespace) -> int:
             count = index.export_parquet(args.parquet)
         print(f"wrote {count} clip(s) to {args.parquet}", file=sys.stderr)
         return 0
+    if args.windows_from is not None and args.windows is None:
+        raise ConfigError("--windows-from needs --windows LEN[:STRIDE]")
     with Index.open(args.index, create=True) as index:
         model = model_for_index(index, args)
+        windows = args.windows
+        if windows is not None:
+            windows = WindowPlan.parse(windows, model.config.num_frames, args.windows_from)
+            print(f"windows: {windows.describe()}", file=sys.stderr)
         summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
-                              show_progress=not args.quiet, ann=args.ann, retry_failed=args.retry_failed)
+                              show_progress=not args.quiet, ann=args.ann, retry_failed=args.retry_failed,
+                              windows=windows)
         total = len(index)
     counts = summary.counts()
     print(f"index {args.index}: {total} clips; " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
@@ -172,34 +194,53 @@ def _list_or_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_search(args: argparse.Namespace) -> int:
+def _search_query(index, args: argparse.Namespace):
+    """(query, own clip id or None): an indexed clip as itself, or a file (segment) embedded."""
     from ..errors import IndexStoreError
+
+    found = index.lookup(args.query)
+    if args.segment is None and found is not None:
+        return args.query, found[0]
+    if found is not None and not Path(args.query).exists():  # a segment of an indexed video given by id
+        return model_for_index(index, args).embed(found[1], segment=args.segment), found[0]
+    if args.query.isdigit() and not Path(args.query).exists():
+        raise IndexStoreError(f"no clip with id {args.query} in the index {args.index} (and no file of that name)")
+    return model_for_index(index, args).embed(args.query, segment=args.segment), found[0] if found else None
+
+
+def run_search(args: argparse.Namespace) -> int:
     from ..index import Index
 
     with Index.open(args.index, create=False) as index:
         alpha, flow_weight = index.motion_weights(args.motion) if args.motion is not None else (args.alpha, args.flow_weight)
-        if args.segment is None and index.lookup(args.query) is not None:
-            query: Any = args.query
-        elif args.query.isdigit() and not Path(args.query).exists():
-            raise IndexStoreError(f"no clip with id {args.query} in the index {args.index} (and no file of that name)")
+        query, own = _search_query(index, args)
+        found = index.lookup(own) if own is not None else None
+        segments = args.segments == "yes" or (args.segments == "auto" and index.window_count() > 0)
+        if segments:
+            exclude = {own: args.segment} if own is not None else None
+            hits = index.search_segments(query, k=args.k, per_video=args.per_video, alpha=alpha,
+                                         flow_weight=flow_weight, exclude=exclude)
         else:
-            query = model_for_index(index, args).embed(args.query, segment=args.segment)
-        hits = index.search(query, k=args.k, alpha=alpha, flow_weight=flow_weight)
+            hits = index.search(query, k=args.k, alpha=alpha, flow_weight=flow_weight,
+                                exclude=[own] if own is not None else ())
         percentiles = index.percentile([hit.score for hit in hits], alpha, flow_weight)
-        found = index.lookup(args.query) if isinstance(query, str) else None
     described = f"clip {found[0]} ({found[1]})" if found else str(args.query)
-    records = [{"rank": rank, "id": hit.id, "path": hit.path, "score": hit.score, "percentile": percentile,
-                **{part_label(k): v for k, v in hit.per_moment.items()}}
+    if args.segment is not None:
+        described += f", {args.segment[0]:g}-{args.segment[1]:g} s"
+    times = (lambda hit: {"start": hit.start, "end": hit.end}) if segments else (lambda hit: {})
+    records = [{"rank": rank, "id": hit.id, **times(hit), "score": hit.score, "percentile": percentile,
+                "path": hit.path, **{part_label(k): v for k, v in hit.per_moment.items()}}
                for rank, (hit, percentile) in enumerate(zip(hits, percentiles), 1)]
     style = "json" if args.json else args.format
     print(f"query: {one_line(described)}", file=sys.stderr)
     if style == "json":
-        print(json.dumps([{**{key: record[key] for key in ("rank", "id", "path", "score", "percentile")},
+        print(json.dumps([{**{key: record[key] for key in ("rank", "id", "start", "end", "path", "score", "percentile")
+                              if key in record},
                            "per_moment": {part_label(k): v for k, v in hit.per_moment.items()}}
                           for record, hit in zip(records, hits)], indent=2))
     elif style == "paths":
         for hit in hits:
-            print(hit.path)
+            print(f"{hit.path}#t={hit.start:g},{hit.end:g}" if segments else hit.path)
     elif style == "csv":
         import csv
 
@@ -208,9 +249,18 @@ def run_search(args: argparse.Namespace) -> int:
         writer.writerows(records)
     else:
         parts = [part_label(k) for k in (hits[0].per_moment if hits else {})]
-        print(f"{'rank':>4}  {'id':>6}  {'score':>7}  {'pct':>5}  " + "  ".join(f"{label:>6}" for label in parts)
+        span = f"{'start':>9}  {'end':>9}  " if segments else ""
+        print(f"{'rank':>4}  {'id':>6}  {span}{'score':>7}  {'pct':>5}  " + "  ".join(f"{label:>6}" for label in parts)
               + "  path")
         for record in records:
-            print(f"{record['rank']:>4}  {record['id']:>6}  {record['score']:7.4f}  {record['percentile']:5.1f}  "
+            span = f"{_clock(record['start']):>9}  {_clock(record['end']):>9}  " if segments else ""
+            print(f"{record['rank']:>4}  {record['id']:>6}  {span}{record['score']:7.4f}  {record['percentile']:5.1f}  "
                   + "  ".join(f"{record[label]:6.3f}" for label in parts) + f"  {one_line(record['path'])}")
     return 0
+
+
+def _clock(seconds: float) -> str:
+    """12.5 -> '0:12.5'; 3725 -> '1:02:05.0'."""
+    minutes, rest = divmod(float(seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"

@@ -136,6 +136,8 @@ def _serve_api_docs(app: FastAPI) -> None:
 class QueryRef(BaseModel):
     id: Optional[int] = Field(None, ge=0, le=LARGEST_ID, description="an indexed clip's id")
     upload: Optional[str] = Field(None, description="an upload token from POST /api/uploads")
+    segment: Optional[tuple[float, float]] = Field(
+        None, description="with id: only this part (start, end seconds) of the indexed video is the query")
 
 
 class SearchRequest(BaseModel):
@@ -146,6 +148,9 @@ class SearchRequest(BaseModel):
                                          description="with alpha: the token flow's weight; default: the index's")
     motion: Optional[float] = Field(None, ge=0.0, le=1.0, allow_inf_nan=False,
                                     description="0 appearance only, 0.5 the index's own weights, 1 motion only")
+    segments: Optional[bool] = Field(None, description="results as segments of long videos (start, end); default: "
+                                                       "when the index holds windowed videos")
+    per_video: int = Field(1, ge=1, le=50, description="with segments: at most this many from one video")
 
 
 def create_app(
@@ -195,13 +200,26 @@ def create_app(
             raise HTTPException(status_code=404, detail=f"no upload {token!r} (uploads are kept for this session only)")
         return upload
 
-    def query_moments(ref: QueryRef) -> tuple[Any, list[int]]:
+    def query_moments(ref: QueryRef) -> tuple[Any, dict[int, Optional[tuple[float, float]]]]:
+        """(query for the index, {clip id: span to leave out of the results, None: the whole clip})."""
         if (ref.id is None) == (ref.upload is None):
             raise HTTPException(status_code=422, detail="give exactly one of query.id or query.upload")
+        if ref.segment is not None and ref.id is None:
+            raise HTTPException(status_code=422, detail="query.segment needs query.id")
         if ref.id is not None:
             clip_id, _ = clip_or_404(ref.id)
-            return clip_id, [clip_id]
-        return upload_or_404(ref.upload).moments, []
+            if ref.segment is None:
+                return clip_id, {clip_id: None}
+            start, end = ref.segment
+            if not (0 <= start < end) or not np.isfinite(end):
+                raise HTTPException(status_code=422, detail="query.segment must be 0 <= start < end seconds")
+            path = indexed_file_or_410(clip_id)
+            try:
+                embedding = state.model().embed(path, segment=(start, end))
+            except SemanticMomentsError as error:
+                raise HTTPException(status_code=422, detail=str(error)) from None
+            return state.index().raw_of(embedding), {clip_id: (start, end)}
+        return upload_or_404(ref.upload).moments, {}
 
     def weights_for(motion: Optional[float]) -> tuple[Optional[tuple[float, ...]], Optional[float]]:
         """(alpha, flow weight) of the motion knob; (None, None): the index's own weights."""
@@ -218,6 +236,7 @@ def create_app(
         index = state.index()
         return {"clips": len(index), "features": index.feature_settings,
                 "config": index.config.to_dict() if index.config else None,
+                "windows": index.window_plan, "window_rows": index.window_count(),
                 "max_upload_mb": max_upload_mb, "video_suffixes": sorted(VIDEO_SUFFIXES)}
 
     @app.get("/api/clips", summary="browse and filter the indexed clips")
@@ -312,16 +331,39 @@ def create_app(
             alpha, flow_weight = tuple(request.alpha), request.flow_weight
         else:
             alpha, flow_weight = weights_for(request.motion)
+        index = state.index()
+        segments = request.segments if request.segments is not None else index.window_count() > 0
         try:
-            hits = state.index().search(query, k=request.k, alpha=alpha, exclude=exclude, flow_weight=flow_weight)
+            if segments:
+                hits = index.search_segments(query, k=request.k, per_video=request.per_video, alpha=alpha,
+                                             flow_weight=flow_weight, exclude=exclude)
+            else:
+                hits = index.search(query, k=request.k, alpha=alpha, exclude=list(exclude), flow_weight=flow_weight)
         except SemanticMomentsError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
-        percentiles = state.index().percentile([hit.score for hit in hits], alpha, flow_weight)
-        return {"alpha": list(alpha) if alpha else None, "flow_weight": flow_weight,
+        percentiles = index.percentile([hit.score for hit in hits], alpha, flow_weight)
+        return {"alpha": list(alpha) if alpha else None, "flow_weight": flow_weight, "segments": segments,
                 "results": [{"id": hit.id, "name": Path(hit.path).name, "path": hit.path, "score": hit.score,
                              "percentile": percentile,
+                             **({"start": hit.start, "end": hit.end} if segments else {}),
                              "per_moment": {str(k): v for k, v in hit.per_moment.items()}}
                             for hit, percentile in zip(hits, percentiles)]}
+
+    @app.get("/api/timeline", summary="how the query matches along one video: the score of every window")
+    def timeline(b: int = Query(ge=0, le=LARGEST_ID), a: Optional[int] = Query(None, ge=0, le=LARGEST_ID),
+                 upload: Optional[str] = Query(None, max_length=100),
+                 start: Optional[float] = Query(None, ge=0.0, allow_inf_nan=False, description="with a: query segment"),
+                 end: Optional[float] = Query(None, gt=0.0, allow_inf_nan=False, description="with a: query segment"),
+                 motion: Optional[float] = Query(None, ge=0.0, le=1.0, allow_inf_nan=False,
+                                                 description="as in /api/search")) -> dict[str, Any]:
+        segment = (start, end) if start is not None and end is not None else None
+        query, _ = query_moments(QueryRef(id=a, upload=upload, segment=segment))
+        clip_id, _ = clip_or_404(b)
+        index = state.index()
+        windows = index.timeline(query, clip_id, *weights_for(motion))
+        duration = index.durations_of([clip_id]).get(clip_id, 0.0)
+        return {"id": clip_id, "duration_seconds": duration,
+                "windows": [{"start": w_start, "end": w_end, "score": score} for w_start, w_end, score in windows]}
 
     @app.get("/api/explain", summary="why two clips match: per-moment similarity and motion-energy maps")
     def explain(b: int = Query(ge=0, le=LARGEST_ID), a: Optional[int] = Query(None, ge=0, le=LARGEST_ID),

@@ -16,10 +16,19 @@ function card(clip, { video = false, score = null, percentile = null } = {}) {
   element.className = "card";
   element.dataset.id = clip.id;
   const media = document.createElement(video ? "video" : "img");
+  const segment = clip.start !== undefined && clip.end !== undefined;
   if (video) {
     const source = clip.upload ? `/api/uploads/${clip.upload}/video` : `/api/clips/${clip.id}/video`;
-    Object.assign(media, { src: source, muted: true, loop: true, autoplay: true, playsInline: true, preload: "metadata",
+    // a segment plays on its own, over and over (media fragment, then kept inside it)
+    Object.assign(media, { src: segment ? `${source}#t=${clip.start},${clip.end}` : source, muted: true,
+                           loop: !segment, autoplay: true, playsInline: true, preload: "metadata",
                            ...(clip.upload ? {} : { poster: `/api/clips/${clip.id}/thumbnail` }) });
+    if (segment) {
+      media.addEventListener("timeupdate", () => {
+        if (media.currentTime >= clip.end || media.currentTime < clip.start - 0.5) media.currentTime = clip.start;
+      });
+      media.addEventListener("pause", () => { if (media.currentTime >= clip.end - 0.05) { media.currentTime = clip.start; media.play().catch(() => {}); } });
+    }
   } else {
     Object.assign(media, { src: `/api/clips/${clip.id}/thumbnail`, loading: "lazy", alt: clip.name });
   }
@@ -32,9 +41,45 @@ function card(clip, { video = false, score = null, percentile = null } = {}) {
   caption.className = "caption";
   caption.title = clip.name;
   caption.innerHTML = score === null ? "" : `<span class="score" title="cosine; percentile among all pairs of this collection">${score.toFixed(3)}${percentile === null ? "" : ` · top ${Math.max(0.1, 100 - percentile).toFixed(1)}%`}</span> `;
-  caption.append(document.createTextNode(clip.name));
+  caption.append(document.createTextNode(segment ? `${clock(clip.start)}–${clock(clip.end)} ${clip.name}` : clip.name));
   element.append(media, caption);
   return element;
+}
+
+function clock(seconds) { // 75.5 -> "1:15.5"
+  const minutes = Math.floor(seconds / 60), rest = seconds - 60 * minutes;
+  return `${minutes}:${rest < 10 ? "0" : ""}${rest.toFixed(1)}`;
+}
+
+async function drawTimeline(element, hit) {
+  // the score of every window along the video, the found segment marked: where else it matches
+  const q = state.query.id !== undefined ? `a=${state.query.id}` + (state.query.segment ? `&start=${state.query.segment[0]}&end=${state.query.segment[1]}` : "")
+    : `upload=${state.query.upload}`;
+  const data = await api(`/api/timeline?${q}&b=${hit.id}&motion=${Number($("motion").value)}`);
+  const canvas = document.createElement("canvas");
+  canvas.className = "timeline";
+  canvas.width = 240; canvas.height = 28;
+  canvas.title = "score along the video (orange: this result); click to play from there";
+  const context = canvas.getContext("2d");
+  const duration = Math.max(data.duration_seconds, ...data.windows.map((w) => w.end), 1e-6);
+  const scores = data.windows.map((w) => w.score);
+  const low = Math.min(...scores), high = Math.max(...scores, low + 1e-6);
+  context.fillStyle = "#eee"; context.fillRect(0, 0, canvas.width, canvas.height);
+  context.fillStyle = "rgba(224,138,0,.35)";
+  context.fillRect((hit.start / duration) * canvas.width, 0, ((hit.end - hit.start) / duration) * canvas.width, canvas.height);
+  context.strokeStyle = "#2c6ecb"; context.beginPath();
+  data.windows.forEach((w, i) => {
+    const x = (((w.start + w.end) / 2) / duration) * canvas.width;
+    const y = canvas.height - 2 - ((w.score - low) / (high - low)) * (canvas.height - 4);
+    if (i === 0) context.moveTo(x, y); else context.lineTo(x, y);
+  });
+  context.stroke();
+  canvas.addEventListener("click", (event) => {
+    event.stopPropagation();
+    const video = element.querySelector("video");
+    if (video) video.currentTime = (event.offsetX / canvas.width) * duration;
+  });
+  element.append(canvas);
 }
 
 const PAGE = 120;
@@ -85,6 +130,7 @@ async function search({ scroll = true } = {}) {
   $("results").replaceChildren(...data.results.map((hit) => {
     const element = card(hit, { video: true, score: hit.score, percentile: hit.percentile });
     element.addEventListener("click", () => explain(hit));
+    if (data.segments) drawTimeline(element, hit).catch(() => {});
     return element;
   }));
   $("results").dataset.ranking = data.results.map((hit) => hit.id).join(",");
@@ -175,5 +221,8 @@ $("upload-button").addEventListener("keydown", (event) => {
 $("more-clips").addEventListener("click", () => loadClips(true));
 $("more-results").addEventListener("click", () => { state.k += 12; search({ scroll: false }); });
 
-api("/api/info").then((info) => { $("info").textContent = `${info.clips} clips · ${info.features.backbone.name}`; });
+api("/api/info").then((info) => {
+  $("info").textContent = `${info.clips} clips · ${info.features.backbone.name}` +
+    (info.window_rows ? ` · ${info.window_rows} windows of long videos (${info.windows.length} s)` : "");
+});
 loadClips();

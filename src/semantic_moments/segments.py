@@ -1,0 +1,206 @@
+"""Search inside long videos: the windows of an index scored against a query, merged into segments.
+
+A long video indexed with windows (``index build --windows LEN:STRIDE``) has one row per window
+(table ``windows``: clip id, start, end, raw parts as in ``clips``); every other clip counts as one
+segment spanning the whole clip. A query is scored against all of them with the same exact cosine
+and query-time weights as clip search (``Index.search``); the windows of one video that found the
+same moment overlap, so segments are taken best first and a window overlapping an already taken
+segment of its video by temporal IoU above ``overlap`` is left out (non-maximum suppression).
+Processing all windows in one global score order keeps, for every video, exactly its greedy NMS
+picks, so the first k segments taken are the k best results.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embedding import Embedding
+from .errors import ConfigError, IndexStoreError
+from .windows import temporal_iou
+
+OVERLAP = 0.3  # temporal IoU above which two windows of a video are the same moment
+
+
+@dataclass(frozen=True)
+class SegmentHit:
+    """One result of a segment search: the video's clip id and path, the segment (seconds), its
+    cosine ``score``, the similarity of each part (as ``SearchHit.per_moment``), and the window's id
+    (None when the segment is a whole clip indexed without windows)."""
+
+    id: int
+    path: str
+    start: float
+    end: float
+    score: float
+    per_moment: dict[int | str, float]
+    window: int | None
+
+
+class _Entries:
+    """Every searchable segment of an index, as arrays (cached per generation)."""
+
+    def __init__(self, index) -> None:
+        from .index import _unit_blocks
+
+        sizes = index._sizes() or [1]
+        try:
+            windows = index._db.execute(
+                "SELECT id, clip_id, start_seconds, end_seconds, moments FROM windows ORDER BY clip_id, start_seconds"
+            ).fetchall()
+        except sqlite3.OperationalError:  # a read-only index from before windows
+            windows = []
+        whole = index._db.execute(
+            "SELECT id, COALESCE(duration_seconds, 0), moments FROM clips WHERE id NOT IN (SELECT DISTINCT clip_id "
+            "FROM windows) ORDER BY id" if windows else "SELECT id, COALESCE(duration_seconds, 0), moments FROM clips "
+            "ORDER BY id").fetchall()
+        self.window_ids = np.array([row[0] for row in windows] + [-1] * len(whole), dtype=np.int64)
+        self.clip_ids = np.array([row[1] for row in windows] + [row[0] for row in whole], dtype=np.int64)
+        self.starts = np.array([row[2] for row in windows] + [0.0] * len(whole), dtype=np.float64)
+        self.ends = np.array([row[3] for row in windows] + [row[1] for row in whole], dtype=np.float64)
+        raw = np.concatenate([index._rows([(row[1], row[4]) for row in windows], 1),
+                              index._rows([(row[0], row[2]) for row in whole], 1)])
+        self.units = _unit_blocks(raw, sizes)
+        self.raw = None if index._separable() else raw
+        bounds = np.cumsum([0] + sizes)
+        self.present = (np.stack([np.abs(self.units[:, a:b]).sum(axis=1) > 0 for a, b in zip(bounds[:-1], bounds[1:])],
+                                 axis=1).astype(np.float64) if len(raw) else np.zeros((0, len(sizes))))
+
+
+def _entries(index) -> _Entries:
+    generation = index.generation
+    cached = getattr(index, "_segment_cache", None)
+    if cached is None or cached[0] != generation:
+        cached = (generation, _Entries(index))
+        index._segment_cache = cached
+    return cached[1]
+
+
+def exact_scores(index, entries: _Entries, raw_query: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
+    """(N,) exact cosine of every entry with the query under ``weights`` (``Index`` module doc)."""
+    if len(entries.units) == 0:
+        return np.zeros(0)
+    if entries.raw is not None:  # other conventions/fusions: fuse everything exactly
+        return index._fused(entries.raw, weights) @ index._fused(raw_query[None], weights)[0]
+    from .index import _unit_blocks
+
+    sizes = index._sizes()
+    query_units = _unit_blocks(raw_query[None], sizes)[0]
+    bounds = np.cumsum([0] + sizes)
+    query_present = np.array([np.abs(query_units[a:b]).sum() > 0 for a, b in zip(bounds[:-1], bounds[1:])], float)
+    squared = np.square(weights)
+    query_norm = float(np.sqrt(query_present @ squared))
+    norms = np.sqrt(entries.present @ squared) * query_norm
+    products = entries.units @ (query_units * np.repeat(squared, sizes)).astype(np.float32)
+    return products / np.where(norms > 0, norms, 1.0)
+
+
+def _raw_query(index, query) -> tuple[np.ndarray, int | None]:
+    """(raw row, clip id of an indexed query or None)."""
+    if isinstance(query, Embedding):
+        return index.raw_of(query), None
+    if isinstance(query, np.ndarray):
+        return index._raw_array(query), None
+    found = index.lookup(query)
+    if found is None:
+        raise IndexStoreError(f"{query}: not in the index {index.path}")
+    return index.moments_of(found[0]), found[0]
+
+
+def search_segments(
+    index,
+    query: Embedding | np.ndarray | str | int,
+    k: int = 10,
+    per_video: int = 1,
+    alpha: Sequence[float] | None = None,
+    flow_weight: float | None = None,
+    exclude: Mapping[int, tuple[float, float] | None] | None = None,
+    overlap: float = OVERLAP,
+) -> list[SegmentHit]:
+    """The k best segments for ``query`` (module doc), at most ``per_video`` from one video.
+
+    ``query`` as for ``Index.search`` (an indexed clip's id/path leaves that clip out). ``exclude``
+    maps clip ids to a (start, end) span whose overlapping windows are left out (a query cut from
+    an indexed video should not find itself), or None to leave the whole clip out.
+    """
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
+    if not isinstance(per_video, (int, np.integer)) or per_video < 1:
+        raise ConfigError(f"per_video must be a whole number of at least 1, got {per_video!r}")
+    if not 0.0 <= overlap < 1.0:
+        raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
+    raw_query, own = _raw_query(index, query)
+    excluded: dict[int, tuple[float, float] | None] = dict(exclude or {})
+    if own is not None:
+        excluded[own] = None
+    weights = index._weights(alpha, flow_weight)
+    entries = _entries(index)
+    scores = exact_scores(index, entries, raw_query, weights)
+    usable = np.ones(len(scores), dtype=bool)
+    for clip_id, span in excluded.items():
+        mine = entries.clip_ids == clip_id
+        if span is None:
+            usable &= ~mine
+        else:
+            usable &= ~(mine & (entries.starts < span[1]) & (entries.ends > span[0]))
+    taken: dict[int, list[tuple[float, float]]] = {}
+    picked: list[int] = []
+    for position in np.flatnonzero(usable)[np.argsort(-scores[usable], kind="stable")]:
+        clip_id = int(entries.clip_ids[position])
+        span = (float(entries.starts[position]), float(entries.ends[position]))
+        mine = taken.setdefault(clip_id, [])
+        if len(mine) >= per_video or any(temporal_iou(span, other) > overlap for other in mine):
+            continue
+        mine.append(span)
+        picked.append(int(position))
+        if len(picked) == k:
+            break
+    return _hits(index, entries, picked, scores, raw_query)
+
+
+def _hits(index, entries: _Entries, picked: list[int], scores: np.ndarray, raw_query: np.ndarray) -> list[SegmentHit]:
+    if not picked:
+        return []
+    from .index import _part_key, _unit_blocks
+
+    clip_ids = sorted({int(entries.clip_ids[i]) for i in picked})
+    marks = ",".join("?" * len(clip_ids))
+    paths = dict(index._db.execute(f"SELECT id, path FROM clips WHERE id IN ({marks})", clip_ids).fetchall())
+    query_units = _unit_blocks(raw_query[None], index._sizes())[0]
+    hits = []
+    for position in picked:
+        products = entries.units[position] * query_units
+        similarities: dict[int | str, float] = {}
+        flows, start = [], 0
+        for name, size in index.parts:
+            value = float(products[start:start + size].sum())
+            start += size
+            key = _part_key(name)
+            if isinstance(key, int):
+                similarities[key] = value
+            else:
+                flows.append(value)
+        if flows:
+            similarities["flow"] = sum(flows) / len(flows)
+        window = int(entries.window_ids[position])
+        hits.append(SegmentHit(int(entries.clip_ids[position]), paths.get(int(entries.clip_ids[position]), "?"),
+                               float(entries.starts[position]), float(entries.ends[position]),
+                               float(scores[position]), similarities, window if window >= 0 else None))
+    return hits
+
+
+def timeline(index, query: Embedding | np.ndarray | str | int, clip_id: int, alpha: Sequence[float] | None = None,
+             flow_weight: float | None = None) -> list[tuple[float, float, float]]:
+    """[(start, end, score)] of every window of one indexed video (one whole-clip entry for a clip
+    without windows), in time order: how the query's match runs along the video."""
+    raw_query, _ = _raw_query(index, query)
+    if index.lookup(int(clip_id)) is None:
+        raise IndexStoreError(f"no clip with id {clip_id} in the index {index.path}")
+    entries = _entries(index)
+    scores = exact_scores(index, entries, raw_query, index._weights(alpha, flow_weight))
+    mine = np.flatnonzero(entries.clip_ids == int(clip_id))
+    mine = mine[np.argsort(entries.starts[mine], kind="stable")]
+    return [(float(entries.starts[i]), float(entries.ends[i]), float(scores[i])) for i in mine]

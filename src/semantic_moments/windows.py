@@ -1,0 +1,123 @@
+"""Windows of long videos and segments of search results: plans and interval math. No I/O.
+
+A long video is sampled once at a fixed rate chosen so that a window of ``length`` seconds holds
+T frames, the T a clip is sampled with: rate = T / length frames per second. Sample j is the frame
+displayed at (j + 0.5) / rate seconds (``video.sample_frame_indices``' rule), so window w, which
+starts at w * stride seconds, holds samples w * S .. w * S + T - 1 (S = stride * rate, a whole
+number of samples) and those are exactly the frames ``read_clip`` samples for the segment
+[w * stride, w * stride + length]: a window's embedding equals embedding that segment as a clip.
+A video holding fewer than two windows is embedded as one clip. The last stretch shorter than a
+stride after the final window is covered by the video's own (whole-video) embedding only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How a long video is cut into windows.
+
+    Attributes:
+        length: seconds per window.
+        stride: seconds from one window's start to the next's (a whole number of samples).
+        frames: T, samples per window.
+        min_duration: videos shorter than this (seconds) are embedded as one clip; at least
+            length + stride (two windows).
+    """
+
+    length: float
+    stride: float
+    frames: int
+    min_duration: float = 0.0
+
+    @classmethod
+    def parse(cls, spec: str | WindowPlan | dict[str, Any], frames: int, min_duration: float | None = None) -> WindowPlan:
+        """A plan from ``"LEN[:STRIDE]"`` seconds (stride default: LEN / 4), a dict (``to_dict``) or
+        a plan. The stride is rounded to whole samples; ConfigError for anything unusable."""
+        if isinstance(spec, WindowPlan):
+            return spec
+        if isinstance(spec, dict):
+            return cls(float(spec["length"]), float(spec["stride"]), int(spec["frames"]), float(spec.get("min_duration", 0)))
+        text = str(spec).strip()
+        try:
+            pieces = [float(piece) for piece in text.split(":")]
+        except ValueError:
+            raise ConfigError(f"windows must be LEN or LEN:STRIDE in seconds (e.g. 4:1), got {spec!r}") from None
+        if len(pieces) not in (1, 2) or not all(math.isfinite(piece) and piece > 0 for piece in pieces):
+            raise ConfigError(f"windows must be LEN or LEN:STRIDE with positive seconds (e.g. 4:1), got {spec!r}")
+        length = pieces[0]
+        stride = pieces[1] if len(pieces) == 2 else length / 4
+        if frames < 2:
+            raise ConfigError(f"windows need at least 2 frames each, got {frames}")
+        rate = frames / length
+        samples = max(1, round(stride * rate))
+        if samples > frames:
+            raise ConfigError(f"a stride of {stride:g} s is longer than a window of {length:g} s: parts of the video "
+                              "would be in no window")
+        plan = cls(length, samples / rate, int(frames), 0.0)
+        floor = plan.length + plan.stride
+        return cls(plan.length, plan.stride, plan.frames, max(floor, float(min_duration or 0.0)))
+
+    @property
+    def rate(self) -> float:
+        """Samples per second."""
+        return self.frames / self.length
+
+    @property
+    def stride_frames(self) -> int:
+        return max(1, round(self.stride * self.rate))
+
+    def samples(self, duration: float) -> int:
+        """Samples a video of ``duration`` seconds gives (whole sample intervals only)."""
+        return int(math.floor(duration * self.rate + 1e-9))
+
+    def count(self, duration: float) -> int:
+        """Windows a video of ``duration`` seconds holds (0 when shorter than ``min_duration``)."""
+        samples = self.samples(duration)
+        if duration < self.min_duration or samples < self.frames:
+            return 0
+        return (samples - self.frames) // self.stride_frames + 1
+
+    def bounds(self, first_sample: int) -> tuple[float, float]:
+        """(start, end) seconds of the window starting at sample ``first_sample``."""
+        start = first_sample / self.rate
+        return start, start + self.length
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"length": self.length, "stride": self.stride, "frames": self.frames, "min_duration": self.min_duration}
+
+    def describe(self) -> str:
+        return (f"{self.length:g} s windows every {self.stride:g} s ({self.frames} frames at {self.rate:g}/s) in videos "
+                f"of {self.min_duration:g} s or more")
+
+
+def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Intersection over union of two time intervals (start, end), seconds; 0 for disjoint ones."""
+    overlap = min(a[1], b[1]) - max(a[0], b[0])
+    if overlap <= 0:
+        return 0.0
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return overlap / union if union > 0 else 0.0
+
+
+def non_maximum_suppression(segments: Sequence[tuple[float, float, float]], keep: int,
+                            threshold: float = 0.3) -> list[int]:
+    """Indices of the best ``keep`` segments (start, end, score) of one video, best first, leaving out
+    any that overlaps an already kept one by temporal IoU above ``threshold``: overlapping windows
+    that found the same moment give it once."""
+    order = sorted(range(len(segments)), key=lambda i: (-segments[i][2], segments[i][0]))
+    kept: list[int] = []
+    for index in order:
+        if len(kept) >= keep:
+            break
+        span = segments[index][:2]
+        if all(temporal_iou(span, segments[other][:2]) <= threshold for other in kept):
+            kept.append(index)
+    return kept
