@@ -248,3 +248,25 @@ def test_read_ahead_keeps_order_hands_back_errors_and_bounds_the_reads_in_flight
     rest = list(ahead)
     assert [source for source, _ in rest] == [1, 2, 3, 4, 5]
     assert isinstance(rest[1][1], ValueError) and [result for _, result in rest if _ != 2] == [10, 30, 40, 50]
+
+
+def test_a_long_single_threaded_read_decodes_two_halves_at_once_with_the_same_frames(tmp_path, monkeypatch):
+    import semantic_moments.video as video
+
+    path = write_video(tmp_path / "long.mp4", numbered_frames(200), gop=10)  # 20 keyframe intervals
+    halves = []
+    original = video._frames_in_two_halves
+    monkeypatch.setattr(video, "_frames_in_two_halves",
+                        lambda *args: halves.append(original(*args)) or halves[-1])
+    split = read_clip(path, 16, decode_threads=1)
+    assert halves and halves[0] is not None  # it was split
+    monkeypatch.setattr(video, "SPLIT_FROM_GOPS", 10**6)
+    whole = read_clip(path, 16, decode_threads=1)
+    assert halves[-1] is None  # not split
+    np.testing.assert_array_equal(split.frames, whole.frames)
+    np.testing.assert_array_equal(split.frame_indices, whole.frame_indices)
+    assert [decoded_index(frame) for frame in split.frames] == list(split.frame_indices)
+    short = write_video(tmp_path / "short.mp4", numbered_frames(30), gop=10)  # 3 intervals: one pass
+    monkeypatch.setattr(video, "SPLIT_FROM_GOPS", 4)
+    read_clip(short, 8, decode_threads=1)
+    assert halves[-1] is None

@@ -35,7 +35,7 @@ def write_ann(index: Index, kind: str = "auto") -> str:
     appended to its graph; the graph is rebuilt only when removed clips make up more than
     ``STALE_FRACTION`` of it.
     """
-    from .index import _unit_blocks
+    from .rows import unit_blocks
 
     if kind not in ("auto", "exact", "hnsw"):
         raise ConfigError(f"ANN kind must be auto, exact or hnsw, got {kind!r}")
@@ -52,7 +52,7 @@ def write_ann(index: Index, kind: str = "auto") -> str:
         graph, covered_up_to = _appendable(index, previous)
         cursor = index._db.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,))
         while rows := cursor.fetchmany(ANN_CHUNK):  # chunks keep the peak memory near the graph's own
-            units = _unit_blocks(index._rows(rows, 1), index._sizes())
+            units = unit_blocks(index._rows(rows, 1), index._sizes())
             if graph is None:
                 hnsw = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
                 hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION

@@ -36,6 +36,7 @@ class BuildSummary:
     removed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # not scanned: unreadable folders, broken links, loops
+    workers: dict[str, int] = field(default_factory=dict)  # clips embedded per Ray node (an engine's build)
 
     def counts(self) -> dict[str, int]:
         return {name: len(getattr(self, name))
@@ -45,22 +46,10 @@ class BuildSummary:
 def model_for_index(index: Index, **options: Any):
     """A SemanticMoments model with the settings the index was built with; ``options`` override them
     (and are then checked against the index when the model is used). A new index gives the defaults."""
-    from .backbones import get_entry
-    from .embedder import SemanticMoments
+    from .embedder import SemanticMoments, model_options
 
     config, features = index.config, index.feature_settings
-    stored: dict[str, Any] = {}
-    if config is not None and features is not None:
-        backbone = features["backbone"]
-        weights = backbone["weights"]
-        default = get_entry(backbone["name"]).default_weights
-        stored = {"backbone": backbone["name"], "layer": backbone["layer"], "frames": config.num_frames,
-                  "orders": config.orders, "alpha": config.alpha, "convention": config.convention,
-                  "standardized": config.standardized, "granularity": config.granularity, "fusion": config.fusion,
-                  "flow_weight": config.flow_weight, "flow_grids": config.flow_grids,
-                  "flow_segments": config.flow_segments, "motion_floor": config.motion_floor,
-                  "pretrained": weights != "random",
-                  "weights": None if weights in ("random", default, f"pypi:{default}") else weights}
+    stored = model_options(features["backbone"], config) if config is not None and features is not None else {}
     merged = {**stored, **options}
     return SemanticMoments(merged.pop("backbone", None), **merged)
 
@@ -143,6 +132,7 @@ def build_index(
     ann: str = "auto",
     retry_failed: bool = False,
     windows: str | WindowPlan | None = None,
+    engine=None,
 ) -> BuildSummary:
     """Bring ``index`` up to date with ``folders`` using ``model`` (a SemanticMoments); see module doc.
 
@@ -151,7 +141,10 @@ def build_index(
 
     ``windows`` (``"LEN[:STRIDE]"`` seconds or a WindowPlan; default: the index's own, if it has
     one) also indexes every window of the videos long enough to hold two (``segments.py``); it is
-    recorded in the index, and videos indexed before without windows are embedded again."""
+    recorded in the index, and videos indexed before without windows are embedded again.
+
+    ``engine`` (e.g. ``engines.ray_data.RayEngine``) embeds the files elsewhere; results are
+    committed here one by one as they arrive, in the order they finish."""
     index.require_settings(model.feature_settings(), "the model")  # refuse before any work
     plan = None
     if windows is not None:
@@ -163,11 +156,13 @@ def build_index(
     with index.build_lock():
         if plan is not None:
             index.set_window_plan(plan.to_dict())
-        return _build(index, folders, model, glob, prune, show_progress, ann, retry_failed, plan)
+        if plan is not None and engine is not None:
+            raise ConfigError("windows of long videos are embedded by the local engine only (not --engine ray)")
+        return _build(index, folders, model, glob, prune, show_progress, ann, retry_failed, plan, engine)
 
 
 def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_failed=False,
-           plan: WindowPlan | None = None) -> BuildSummary:
+           plan: WindowPlan | None = None, engine=None) -> BuildSummary:
     summary = BuildSummary()
     files = find_videos(folders, glob, summary.skipped)
     known = index.files()
@@ -212,8 +207,11 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
         else:
             to_embed.append((path, False))
     to_embed, long_videos = _split_long(to_embed, plan, summary)
-    results = model.iter_embed([path for path, _ in to_embed], show_progress=show_progress)
-    for (path, replacing), result in chain(zip(to_embed, results), _embed_long(long_videos, model, plan, show_progress)):
+    if engine is None:
+        results = zip(to_embed, model.iter_embed([path for path, _ in to_embed], show_progress=show_progress))
+    else:
+        results = _engine_results(engine, to_embed, summary, show_progress)
+    for (path, replacing), result in chain(results, _embed_long(long_videos, model, plan, show_progress)):
         if result.error is not None:
             summary.failed[str(path)] = str(result.error)
             try:
@@ -255,6 +253,27 @@ class _Windowed:
     embedding: Any
     error: Any
     windows: list = field(default_factory=list)
+
+
+def _engine_results(engine, to_embed: list[tuple[Path, bool]], summary: BuildSummary, show_progress: bool):
+    """((path, replacing), EmbedResult) from an engine, in the order they finish; counts the nodes."""
+    if not to_embed:
+        return
+    items = {str(path): (path, replacing) for path, replacing in to_embed}
+    progress = None
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=len(items), unit="clip", desc="embedding (ray)", dynamic_ncols=True)
+    try:
+        for result, node in engine.iter_results(list(items)):
+            summary.workers[node] = summary.workers.get(node, 0) + 1
+            if progress is not None:
+                progress.update(1)
+            yield items[result.source], result
+    finally:
+        if progress is not None:
+            progress.close()
 
 
 def _split_long(to_embed: list[tuple[Path, bool]], plan: WindowPlan | None, summary: BuildSummary):

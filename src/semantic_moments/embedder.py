@@ -386,6 +386,16 @@ class SemanticMoments:
         embeddings = list(self.iter_windows(source, windows, show_progress=show_progress))
         return embeddings[-1], embeddings[:-1]
 
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments that make an equal model elsewhere (another process, a Ray worker):
+        ``SemanticMoments(**model.options())``. Needs a registry backbone."""
+        from .backbones import get_entry
+
+        info = self.backbone.info()
+        get_entry(info["name"])  # raises for a backbone object that is not in the registry
+        return {**model_options(info, self.config), "dtype": str(self.backbone.dtype).replace("torch.", ""),
+                "batch_size": self.batch_size, "decode_threads": self.decode_threads}
+
     def feature_settings(self) -> dict[str, Any]:
         """What the embeddings of this model share with any they can be compared to."""
         return feature_settings(self.backbone.info(), self.config)
@@ -412,6 +422,22 @@ class _Work:
     @property
     def remaining(self) -> int:
         return 0 if self.clip is None else len(self.clip.frames) - self.consumed
+
+
+def model_options(backbone: dict[str, Any], config: MomentsConfig) -> dict[str, Any]:
+    """``SemanticMoments`` keyword arguments that reproduce embeddings made with ``backbone`` (its
+    ``info()``) and ``config``."""
+    from .backbones import get_entry
+
+    weights = backbone["weights"]
+    default = get_entry(backbone["name"]).default_weights
+    return {"backbone": backbone["name"], "layer": backbone["layer"], "frames": config.num_frames,
+            "orders": config.orders, "alpha": config.alpha, "convention": config.convention,
+            "standardized": config.standardized, "granularity": config.granularity, "fusion": config.fusion,
+            "flow_weight": config.flow_weight, "flow_grids": config.flow_grids,
+            "flow_segments": config.flow_segments, "motion_floor": config.motion_floor,
+            "pretrained": weights != "random",
+            "weights": None if weights in ("random", default, f"pypi:{default}") else weights}
 
 
 def _prefetch(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -129,6 +129,26 @@ class Embedding:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically to ``path`` (see the module docstring for the format); returns the path."""
+        data = self.to_bytes()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a written file follows the umask
+        try:
+            with open(temporary, "wb") as output:
+                output.write(data)
+                output.flush()
+                os.fsync(output.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path
+
+    def to_bytes(self) -> bytes:
+        """The file's bytes (module docstring), e.g. to send an embedding between processes or store
+        it in a Parquet column; ``from_bytes`` reads them back with the same validation as ``load``."""
         from safetensors.numpy import save
 
         from . import __version__
@@ -154,34 +174,28 @@ class Embedding:
             "package_version": __version__,
         }
         metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "header": json.dumps(header)}
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a written file follows the umask
-        try:
-            with open(temporary, "wb") as output:
-                output.write(save(tensors, metadata=metadata))
-                output.flush()
-                os.fsync(output.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return save(tensors, metadata=metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Embedding:
         """Read a file written by ``save``. Raises EmbeddingFileError naming the file and the cause."""
-        from safetensors import safe_open
-
         path = Path(path)
         if not path.is_file():
             raise EmbeddingFileError(f"{path}: no such embedding file")
+        return cls.from_bytes(path.read_bytes(), str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "<bytes>") -> Embedding:
+        """An embedding from ``to_bytes`` output (or a file's contents); errors name ``name``."""
+        path = name
         try:
-            with safe_open(str(path), framework="numpy") as reader:
-                metadata = reader.metadata() or {}
-                tensors = {key: reader.get_tensor(key) for key in reader.keys()}
+            from safetensors.numpy import load as load_tensors
+
+            size = int.from_bytes(bytes(data[:8]), "little")
+            if len(data) < 8 + size:
+                raise ValueError("truncated header")
+            metadata = json.loads(bytes(data[8:8 + size])).get("__metadata__") or {}
+            tensors = load_tensors(bytes(data))
         except Exception as error:  # noqa: BLE001 - safetensors raises several kinds for bad files
             raise EmbeddingFileError(f"{path}: not a safetensors embedding file ({_first_line(error)})") from None
         if metadata.get("format") != FORMAT_NAME:

@@ -8,7 +8,8 @@ On disk an index is a folder:
   moments M(k), then the token-flow levels ``flow.G`` where the embeddings have them, one float32
   row laid out as the ``parts`` setting says) and the motion map. Every add/remove is its own transaction, so an interrupted build
   (Ctrl-C, ``kill -9``, power loss) leaves a valid index holding everything committed, and readers
-  never see a half-written row.
+  never see a half-written row. Long videos indexed with windows also have one row per window
+  (``segments.py``). The schema is in ``store.py``; the row layout and exact scoring in ``rows.py``.
 * ``ann-<generation>.faiss``: a FAISS index over the clips' per-moment unit vectors, derived from the
   SQLite rows and replaced atomically; exact (flat) for small collections, HNSW past
   ``APPROXIMATE_FROM`` clips. Clips committed after it was written are scanned exactly and removed
@@ -44,43 +45,11 @@ from .embedding import Embedding
 from . import calibration, maintenance, segments
 from .ann import HNSW_EF_SEARCH, AnnFile, write_ann
 from .errors import ConfigError, IndexStoreError
+from .store import SCHEMA, create_database, open_read_only
+from .rows import part_key, part_name, part_similarities, present_parts, unit_blocks, weighted_query, weighted_scores
 
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
 FIXED_SETTINGS = frozenset({"features", "config", "orders", "dim", "parts"})  # written with the first clip, never changed
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS clips (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path TEXT UNIQUE NOT NULL,
-    content_hash TEXT NOT NULL,
-    size_bytes INTEGER NOT NULL,
-    mtime REAL NOT NULL,
-    duration_seconds REAL,
-    fps REAL,
-    num_source_frames INTEGER,
-    moments BLOB NOT NULL,
-    motion_map BLOB,
-    map_rows INTEGER,
-    map_columns INTEGER,
-    header TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS windows (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    clip_id INTEGER NOT NULL,
-    start_seconds REAL NOT NULL,
-    end_seconds REAL NOT NULL,
-    moments BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS windows_by_clip ON windows (clip_id);
-CREATE TRIGGER IF NOT EXISTS clip_windows_go_with_it AFTER DELETE ON clips
-BEGIN DELETE FROM windows WHERE clip_id = OLD.id; END;
-CREATE TABLE IF NOT EXISTS failures (
-    path TEXT PRIMARY KEY,
-    size_bytes INTEGER NOT NULL,
-    mtime REAL NOT NULL,
-    reason TEXT NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -100,24 +69,6 @@ def motion_alpha(motion: float, base: Sequence[float] = (1.0, 8.0, 4.0)) -> tupl
     if not 0.0 <= motion <= 1.0:
         raise ConfigError(f"motion must be between 0 (appearance only) and 1 (motion only), got {motion}")
     return tuple([2.0 * (1.0 - motion) * base[0]] + [2.0 * motion * weight for weight in base[1:]])
-
-
-def _unit_blocks(raw: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
-    """(N, sum(sizes)) raw parts -> the same with every part a unit vector (an all-zero part stays zero)."""
-    raw = np.asarray(raw, dtype=np.float64)
-    units = np.empty(raw.shape, dtype=np.float32)
-    start = 0
-    for size in sizes:
-        block = raw[:, start:start + size]
-        norms = np.linalg.norm(block, axis=1, keepdims=True)
-        units[:, start:start + size] = np.where(norms > 1e-12, block / np.maximum(norms, 1e-12), 0.0)
-        start += size
-    return units
-
-
-def _part_key(name: str) -> int | str:
-    """``"moment.2"`` -> 2; ``"flow.4"`` stays ``"flow.4"``."""
-    return int(name.split(".")[1]) if name.startswith("moment.") else name
 
 
 class Index:
@@ -158,14 +109,14 @@ class Index:
             if path.exists() and not path.is_dir():
                 raise IndexStoreError(f"{path}: exists and is not an index folder")
             path.mkdir(parents=True, exist_ok=True)
-            _create_database(database)
+            create_database(database)
         elif database.stat().st_size == 0:
             raise IndexStoreError(f"{path}: index.sqlite is empty (0 bytes): the index is damaged; remove the folder "
                                   "to start a new one")
         read_only = database.exists() and not (os.access(database, os.W_OK) and os.access(path, os.W_OK))
         try:
             if read_only:
-                connection = _open_read_only(database)
+                connection = open_read_only(database)
             else:
                 connection = sqlite3.connect(str(database), timeout=30.0, isolation_level=None)
                 connection.execute("PRAGMA journal_mode=WAL")
@@ -245,7 +196,7 @@ class Index:
         if tuple(self._setting("orders")) != tuple(sorted(embedding.moments)):
             raise ConfigError(f"{embedding.source}: has moment orders {sorted(embedding.moments)}, the index "
                               f"{self.path} stores {self._setting('orders')}")
-        theirs = [[_part_name(key), int(np.size(value))] for key, value in embedding.parts().items()]
+        theirs = [[part_name(key), int(np.size(value))] for key, value in embedding.parts().items()]
         if theirs != self.parts:
             raise ConfigError(f"{embedding.source}: has parts {theirs}, the index {self.path} stores {self.parts}")
 
@@ -266,7 +217,7 @@ class Index:
         parts = embedding.parts()
         if not self.parts:  # an empty index stores the parts in the embedding's own order (``_insert``)
             return np.concatenate([np.asarray(value, dtype=np.float32).ravel() for value in parts.values()])
-        return np.concatenate([np.asarray(parts[_part_key(name)], dtype=np.float32).ravel() for name, _ in self.parts])
+        return np.concatenate([np.asarray(parts[part_key(name)], dtype=np.float32).ravel() for name, _ in self.parts])
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -395,7 +346,7 @@ class Index:
             self._set("config", embedding.config.to_dict())
             self._set("orders", orders)
             self._set("dim", embedding.dim)
-            self._set("parts", [[_part_name(key), int(np.size(value))] for key, value in parts.items()])
+            self._set("parts", [[part_name(key), int(np.size(value))] for key, value in parts.items()])
         old = self._db.execute("SELECT id FROM clips WHERE path = ?", (key,)).fetchone()
         if old:
             self._db.execute("DELETE FROM clips WHERE id = ?", old)
@@ -597,11 +548,8 @@ class Index:
             sizes = self._sizes() or [1]
             ids = np.array([row[0] for row in rows], dtype=np.int64)
             raw = self._rows(rows, 1)
-            units = _unit_blocks(raw, sizes)
-            bounds = np.cumsum([0] + sizes)
-            present = np.stack([np.abs(units[:, a:b]).sum(axis=1) > 0 for a, b in zip(bounds[:-1], bounds[1:])],
-                               axis=1).astype(np.float64) if len(units) else np.zeros((0, len(sizes)))
-            self._matrix_cache = (generation, ids, raw, units, present)
+            units = unit_blocks(raw, sizes)
+            self._matrix_cache = (generation, ids, raw, units, present_parts(units, sizes))
         return self._matrix_cache[1], self._matrix_cache[2], self._matrix_cache[3]
 
     def _present(self) -> np.ndarray:
@@ -670,7 +618,7 @@ class Index:
         config = self.config
         keys, tensors, start = [], {}, 0
         for name, size in self.parts:
-            key = _part_key(name)
+            key = part_key(name)
             keys.append(key)
             tensors[key] = torch.from_numpy(np.array(raw[:, start:start + size], dtype=np.float64))
             start += size
@@ -684,9 +632,7 @@ class Index:
         return config is not None and config.convention == "reference" and config.fusion == "concat"
 
     def _weighted_query(self, query: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
-        sizes = self._sizes()
-        units = _unit_blocks(query[None], sizes)
-        return (units[0] * np.repeat(np.square(weights), sizes)).astype(np.float32)
+        return weighted_query(query, weights, self._sizes())
 
     def search(
         self,
@@ -728,11 +674,8 @@ class Index:
             ids, raw, units = self._matrix()
             if len(ids) == 0:
                 return []
-            if self._separable():
-                # divided by each clip's own weighted norm (its zero parts, e.g. a still clip's motion
-                # parts, carry no weight), this is the exact cosine: a still query finds still clips
-                norms = np.sqrt(self._present() @ np.square(alpha))
-                scores = (units @ self._weighted_query(raw_query, alpha)) / np.where(norms > 0, norms, 1.0)
+            if self._separable():  # the exact cosine (rows.py): a still query finds still clips
+                scores = weighted_scores(units, self._present(), raw_query, alpha, self._sizes())
             else:  # other conventions/fusions: score everything exactly
                 scores = self._fused(raw, alpha) @ self._fused(raw_query[None], alpha)[0]
             if count < len(scores):  # the best ``count`` in O(N), then only those sorted
@@ -760,21 +703,9 @@ class Index:
             return []  # every candidate was removed meanwhile
         raw = self._rows(rows, 2)
         scores = self._fused(raw, alpha) @ self._fused(raw_query[None], alpha)[0]
-        sizes = self._sizes()
-        products = _unit_blocks(raw, sizes) * _unit_blocks(raw_query[None], sizes)
-        names, per_part, start = [], [], 0
-        for name, size in self.parts:
-            names.append(_part_key(name))
-            per_part.append(products[:, start:start + size].sum(axis=1))
-            start += size
-        flow = [i for i, name in enumerate(names) if isinstance(name, str)]
-        hits = []
-        for index, (row, score) in enumerate(zip(rows, scores)):
-            similarities: dict[int | str, float] = {name: float(per_part[i][index]) for i, name in enumerate(names)
-                                                    if isinstance(name, int)}
-            if flow:  # the levels together: cosine of the level-normalised flows
-                similarities["flow"] = float(sum(per_part[i][index] for i in flow) / len(flow))
-            hits.append(SearchHit(int(row[0]), row[1], float(score), similarities))
+        similarities = part_similarities(unit_blocks(raw, self._sizes()), raw_query, self.parts)
+        hits = [SearchHit(int(row[0]), row[1], float(score), parts)
+                for row, score, parts in zip(rows, scores, similarities)]
         return sorted(hits, key=lambda hit: (-round(hit.score, 6), hit.id))
 
     # -- the approximate index (ann.py) ----------------------------------------------------------
@@ -786,47 +717,3 @@ class Index:
     def _load_ann(self):
         """(FAISS index, last id it covers) of the current ANN file, or None for exact search."""
         return self._ann.load(self._setting("ann"), self.ef_search)
-
-
-def _part_name(key: int | str) -> str:
-    """2 -> ``"moment.2"``; ``"flow.4"`` stays."""
-    return f"moment.{key}" if isinstance(key, int) else str(key)
-
-
-def _create_database(database: Path) -> None:
-    """Make an empty index database atomically: built under a temporary name with its schema, then
-    renamed, so a process killed while creating it never leaves a 0-byte ``index.sqlite`` (which
-    ``Index.open`` refuses as damaged)."""
-    temporary = database.with_name(f".{database.name}.{os.getpid()}.new")
-    try:
-        connection = sqlite3.connect(str(temporary), isolation_level=None)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(SCHEMA)
-        finally:
-            connection.close()
-        try:
-            os.link(temporary, database)  # never replaces an index another process created meanwhile
-        except FileExistsError:
-            pass
-        except OSError:  # a filesystem without hard links
-            if not database.exists():
-                os.replace(temporary, database)
-    except sqlite3.DatabaseError as error:
-        raise IndexStoreError(f"{database}: cannot create an index ({error})") from None
-    finally:
-        for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
-            leftover.unlink(missing_ok=True)
-
-
-def _open_read_only(database: Path) -> sqlite3.Connection:
-    """A read-only connection; ``immutable`` where the folder cannot hold SQLite's shared-memory file."""
-    from urllib.parse import quote
-
-    uri = f"file:{quote(str(database.resolve()))}"
-    try:
-        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
-        connection.execute("SELECT COUNT(*) FROM settings").fetchone()
-        return connection
-    except sqlite3.OperationalError:
-        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .embedding import Embedding
 from .errors import ConfigError, IndexStoreError
+from .rows import part_similarities, present_parts, unit_blocks, weighted_scores
 from .windows import temporal_iou
 
 OVERLAP = 0.3  # temporal IoU above which two windows of a video are the same moment
@@ -44,8 +45,6 @@ class _Entries:
     """Every searchable segment of an index, as arrays (cached per generation)."""
 
     def __init__(self, index) -> None:
-        from .index import _unit_blocks
-
         sizes = index._sizes() or [1]
         try:
             windows = index._db.execute(
@@ -63,11 +62,9 @@ class _Entries:
         self.ends = np.array([row[3] for row in windows] + [row[1] for row in whole], dtype=np.float64)
         raw = np.concatenate([index._rows([(row[1], row[4]) for row in windows], 1),
                               index._rows([(row[0], row[2]) for row in whole], 1)])
-        self.units = _unit_blocks(raw, sizes)
+        self.units = unit_blocks(raw, sizes)
         self.raw = None if index._separable() else raw
-        bounds = np.cumsum([0] + sizes)
-        self.present = (np.stack([np.abs(self.units[:, a:b]).sum(axis=1) > 0 for a, b in zip(bounds[:-1], bounds[1:])],
-                                 axis=1).astype(np.float64) if len(raw) else np.zeros((0, len(sizes))))
+        self.present = present_parts(self.units, sizes)
 
 
 def _entries(index) -> _Entries:
@@ -80,22 +77,12 @@ def _entries(index) -> _Entries:
 
 
 def exact_scores(index, entries: _Entries, raw_query: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
-    """(N,) exact cosine of every entry with the query under ``weights`` (``Index`` module doc)."""
+    """(N,) exact cosine of every entry with the query under ``weights`` (``rows.py``)."""
     if len(entries.units) == 0:
         return np.zeros(0)
     if entries.raw is not None:  # other conventions/fusions: fuse everything exactly
         return index._fused(entries.raw, weights) @ index._fused(raw_query[None], weights)[0]
-    from .index import _unit_blocks
-
-    sizes = index._sizes()
-    query_units = _unit_blocks(raw_query[None], sizes)[0]
-    bounds = np.cumsum([0] + sizes)
-    query_present = np.array([np.abs(query_units[a:b]).sum() > 0 for a, b in zip(bounds[:-1], bounds[1:])], float)
-    squared = np.square(weights)
-    query_norm = float(np.sqrt(query_present @ squared))
-    norms = np.sqrt(entries.present @ squared) * query_norm
-    products = entries.units @ (query_units * np.repeat(squared, sizes)).astype(np.float32)
-    return products / np.where(norms > 0, norms, 1.0)
+    return weighted_scores(entries.units, entries.present, raw_query, weights, index._sizes())
 
 
 def _raw_query(index, query) -> tuple[np.ndarray, int | None]:
@@ -164,31 +151,17 @@ def search_segments(
 def _hits(index, entries: _Entries, picked: list[int], scores: np.ndarray, raw_query: np.ndarray) -> list[SegmentHit]:
     if not picked:
         return []
-    from .index import _part_key, _unit_blocks
-
     clip_ids = sorted({int(entries.clip_ids[i]) for i in picked})
     marks = ",".join("?" * len(clip_ids))
     paths = dict(index._db.execute(f"SELECT id, path FROM clips WHERE id IN ({marks})", clip_ids).fetchall())
-    query_units = _unit_blocks(raw_query[None], index._sizes())[0]
+    similarities = part_similarities(entries.units[picked], raw_query, index.parts)
     hits = []
-    for position in picked:
-        products = entries.units[position] * query_units
-        similarities: dict[int | str, float] = {}
-        flows, start = [], 0
-        for name, size in index.parts:
-            value = float(products[start:start + size].sum())
-            start += size
-            key = _part_key(name)
-            if isinstance(key, int):
-                similarities[key] = value
-            else:
-                flows.append(value)
-        if flows:
-            similarities["flow"] = sum(flows) / len(flows)
+    for position, parts in zip(picked, similarities):
         window = int(entries.window_ids[position])
-        hits.append(SegmentHit(int(entries.clip_ids[position]), paths.get(int(entries.clip_ids[position]), "?"),
-                               float(entries.starts[position]), float(entries.ends[position]),
-                               float(scores[position]), similarities, window if window >= 0 else None))
+        clip_id = int(entries.clip_ids[position])
+        hits.append(SegmentHit(clip_id, paths.get(clip_id, "?"), float(entries.starts[position]),
+                               float(entries.ends[position]), float(scores[position]), parts,
+                               window if window >= 0 else None))
     return hits
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ConfigError, SemanticMomentsError, one_line
-from .arguments import add_model_options, part_label
+from .arguments import add_engine_options, add_model_options, part_label
 from .bench import add_bench_commands, run_bench
 from .embed import run_backbones, run_compare, run_embed
 from .index import add_index_commands, run_index, run_search
@@ -48,10 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("videos", nargs="+", metavar="VIDEO",
                        help="video files; folders of videos (every video in them, recursively); or folders of "
                             "images (each one clip)")
-    embed.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
+    embed.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
+                       help="output folder (with --engine ray: a folder of Parquet shards, for `index ingest`)")
     embed.add_argument("--json", action="store_true", help="print one JSON object with every result to stdout")
     embed.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_options(embed)
+    add_engine_options(embed)
 
     compare = commands.add_parser(
         "compare", help="cosine similarity of two clips",

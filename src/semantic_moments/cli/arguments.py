@@ -146,3 +146,38 @@ def model_from_args(args: argparse.Namespace):
         weights=args.weights, pretrained=not args.random_weights, device=args.device, dtype=args.dtype,
         batch_size=args.batch_size, decode_workers=args.decode_workers, decode_threads=args.decode_threads,
     )
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """``--engine ray`` and its options (``engines/ray_data.py``)."""
+    group = parser.add_argument_group("engine")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: this machine's pipeline; ray: a Ray cluster (pip install 'semantic-moments[ray]'; "
+                            "files must be at the same path on every node); default: %(default)s")
+    group.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                       help="with --engine ray: the cluster (host:6379, ray://host:10001 or auto); default: "
+                            "RAY_ADDRESS, else a Ray instance on this machine")
+    group.add_argument("--ray-workers", type=_positive_int, default=None, metavar="N",
+                       help="with --engine ray: model actors; default: one per GPU, or one per --ray-cpus-per-worker "
+                            "CPUs of each node")
+    group.add_argument("--ray-cpus-per-worker", type=_positive_float, default=None, metavar="N",
+                       help="with --engine ray: CPUs per actor; default: 1 on nodes of up to 8 CPUs, else 2")
+    group.add_argument("--ray-gpus-per-worker", type=_non_negative_float, default=None, metavar="N",
+                       help="with --engine ray: GPUs per actor; default: 1 when the cluster has GPUs, else 0")
+    group.add_argument("--ray-files-per-task", type=_positive_int, default=8, metavar="N",
+                       help="with --engine ray: files per actor call (their frames share batches); default: %(default)s")
+
+
+def engine_from_args(args: argparse.Namespace, model):
+    """None for the local pipeline, or a RayEngine with the model's settings."""
+    ray_options = [name for name in ("ray_address", "ray_workers", "ray_cpus_per_worker", "ray_gpus_per_worker")
+                   if getattr(args, name, None) is not None]
+    if getattr(args, "engine", "local") != "ray":
+        if ray_options:
+            raise ConfigError(f"--{ray_options[0].replace('_', '-')} needs --engine ray")
+        return None
+    from ..engines.ray_data import RayEngine
+
+    return RayEngine(model.options(), address=args.ray_address, workers=args.ray_workers,
+                     cpus_per_worker=args.ray_cpus_per_worker, gpus_per_worker=args.ray_gpus_per_worker,
+                     files_per_task=args.ray_files_per_task)

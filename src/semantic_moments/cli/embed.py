@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -10,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import one_line
-from .arguments import model_from_args, part_label
+from ..errors import ConfigError, one_line
+from .arguments import engine_from_args, model_from_args, part_label
 
 def _output_names(sources: Sequence[str]) -> list[str]:
     """``<stem>.moments.safetensors`` per source; a stem used twice gets a short hash of its path."""
@@ -31,6 +32,23 @@ def run_embed(args: argparse.Namespace) -> int:
 
     args.videos = expand_sources(args.videos)  # a folder of videos: each video in it
     model = model_from_args(args)
+    engine = engine_from_args(args, model)
+    if engine is not None:
+        if args.segment is not None:
+            raise ConfigError("--segment is not supported with --engine ray")
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is for --json (Ray prints worker news)
+            try:
+                written, failed = engine.write_parquet(args.videos, args.output)
+            finally:
+                engine.close()
+        print(f"embedded {written} of {len(args.videos)} clip(s) into Parquet shards in {args.output} with {model!r} "
+              f"(load them with `semantic-moments index ingest {args.output} --index DIR`)", file=sys.stderr)
+        for reason in failed.values():
+            print(f"  failed: {one_line(reason)}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"embedded": written, "failed": len(failed), "output": str(args.output),
+                              "failures": failed}, indent=2))
+        return 0 if written > 0 else 1
     names = _output_names(args.videos)
     records: list[dict[str, Any]] = []
     failures: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from ..errors import ConfigError, one_line
 from ..windows import WindowPlan
 from .arguments import (MAX_RESULTS, MODEL_OPTIONS, _non_negative_float, _parse_alpha, _parse_segment, _result_count,
-                        add_model_options, part_label)
+                        add_engine_options, add_model_options, engine_from_args, part_label)
 
 def add_index_commands(commands) -> None:
     index = commands.add_parser("index", help="build and maintain a motion index of video folders",
@@ -41,7 +42,16 @@ def add_index_commands(commands) -> None:
     build.add_argument("--json", action="store_true", help="print the summary as JSON to stdout")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_options(build)
+    add_engine_options(build)
     build.set_defaults(**{name: None for name in MODEL_OPTIONS})
+    ingest = actions.add_parser(
+        "ingest", help="add embeddings from Parquet (written by `embed --engine ray`) to the index",
+        description="Load every row of a Parquet file or folder of shards written by `embed --engine ray -o DIR`; "
+                    "each embedding is validated like an embedding file and checked against the index's settings. "
+                    "Bad rows are reported and skipped; rows are committed in batches.")
+    ingest.add_argument("parquet", type=Path, metavar="PARQUET", help="Parquet file or folder of shards")
+    ingest.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder (created if missing)")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     info = actions.add_parser("info", help="what an index holds and how it was made",
                               description="Print the index's size and the settings every clip in it shares.")
     info.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
@@ -145,6 +155,8 @@ def run_index(args: argparse.Namespace) -> int:
         return 0
     if args.index_command in ("list", "remove"):
         return _list_or_remove(args)
+    if args.index_command == "ingest":
+        return _ingest(args)
     if args.index_command == "export":
         with Index.open(args.index) as index:
             count = index.export_parquet(args.parquet)
@@ -158,19 +170,64 @@ def run_index(args: argparse.Namespace) -> int:
         if windows is not None:
             windows = WindowPlan.parse(windows, model.config.num_frames, args.windows_from)
             print(f"windows: {windows.describe()}", file=sys.stderr)
-        summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
-                              show_progress=not args.quiet, ann=args.ann, retry_failed=args.retry_failed,
-                              windows=windows)
+        engine = engine_from_args(args, model)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is for --json (Ray prints worker news)
+            try:
+                summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
+                                      show_progress=not args.quiet, ann=args.ann, retry_failed=args.retry_failed,
+                                      windows=windows, engine=engine)
+            finally:
+                if engine is not None:
+                    engine.close()
         total = len(index)
     counts = summary.counts()
     print(f"index {args.index}: {total} clips; " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
+    if summary.workers:
+        print(f"ray: clips per node: " + ", ".join(f"{node[:12]} {count}" for node, count in summary.workers.items()),
+              file=sys.stderr)
     for path, reason in summary.failed.items():
         print(f"  failed: {one_line(reason)}", file=sys.stderr)
     for path, reason in summary.skipped.items():
         print(f"  skipped: {one_line(path)}: {reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"clips": total, **counts, "failures": summary.failed, "skipped": summary.skipped}, indent=2))
+        print(json.dumps({"clips": total, **counts, "failures": summary.failed, "skipped": summary.skipped,
+                          "workers": summary.workers}, indent=2))
     return 0 if not summary.failed or summary.added or summary.updated or summary.unchanged else 1
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ..engines.ray_data import read_parquet
+    from ..index import Index
+
+    added, failed, batch = 0, [], []
+    with Index.open(args.index, create=True) as index, index.build_lock():
+        rows = read_parquet(args.parquet)
+        if not args.quiet:
+            from tqdm.auto import tqdm
+
+            rows = tqdm(rows, unit="clip", desc="ingesting", dynamic_ncols=True)
+        for path, size, mtime, embedding, error in rows:
+            if embedding is None:
+                failed.append(error)
+                continue
+            try:
+                index.raw_of(embedding)  # the index's settings, before it joins a batch
+            except ConfigError as problem:
+                failed.append(f"{path}: {problem}")
+                continue
+            batch.append((embedding, path, size, mtime))
+            if len(batch) == 256:
+                added += len(index.add_many(batch))
+                batch = []
+        if batch:
+            added += len(index.add_many(batch))
+        if added:
+            index.write_ann("auto")
+        total = len(index)
+    print(f"index {args.index}: {total} clips; {added} ingested from {args.parquet}, {len(failed)} failed", file=sys.stderr)
+    for reason in failed:
+        print(f"  failed: {one_line(reason)}", file=sys.stderr)
+    return 0 if added or not failed else 1
 
 
 def _list_or_remove(args: argparse.Namespace) -> int:

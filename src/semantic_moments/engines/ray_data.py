@@ -1,0 +1,240 @@
+"""Embedding a collection on a Ray cluster with Ray Data.
+
+The driver decides what to embed (``collection.build_index``: incremental, ``--prune``, ``--glob``,
+exactly as a local build); Ray Data maps the file list over an actor pool: every actor builds the
+model once (``SemanticMoments(**model.options())``), decodes its files itself and batches their
+frames across clips like the local pipeline (``iter_embed``), on ``num_gpus`` per actor on GPU nodes,
+``num_cpus`` otherwise. Each result row carries the embedding as bytes (``Embedding.to_bytes``) or
+the error that made the file fail. Rows stream back in the order they finish, and the driver commits
+each clip to the SQLite index as it arrives, so a crash of the driver, a worker or a node loses at
+most the clips in flight, and a rerun of the build resumes. Actors are restarted and their tasks
+retried by Ray when a worker dies; a clip committed twice replaces itself (paths are unique).
+
+``write_parquet`` instead writes the rows as Parquet shards from the workers (columns: path,
+size_bytes, mtime, content_hash, settings (JSON), duration_seconds, fps, moment_K and flow_G vectors,
+motion_map, embedding (the file's bytes)), which ``index ingest`` loads with the same validation
+as any embedding file.
+
+Files must be reachable under the same path by every worker: a shared filesystem (NFS, Lustre,
+a mounted bucket) works as is. Object-storage URIs are not read directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..embedder import EmbedResult
+from ..embedding import Embedding
+from ..errors import ConfigError, SemanticMomentsError
+
+FILES_PER_TASK = 8  # files one actor call embeds together (their frames share batches; a crash loses at most these)
+SMALL_NODE_CPUS = 8  # nodes up to this many CPUs get 1-CPU actors, larger ones 2-CPU actors (memory)
+
+
+def _require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray: pip install 'semantic-moments[ray]'") from None
+    return ray
+
+
+class EmbedWorker:
+    """A Ray Data actor: one model, reused for every batch of files it is given."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        from ..embedder import SemanticMoments
+
+        self.model = SemanticMoments(**options)
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
+        try:
+            import ray
+
+            self.node = ray.get_runtime_context().get_node_id()
+        except Exception:  # noqa: BLE001 - outside Ray (tests call the class directly)
+            pass
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        paths = [str(path) for path in batch["path"]]
+        rows: dict[str, list] = {name: [] for name in ("path", "ok", "error", "embedding", "size_bytes", "mtime",
+                                                       "node")}
+        for path, result in zip(paths, self.model.iter_embed(paths)):
+            rows["path"].append(path)
+            rows["ok"].append(result.error is None)
+            rows["error"].append(str(result.error) if result.error is not None else "")
+            rows["embedding"].append(result.embedding.to_bytes() if result.embedding is not None else b"")
+            try:
+                status = os.stat(path)
+                rows["size_bytes"].append(int(status.st_size))
+                rows["mtime"].append(float(status.st_mtime))
+            except OSError:
+                rows["size_bytes"].append(0)
+                rows["mtime"].append(0.0)
+            rows["node"].append(self.node)
+        return rows
+
+
+def _columns(batch: dict[str, Any]) -> dict[str, list]:
+    """Parquet columns of embedded rows (the failed ones are left out)."""
+    out: dict[str, list] = {name: [] for name in ("path", "size_bytes", "mtime", "content_hash", "settings",
+                                                  "duration_seconds", "fps", "motion_map", "embedding")}
+    vectors: dict[str, list] = {}
+    for index, ok in enumerate(batch["ok"]):
+        if not ok:
+            continue
+        data = bytes(batch["embedding"][index])
+        embedding = Embedding.from_bytes(data, str(batch["path"][index]))
+        out["path"].append(str(batch["path"][index]))
+        out["size_bytes"].append(int(batch["size_bytes"][index]))
+        out["mtime"].append(float(batch["mtime"][index]))
+        out["content_hash"].append(embedding.content_hash)
+        out["settings"].append(json.dumps(embedding.feature_settings(), sort_keys=True))
+        out["duration_seconds"].append(embedding.duration_seconds)
+        out["fps"].append(embedding.fps)
+        out["motion_map"].append(embedding.motion_map.ravel().tolist() if embedding.motion_map is not None else None)
+        out["embedding"].append(data)
+        for key, vector in embedding.parts().items():
+            name = f"moment_{key}" if isinstance(key, int) else str(key).replace(".", "_")
+            vectors.setdefault(name, []).append(vector.astype("float32").tolist())
+    return {**out, **vectors}
+
+
+@dataclass
+class RayEngine:
+    """Embeds files on a Ray cluster (module doc).
+
+    Args:
+        options: the model's ``SemanticMoments.options()``.
+        address: the cluster (``ray://host:10001``, ``host:6379`` or ``auto``); None: ``RAY_ADDRESS``
+            or, without it, a Ray instance started on this machine.
+        workers: actors in the pool; None: from the cluster's resources (one per GPU, or one per
+            ``cpus_per_worker`` CPUs of each node).
+        cpus_per_worker: CPUs each actor reserves (and its torch threads); None: 1 where the smallest
+            node has up to 8 CPUs, else 2 (each actor holds a model and a decode pipeline: about
+            0.7 GB of memory).
+        gpus_per_worker: GPUs each actor reserves; None: 1 when the cluster has GPUs (the model runs
+            on ``cuda``), else 0.
+        files_per_task: files an actor embeds per call.
+    """
+
+    options: dict[str, Any]
+    address: str | None = None
+    workers: int | None = None
+    cpus_per_worker: float | None = None
+    gpus_per_worker: float | None = None
+    files_per_task: int = FILES_PER_TASK
+
+    def close(self) -> None:
+        """Disconnect from Ray if this engine connected (a process that called ``ray.init`` itself
+        stays connected)."""
+        if getattr(self, "_connected", False):
+            import ray
+
+            ray.shutdown()
+            self._connected = False
+
+    def _connect(self):
+        ray = _require_ray()
+        if not ray.is_initialized():
+            self._connected = True
+            ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False,
+                     logging_level="ERROR")
+        import logging
+
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # the driver prints its own progress and failures
+        return ray
+
+    def _resources(self, ray) -> tuple[int, float, float, dict[str, Any]]:
+        """(workers, cpus per worker, gpus per worker, model options for the workers)."""
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        gpus = sum(node.get("GPU", 0) for node in nodes)
+        gpus_per_worker = self.gpus_per_worker if self.gpus_per_worker is not None else (1.0 if gpus else 0.0)
+        cpus_per_worker = self.cpus_per_worker
+        if cpus_per_worker is None:  # small actors: measured faster than one actor using every core
+            smallest = min((node.get("CPU", 1) for node in nodes), default=1)
+            cpus_per_worker = 1.0 if smallest <= SMALL_NODE_CPUS else 2.0
+        workers = self.workers
+        if workers is None:
+            if gpus_per_worker > 0:
+                workers = max(1, int(gpus // gpus_per_worker))
+            else:
+                workers = max(1, sum(int(node.get("CPU", 0) // cpus_per_worker) for node in nodes))
+        options = dict(self.options)
+        if gpus_per_worker > 0 and str(options.get("device", "cpu")) == "cpu":
+            options["device"] = "cuda"
+        return workers, cpus_per_worker, gpus_per_worker, options
+
+    def _dataset(self, paths: Sequence[str]):
+        if not paths:
+            raise ConfigError("nothing to embed")
+        ray = self._connect()
+        workers, cpus, gpus, options = self._resources(ray)
+        items = [{"path": str(path)} for path in paths]
+        dataset = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // self.files_per_task)))
+        return dataset.map_batches(
+            EmbedWorker, fn_constructor_kwargs={"options": options}, batch_size=self.files_per_task,
+            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus,
+            num_gpus=gpus or None)  # Ray Data restarts dead actors and retries their tasks by default
+
+    def iter_results(self, paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[EmbedResult, str]]:
+        """(EmbedResult, worker node id) for every path, in the order they finish."""
+        for row in self._dataset([str(path) for path in paths]).iter_rows():
+            name = str(row["path"])
+            if row["ok"]:
+                try:
+                    embedding = Embedding.from_bytes(bytes(row["embedding"]), name)
+                except SemanticMomentsError as error:
+                    yield EmbedResult(name, None, error), str(row["node"])
+                    continue
+                yield EmbedResult(name, embedding, None), str(row["node"])
+            else:
+                yield EmbedResult(name, None, SemanticMomentsError(str(row["error"]))), str(row["node"])
+
+    def write_parquet(self, paths: Sequence[str | os.PathLike[str]], folder: str | os.PathLike[str]) -> tuple[int, dict[str, str]]:
+        """Embed ``paths`` and write the Parquet shards into ``folder`` from the workers; returns
+        (clips written, {path: reason} of the files that failed)."""
+        dataset = self._dataset([str(path) for path in paths]).materialize()
+        failed = {str(row["path"]): str(row["error"]) for row in
+                  dataset.select_columns(["path", "ok", "error"]).iter_rows() if not row["ok"]}
+        good = dataset.map_batches(_columns, batch_format="numpy")
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        good.write_parquet(str(folder))
+        return len(paths) - len(failed), failed
+
+
+def read_parquet(folder: str | os.PathLike[str]) -> Iterator[tuple[str, int, float, Embedding | None, str | None]]:
+    """(path, size_bytes, mtime, embedding or None, error or None) of every row of a Parquet file or
+    folder of shards written by ``write_parquet``; a row whose embedding fails validation gives its
+    error instead. Needs pyarrow (not Ray)."""
+    try:
+        import pyarrow.dataset as pads
+    except ImportError:
+        raise ConfigError("reading Parquet needs `pip install pyarrow`") from None
+    location = Path(folder)
+    if not location.exists():
+        raise ConfigError(f"{location}: no such Parquet file or folder")
+    try:
+        dataset = pads.dataset(str(location), format="parquet")
+        names = set(dataset.schema.names)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for bad files
+        raise ConfigError(f"{location}: not readable as Parquet ({str(error).splitlines()[0]})") from None
+    missing = {"path", "size_bytes", "mtime", "embedding"} - names
+    if missing:
+        raise ConfigError(f"{location}: not semantic-moments Parquet (missing columns {sorted(missing)})")
+    for batch in dataset.to_batches(columns=["path", "size_bytes", "mtime", "embedding"]):
+        for path, size, mtime, data in zip(*(batch.column(name).to_pylist() for name in
+                                             ("path", "size_bytes", "mtime", "embedding"))):
+            name = f"{location}: {path}"
+            try:
+                if not isinstance(data, bytes):
+                    raise SemanticMomentsError(f"{name}: no embedding bytes")
+                yield str(path), int(size or 0), float(mtime or 0.0), Embedding.from_bytes(data, name), None
+            except SemanticMomentsError as error:
+                yield str(path), int(size or 0), float(mtime or 0.0), None, str(error)

@@ -1,0 +1,89 @@
+"""Stored rows and the exact cosine under query-time weights. Pure NumPy, no I/O.
+
+An index stores each clip (or window) as one float32 row: its raw parts laid out one after another
+(``moment.K`` per order, then ``flow.G`` per token-flow level; the ``parts`` setting gives names and
+sizes). In the reference convention every part is L2-normalised before weighting, so with unit
+blocks x_k and weights w_k the fused cosine is
+
+    cos(q, x; w) = sum_k w_k^2 <q_k, x_k> / (||w||_q ||w||_x),
+
+||w||_x = sqrt(sum of w_k^2 over the parts of x that are not zero) (a still clip's motion parts are
+zero and carry no weight). ``weighted_scores`` computes it for many rows at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def part_key(name: str) -> int | str:
+    """``"moment.2"`` -> 2; ``"flow.4"`` stays ``"flow.4"``."""
+    return int(name.split(".")[1]) if name.startswith("moment.") else name
+
+
+def part_name(key: int | str) -> str:
+    """2 -> ``"moment.2"``; ``"flow.4"`` stays."""
+    return f"moment.{key}" if isinstance(key, int) else str(key)
+
+
+def unit_blocks(raw: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
+    """(N, sum(sizes)) raw parts -> float32, every part a unit vector (an all-zero part stays zero)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    units = np.empty(raw.shape, dtype=np.float32)
+    start = 0
+    for size in sizes:
+        block = raw[:, start:start + size]
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        units[:, start:start + size] = np.where(norms > 1e-12, block / np.maximum(norms, 1e-12), 0.0)
+        start += size
+    return units
+
+
+def present_parts(units: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
+    """(N, K) float64: 1.0 where row n's part k is not all zero."""
+    if len(units) == 0:
+        return np.zeros((0, len(sizes)))
+    bounds = np.cumsum([0, *sizes])
+    return np.stack([np.abs(units[:, a:b]).sum(axis=1) > 0 for a, b in zip(bounds[:-1], bounds[1:])],
+                    axis=1).astype(np.float64)
+
+
+def weighted_query(raw_query: np.ndarray, weights: Sequence[float], sizes: Sequence[int]) -> np.ndarray:
+    """(D,) float32 unit blocks of the query times w_k^2: one inner product with a row's unit blocks
+    gives the numerator of the fused cosine."""
+    units = unit_blocks(np.asarray(raw_query)[None], sizes)[0]
+    return (units * np.repeat(np.square(weights), sizes)).astype(np.float32)
+
+
+def weighted_scores(units: np.ndarray, present: np.ndarray, raw_query: np.ndarray, weights: Sequence[float],
+                    sizes: Sequence[int]) -> np.ndarray:
+    """(N,) the exact fused cosine (module doc) of every row with the query."""
+    if len(units) == 0:
+        return np.zeros(0)
+    squared = np.square(weights)
+    query_present = present_parts(unit_blocks(np.asarray(raw_query)[None], sizes), sizes)[0]
+    norms = np.sqrt(present @ squared) * float(np.sqrt(query_present @ squared))
+    return (units @ weighted_query(raw_query, weights, sizes)) / np.where(norms > 0, norms, 1.0)
+
+
+def part_similarities(units: np.ndarray, raw_query: np.ndarray, parts: Sequence[Sequence]) -> list[dict[int | str, float]]:
+    """Per row, the cosine of each part with the query's: {order: cosine}, and ``"flow"``: the mean
+    over the flow levels (the levels together, as they are weighted together)."""
+    sizes = [int(size) for _, size in parts]
+    products = np.atleast_2d(units) * unit_blocks(np.asarray(raw_query)[None], sizes)
+    keys, per_part, start = [], [], 0
+    for name, size in parts:
+        keys.append(part_key(name))
+        per_part.append(products[:, start:start + int(size)].sum(axis=1))
+        start += int(size)
+    flow = [i for i, key in enumerate(keys) if isinstance(key, str)]
+    result = []
+    for row in range(products.shape[0]):
+        similarities: dict[int | str, float] = {key: float(per_part[i][row]) for i, key in enumerate(keys)
+                                                if isinstance(key, int)}
+        if flow:
+            similarities["flow"] = float(sum(per_part[i][row] for i in flow) / len(flow))
+        result.append(similarities)
+    return result
