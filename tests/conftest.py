@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -140,3 +141,44 @@ def pytest_runtest_setup(item):
         if gpu_required():
             pytest.fail("SEMANTIC_MOMENTS_REQUIRE_GPU=1 but CUDA is not available")
         pytest.skip("no CUDA (set SEMANTIC_MOMENTS_REQUIRE_GPU=1 to fail instead)")
+
+
+@contextmanager
+def served_page(app, width: int = 1280, height: int = 900):
+    """(page, base URL) of ``app`` served by uvicorn in a thread and opened in headless Chromium.
+    Skips without Chromium or Playwright; on CI (CI=true) a missing Chromium is a failure."""
+    import shutil
+    import socket
+    import threading
+    import time
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI needs Chromium for the browser test: `make setup` installs Debian's chromium as root")
+        pytest.skip("no Chromium (make setup installs it as root)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"])
+            try:
+                yield browser.new_page(viewport={"width": width, "height": height}), f"http://127.0.0.1:{port}"
+            finally:
+                browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

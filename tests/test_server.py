@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import moving_square, write_video
+from conftest import moving_square, served_page, write_video
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -155,82 +150,50 @@ def test_refuses_empty_index_and_uploads_inside_indexed_folders(collection, tmp_
         create_app(collection / "idx", upload_dir=collection / "videos" / "uploads")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.browser
 def test_page_in_a_real_browser(collection, tmp_path):
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI needs Chromium for the browser test: `make setup` installs Debian's chromium as root")
-        pytest.skip("no Chromium (make setup installs it as root)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(collection / "idx", upload_dir=tmp_path / "up"),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
-        with playwright.sync_playwright() as driver:
-            browser = driver.chromium.launch(executable_path=chromium, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#clips .card")
-            assert page.locator("#clips .card").count() == 6
-            page.fill("#filter", "red")
-            page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")
-            page.locator("#clips .card", has_text="red_right").click()
-            page.wait_for_selector("#results .card")
-            page.eval_on_selector("#motion", "el => { el.value = 0; el.dispatchEvent(new Event('input')); }")
-            page.wait_for_function("document.querySelector('#motion-value').textContent === '0.00'")
-            page.wait_for_function("document.querySelector('#results .card .caption').title === 'red_down.mp4'")
-            appearance = page.get_attribute("#results", "data-ranking")
-            page.eval_on_selector("#motion", "el => { el.value = 1; el.dispatchEvent(new Event('input')); }")
-            page.wait_for_function(f"document.querySelector('#results').dataset.ranking !== {appearance!r}")
-            motion = page.get_attribute("#results", "data-ranking")
-            assert motion != appearance, "moving the slider must change the ranking"
-            page.locator("#results .card").first.click()
-            page.wait_for_selector("#explain:not([hidden]) .barrow")
-            first = page.locator("#results .card").first.get_attribute("data-id")
-            assert page.locator("#results .card.explained").get_attribute("data-id") == first
-            assert "red_right.mp4 and" in page.text_content("#explain-title")
-            assert page.text_content("#explain-path").endswith(".mp4") and page.locator(".legend .ramp").count() == 1
-            assert page.get_attribute("#open-video", "href") == f"/api/clips/{first}/video"
-            # the map is drawn over the clip's middle frame: the canvas is not only map colours
-            assert page.evaluate("document.querySelector('#map-candidate').toDataURL().length") > 5000
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "search-page.png"), full_page=True)
-            # a new query clears the explanation of the old pair; keyboard works on cards
-            page.fill("#filter", "blue")
-            page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")
-            page.locator("#clips .card", has_text="blue_down").focus()
-            page.keyboard.press("Enter")
-            page.wait_for_function("document.querySelector('#query').textContent.includes('blue_down')")
-            page.wait_for_selector("#explain[hidden]", state="attached")
-            assert page.locator("#explain-bars .barrow").count() == 0
-            # a filter that matches nothing says so
-            page.fill("#filter", "no-such-clip")
-            page.wait_for_function("document.querySelector('#more').textContent.includes('No clip matches')")
-            # a narrow window stacks the panels instead of cutting the results off
-            page.set_viewport_size({"width": 420, "height": 800})
-            width = page.evaluate("document.querySelector('#results').getBoundingClientRect().right")
-            assert width <= 420
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_page(create_app(collection / "idx", upload_dir=tmp_path / "up")) as (page, base):
+        page.goto(f"{base}/")
+        page.wait_for_selector("#clips .card")
+        assert page.locator("#clips .card").count() == 6
+        page.fill("#filter", "red")
+        page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")
+        page.locator("#clips .card", has_text="red_right").click()
+        page.wait_for_selector("#results .card")
+        page.eval_on_selector("#motion", "el => { el.value = 0; el.dispatchEvent(new Event('input')); }")
+        page.wait_for_function("document.querySelector('#motion-value').textContent === '0.00'")
+        page.wait_for_function("document.querySelector('#results .card .caption').title === 'red_down.mp4'")
+        appearance = page.get_attribute("#results", "data-ranking")
+        page.eval_on_selector("#motion", "el => { el.value = 1; el.dispatchEvent(new Event('input')); }")
+        page.wait_for_function(f"document.querySelector('#results').dataset.ranking !== {appearance!r}")
+        motion = page.get_attribute("#results", "data-ranking")
+        assert motion != appearance, "moving the slider must change the ranking"
+        page.locator("#results .card").first.click()
+        page.wait_for_selector("#explain:not([hidden]) .barrow")
+        first = page.locator("#results .card").first.get_attribute("data-id")
+        assert page.locator("#results .card.explained").get_attribute("data-id") == first
+        assert "red_right.mp4 and" in page.text_content("#explain-title")
+        assert page.text_content("#explain-path").endswith(".mp4") and page.locator(".legend .ramp").count() == 1
+        assert page.get_attribute("#open-video", "href") == f"/api/clips/{first}/video"
+        # the map is drawn over the clip's middle frame: the canvas is not only map colours
+        assert page.evaluate("document.querySelector('#map-candidate').toDataURL().length") > 5000
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "search-page.png"), full_page=True)
+        # a new query clears the explanation of the old pair; keyboard works on cards
+        page.fill("#filter", "blue")
+        page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")
+        page.locator("#clips .card", has_text="blue_down").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelector('#query').textContent.includes('blue_down')")
+        page.wait_for_selector("#explain[hidden]", state="attached")
+        assert page.locator("#explain-bars .barrow").count() == 0
+        # a filter that matches nothing says so
+        page.fill("#filter", "no-such-clip")
+        page.wait_for_function("document.querySelector('#more').textContent.includes('No clip matches')")
+        # a narrow window stacks the panels instead of cutting the results off
+        page.set_viewport_size({"width": 420, "height": 800})
+        width = page.evaluate("document.querySelector('#results').getBoundingClientRect().right")
+        assert width <= 420
     assert (ARTIFACTS / "search-page.png").stat().st_size > 10_000
 
 

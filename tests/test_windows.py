@@ -304,3 +304,29 @@ def test_localization_benchmark_runs_end_to_end_on_a_small_synthetic_set(tmp_pat
             assert 0.0 <= low <= mean <= high <= 1.0
     assert results["whole-video embedding"]["segment R@1 (tIoU 0.5)"][0] == 0.0  # it cannot localise
     assert localization.plot_timeline(manifest, features, tmp_path / "line.png").stat().st_size > 1000
+
+
+@pytest.mark.browser
+def test_page_plays_found_segments_with_a_timeline(tmp_path, tiny_model):
+    from conftest import served_page
+
+    from semantic_moments.collection import build_index
+    from semantic_moments.index import Index
+    from semantic_moments.server.app import create_app
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    _long_video(folder / "first.mp4")
+    _long_video(folder / "second.mp4", seconds=10)
+    with Index.open(tmp_path / "index", create=True) as index:
+        build_index(index, [folder], tiny_model, windows="2:0.5")
+    with served_page(create_app(tmp_path / "index", upload_dir=tmp_path / "up")) as (page, base):
+        page.goto(f"{base}/")
+        page.wait_for_function("document.querySelector('#info').textContent.includes('windows of long videos')")
+        page.locator("#clips .card", has_text="second").click()
+        page.wait_for_selector("#results .card canvas.timeline")
+        caption = page.text_content("#results .card .caption")
+        assert "first.mp4" in caption and "–" in caption  # start–end of the segment, then the name
+        source = page.get_attribute("#results .card video", "src")
+        assert "#t=" in source and source.startswith("/api/clips/")
+        assert page.evaluate("document.querySelector('#results canvas.timeline').toDataURL().length") > 1000
