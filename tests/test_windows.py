@@ -330,3 +330,24 @@ def test_page_plays_found_segments_with_a_timeline(tmp_path, tiny_model):
         source = page.get_attribute("#results .card video", "src")
         assert "#t=" in source and source.startswith("/api/clips/")
         assert page.evaluate("document.querySelector('#results canvas.timeline').toDataURL().length") > 1000
+
+
+def test_signer_localization_set_keeps_each_actor_in_their_own_videos(tmp_path):
+    from conftest import SHARED
+
+    from semantic_moments.bench import localization
+    from semantic_moments.video import probe_duration
+
+    labels = SHARED / "data" / "labels.csv"
+    if not labels.exists():
+        pytest.skip("no ../shared/data")
+    manifest = localization.load(localization.make_real_signers(labels, tmp_path / "set", prefix="kth_partial/",
+                                                                clips_per_video=2, size=(60, 80)))
+    assert [video["actor"] for video in manifest.videos] == ["person01", "person01"]  # the only one with 2+ clips
+    assert sorted(query["actor"] for query in manifest.queries) == ["person03", "person04"]
+    assert {query["class"] for query in manifest.queries} == {"boxing"}
+    for video in manifest.videos:
+        spans = video["segments"]
+        assert len(spans) == 2 and spans[0][1] < spans[1][0]
+        assert probe_duration(manifest.root / video["path"]) == pytest.approx(spans[1][1] + localization.STILL_SECONDS,
+                                                                             abs=0.1)

@@ -8,6 +8,8 @@ answer away. The gallery of a query is every long video of the other actors.
 * real (``make_real``): the arm-action set (``../shared/data/ud810_arm_actions``): per person and
   per left-out class, the trials 1-2 of the two other classes in a seeded order (4 clips, about
   25 s); the trial-3 clips are the queries. 9 videos, 9 queries.
+* real (``make_real_signers``): WLASL: every signer with at least 5 clips gives videos of 5 of their
+  signs; the clips of the other signers are the queries (harder: 40 signs, many sources).
 * synthetic (``make_synthetic``): per scene, 3 of 5 motion families (one fixed motion each) in a
   seeded order; queries are the same motions over other scenes.
 
@@ -113,6 +115,43 @@ def make_real(labels_csv: Path, out: Path, seed: int = 0, prefix: str = "ud810_a
             segments = _concatenate(out / name, clips, [row["class"] for row in chosen], fps, rng)
             videos.append({"path": name, "actor": person, "segments": segments})
     return Manifest("arm actions (real, ud810)", videos, queries, out).save()
+
+
+def make_real_signers(labels_csv: Path, out: Path, seed: int = 0, prefix: str = "wlasl100_subset/",
+                      clips_per_video: int = 5, size: tuple[int, int] = (240, 320)) -> Path:
+    """The WLASL localisation set: every signer with at least ``clips_per_video`` clips gives long
+    videos of ``clips_per_video`` of their signs each (frames resized to one size, one frame rate);
+    the clips of the other signers whose sign is in some video are the queries."""
+    from ..video import VideoReader, read_clip
+
+    rows = [row for row in csv.DictReader(open(labels_csv)) if row["path"].startswith(prefix)]
+    root = labels_csv.parent
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    signer = lambda row: row["actor_or_source"].split("|")[0]  # noqa: E731
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[signer(row)] = counts.get(signer(row), 0) + 1
+    videos, shown = [], set()
+    fps = 25.0
+    for person in sorted(name for name, count in counts.items() if count >= clips_per_video):
+        mine = [row for row in rows if signer(row) == person]
+        mine = [mine[i] for i in rng.permutation(len(mine))]
+        for number in range(len(mine) // clips_per_video):
+            chosen = mine[number * clips_per_video:(number + 1) * clips_per_video]
+            clips = []
+            for row in chosen:
+                with VideoReader(root / row["path"], threads=1) as reader:
+                    seconds = reader.duration_seconds
+                count = max(2, int(round(seconds * fps)))  # every clip at one frame rate, time kept
+                clips.append(read_clip(root / row["path"], count, size, decode_threads=1).frames)
+            name = f"{person}_{number}.mp4"
+            segments = _concatenate(out / name, clips, [row["class"] for row in chosen], fps, rng)
+            videos.append({"path": name, "actor": person, "segments": segments})
+            shown.update(row["class"] for row in chosen)
+    queries = [{"path": str((root / row["path"]).resolve()), "actor": signer(row), "class": row["class"]}
+               for row in rows if counts[signer(row)] < clips_per_video and row["class"] in shown]
+    return Manifest("WLASL signs (real)", videos, queries, out).save()
 
 
 def make_synthetic(out: Path, seed: int = 0, scenes: int = 6, size: int = 128, fps: float = 16.0,

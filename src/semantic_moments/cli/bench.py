@@ -76,6 +76,8 @@ def add_bench_commands(commands) -> None:
     make_long.add_argument("out", type=Path, metavar="OUT", help="output folder")
     make_long.add_argument("--labels", type=Path, default=None,
                            help="labels.csv of ../shared/data (real, arm actions); without it: synthetic")
+    make_long.add_argument("--set", choices=("arm", "wlasl"), default="arm",
+                           help="with --labels: the arm-action set or the WLASL signers; default: %(default)s")
     make_long.add_argument("--seed", type=int, default=0, help="random seed; default: %(default)s")
     localize = actions.add_parser(
         "localize", help="score motion localisation in long videos and write a report",
@@ -96,7 +98,9 @@ def _localize(args: argparse.Namespace) -> int:
     from ..embedder import SemanticMoments
 
     if args.bench_command == "make-localization":
-        if args.labels is not None:
+        if args.labels is not None and args.set == "wlasl":
+            path = localization.make_real_signers(args.labels, args.out, args.seed)
+        elif args.labels is not None:
             path = localization.make_real(args.labels, args.out, args.seed)
         else:
             path = localization.make_synthetic(args.out, args.seed)
