@@ -153,11 +153,11 @@ def build_index(
         plan = WindowPlan.parse(index.window_plan, model.config.num_frames)
     if plan is not None and plan.frames != model.config.num_frames:
         raise ConfigError(f"the index's windows hold {plan.frames} frames, the model samples {model.config.num_frames}")
+    if plan is not None and engine is not None:
+        raise ConfigError("windows of long videos are embedded by the local engine only (not --engine ray)")
     with index.build_lock():
         if plan is not None:
             index.set_window_plan(plan.to_dict())
-        if plan is not None and engine is not None:
-            raise ConfigError("windows of long videos are embedded by the local engine only (not --engine ray)")
         return _build(index, folders, model, glob, prune, show_progress, ann, retry_failed, plan, engine)
 
 
@@ -206,12 +206,15 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
             to_embed.append((path, True))
         else:
             to_embed.append((path, False))
-    to_embed, long_videos = _split_long(to_embed, plan, summary)
+    to_embed, long_videos = _split_long(to_embed, plan)
     if engine is None:
         results = zip(to_embed, model.iter_embed([path for path, _ in to_embed], show_progress=show_progress))
     else:
         results = _engine_results(engine, to_embed, summary, show_progress)
-    for (path, replacing), result in chain(results, _embed_long(long_videos, model, plan, show_progress)):
+    def window_row(window) -> tuple[float, float, Any]:
+        return (*window.segment, index.raw_of(window))
+
+    for (path, replacing), result in chain(results, _embed_long(long_videos, model, plan, show_progress, window_row)):
         if result.error is not None:
             summary.failed[str(path)] = str(result.error)
             try:
@@ -228,8 +231,8 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
             summary.failed[str(path)] = f"{path}: {error.strerror or 'gone'} (vanished after it was embedded)"
             continue
         if isinstance(result, _Windowed):
-            rows = [(*window.segment, index.raw_of(window)) for window in result.windows]
-            index.add_video(result.embedding, rows, path=str(path), size_bytes=stat.st_size, mtime=stat.st_mtime)
+            index.add_video(result.embedding, result.windows, path=str(path), size_bytes=stat.st_size,
+                            mtime=stat.st_mtime)
         else:
             index.add(result.embedding, path=str(path), size_bytes=stat.st_size, mtime=stat.st_mtime)
         (summary.updated if replacing else summary.added).append(str(path))
@@ -247,7 +250,8 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
 
 @dataclass(frozen=True)
 class _Windowed:
-    """A long video's result in a build: its whole-video embedding and its windows, or its error."""
+    """A long video's result in a build: its whole-video embedding and its windows' rows (start,
+    end, raw row), or its error."""
 
     source: str
     embedding: Any
@@ -276,7 +280,7 @@ def _engine_results(engine, to_embed: list[tuple[Path, bool]], summary: BuildSum
             progress.close()
 
 
-def _split_long(to_embed: list[tuple[Path, bool]], plan: WindowPlan | None, summary: BuildSummary):
+def _split_long(to_embed: list[tuple[Path, bool]], plan: WindowPlan | None):
     """(clips, long videos): which files to embed get windows (their duration from the packets)."""
     if plan is None:
         return to_embed, []
@@ -292,13 +296,20 @@ def _split_long(to_embed: list[tuple[Path, bool]], plan: WindowPlan | None, summ
     return clips, long_videos
 
 
-def _embed_long(long_videos: list[tuple[Path, bool]], model, plan: WindowPlan | None, show_progress: bool):
-    """((path, replacing), _Windowed) for each long video, embedded one after another."""
+def _embed_long(long_videos: list[tuple[Path, bool]], model, plan: WindowPlan | None, show_progress: bool,
+                window_row):
+    """((path, replacing), _Windowed) for each long video, embedded one after another; each window is
+    kept as its stored row (``window_row``: about 3 KB) until the video is committed whole."""
     from .errors import SemanticMomentsError
 
     for path, replacing in long_videos:
         try:
-            embeddings = list(model.iter_windows(path, plan, show_progress=show_progress))
-            yield (path, replacing), _Windowed(str(path), embeddings[-1], None, embeddings[:-1])
+            rows, whole = [], None
+            for embedding in model.iter_windows(path, plan, show_progress=show_progress):
+                if embedding.segment is None:  # the whole video, last
+                    whole = embedding
+                else:
+                    rows.append(window_row(embedding))
+            yield (path, replacing), _Windowed(str(path), whole, None, rows)
         except SemanticMomentsError as error:
             yield (path, replacing), _Windowed(str(path), None, error)
