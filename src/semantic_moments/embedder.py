@@ -21,7 +21,8 @@ from .errors import ConfigError, SemanticMomentsError
 from .memory import keep_large_buffers
 from .moments import TemporalMoments, finalize_moments, patch_average
 from .presets import preset_settings
-from .video import SampledClip, read_ahead, read_clip, sample_video
+from .streams import sample_video
+from .video import SampledClip, read_ahead, read_clip
 from .windows import WindowPlan
 
 Source = Union[str, "os.PathLike[str]", np.ndarray]
@@ -336,7 +337,7 @@ class SemanticMoments:
                               f"consumes clips of {self.backbone.clip_length} frames")
         threads = self.decode_threads or 0
         size = self.backbone.preprocessing.image_size
-        from .video import probe_duration
+        from .streams import probe_duration
 
         name = str(source)
         try:

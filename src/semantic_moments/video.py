@@ -116,7 +116,7 @@ def _hash_file_version(path: str, size: int, mtime_ns: int, ctime_ns: int, inode
     return digest.hexdigest()
 
 
-def _require_motion(indices: np.ndarray, source: str, num_available: int, segment=None) -> None:
+def require_motion(indices: np.ndarray, source: str, num_available: int, segment=None) -> None:
     """Raise VideoError unless the sample holds 2 distinct frames; the message counts the frames
     of the sampled range (the segment's, where there is one), not the whole clip's."""
     distinct = len(np.unique(indices))
@@ -412,7 +412,7 @@ def read_video(
         if reader.num_frames == 0:
             raise VideoError(f"{reader.path}: no decodable video frames")
         indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
-        _require_motion(indices, str(reader.path), reader.num_frames, segment)
+        require_motion(indices, str(reader.path), reader.num_frames, segment)
         try:
             frames = _frames_in_two_halves(reader, indices, size) if decode_threads == 1 else None
             if frames is None:
@@ -426,7 +426,7 @@ def read_video(
                     f"{reader.path}: only {reader.num_frames} decodable frame(s); file is corrupt or truncated"
                 ) from None
             indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
-            _require_motion(indices, str(reader.path), reader.num_frames, segment)
+            require_motion(indices, str(reader.path), reader.num_frames, segment)
             frames = reader.get_frames_at(indices, size)
             times = reader.frame_times
         return SampledClip(
@@ -475,79 +475,6 @@ def _frames_in_two_halves(reader: VideoReader, indices: np.ndarray, size: tuple[
         return np.concatenate([head, later.result()])
 
 
-@dataclass(frozen=True)
-class VideoSamples:
-    """A video sampled at a fixed rate, to be decoded chunk by chunk (``chunks``): the long-video
-    counterpart of SampledClip, whose frames would not fit in memory.
-
-    Attributes:
-        pts_seconds, frame_indices: (N,) of every sample, as in SampledClip.
-        num_source_frames, duration_seconds, fps, source, content_hash: as in SampledClip.
-        reader: the open VideoReader (``close`` it, or use as a context manager).
-    """
-
-    pts_seconds: np.ndarray
-    frame_indices: np.ndarray
-    num_source_frames: int
-    duration_seconds: float
-    fps: float | None
-    source: str
-    content_hash: str
-    reader: VideoReader
-    size: tuple[int, int] | None
-
-    def chunks(self, chunk: int = 64) -> Iterator[np.ndarray]:
-        """The sampled frames in order, ``chunk`` at a time ((<= chunk, H, W, 3) uint8)."""
-        return self.reader.iter_frames_at(self.frame_indices, self.size, chunk)
-
-    def clip(self, first: int, count: int, segment: tuple[float, float] | None = None) -> SampledClip:
-        """Metadata of samples first .. first + count - 1 as a SampledClip without frames."""
-        return SampledClip(frames=np.zeros((0, 1, 1, 3), np.uint8),
-                           pts_seconds=self.pts_seconds[first:first + count],
-                           frame_indices=self.frame_indices[first:first + count],
-                           num_source_frames=self.num_source_frames, duration_seconds=self.duration_seconds,
-                           fps=self.fps, source=self.source, content_hash=self.content_hash)
-
-    def close(self) -> None:
-        self.reader.close()
-
-    def __enter__(self) -> VideoSamples:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def probe_duration(path: str | os.PathLike[str]) -> float:
-    """A video file's duration in seconds, from its packets (no decoding)."""
-    with VideoReader(path, threads=1) as reader:
-        return reader.duration_seconds
-
-
-def sample_video(path: str | os.PathLike[str], rate: float, size: tuple[int, int] | None = None,
-                 decode_threads: int = 0) -> VideoSamples:
-    """Plan ``rate`` samples per second over a whole video file: sample j is the frame displayed at
-    (j + 0.5) / rate seconds (the module's rule applied to the first N / rate seconds, N whole
-    sample intervals). Nothing is decoded until ``chunks`` is iterated."""
-    reader = VideoReader(path, threads=decode_threads)
-    try:
-        if reader.num_frames == 0:
-            raise VideoError(f"{reader.path}: no decodable video frames")
-        duration = reader.duration_seconds
-        count = int(np.floor(duration * rate + 1e-9))
-        if count < 2:
-            raise VideoError(f"{reader.path}: {duration:.3f} s is too short for {rate:g} samples per second")
-        times = reader.frame_times
-        indices = sample_frame_indices(times, count, (0.0, count / rate), duration)
-        _require_motion(indices, str(reader.path), reader.num_frames)
-        return VideoSamples(pts_seconds=times[indices] - times[0], frame_indices=indices,
-                            num_source_frames=reader.num_frames, duration_seconds=duration, fps=reader.fps,
-                            source=str(reader.path), content_hash=hash_file(reader.path), reader=reader, size=size)
-    except BaseException:
-        reader.close()
-        raise
-
-
 def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     """(N, H, W, 3) uint8 -> (N, height, width, 3) uint8 with antialiased bilinear resizing."""
     if size is None or frames.shape[1:3] == tuple(size):
@@ -581,7 +508,7 @@ def read_image_folder(
         raise VideoError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     times = np.arange(len(files), dtype=np.float64) / (fps or 1.0)
     indices = sample_frame_indices(times, num_frames, segment, len(files) / (fps or 1.0))
-    _require_motion(indices, str(folder), len(files), segment)
+    require_motion(indices, str(folder), len(files), segment)
     images: dict[int, np.ndarray] = {}
     digest = hashlib.blake2b(digest_size=16)
     for index in sorted(set(indices.tolist())):
@@ -626,7 +553,7 @@ def read_array(
         array = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
     times = np.arange(len(array), dtype=np.float64) / (fps or 1.0)
     indices = sample_frame_indices(times, num_frames, segment, len(array) / (fps or 1.0))
-    _require_motion(indices, "<array>", len(array), segment)
+    require_motion(indices, "<array>", len(array), segment)
     return SampledClip(
         frames=resize_frames(array[indices], size),
         pts_seconds=times[indices],

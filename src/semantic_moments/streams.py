@@ -1,0 +1,87 @@
+"""A whole video sampled at a fixed rate and decoded chunk by chunk: what windowed indexing of long
+videos reads (``SemanticMoments.iter_windows``). The sampling rule is ``video.py``'s, applied to the
+first N / rate seconds; memory holds one chunk of frames whatever the video's length."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import VideoError
+from .video import SampledClip, VideoReader, require_motion, hash_file, sample_frame_indices
+
+
+@dataclass(frozen=True)
+class VideoSamples:
+    """A video sampled at a fixed rate, to be decoded chunk by chunk (``chunks``): the long-video
+    counterpart of SampledClip, whose frames would not fit in memory.
+
+    Attributes:
+        pts_seconds, frame_indices: (N,) of every sample, as in SampledClip.
+        num_source_frames, duration_seconds, fps, source, content_hash: as in SampledClip.
+        reader: the open VideoReader (``close`` it, or use as a context manager).
+    """
+
+    pts_seconds: np.ndarray
+    frame_indices: np.ndarray
+    num_source_frames: int
+    duration_seconds: float
+    fps: float | None
+    source: str
+    content_hash: str
+    reader: VideoReader
+    size: tuple[int, int] | None
+
+    def chunks(self, chunk: int = 64) -> Iterator[np.ndarray]:
+        """The sampled frames in order, ``chunk`` at a time ((<= chunk, H, W, 3) uint8)."""
+        return self.reader.iter_frames_at(self.frame_indices, self.size, chunk)
+
+    def clip(self, first: int, count: int, segment: tuple[float, float] | None = None) -> SampledClip:
+        """Metadata of samples first .. first + count - 1 as a SampledClip without frames."""
+        return SampledClip(frames=np.zeros((0, 1, 1, 3), np.uint8),
+                           pts_seconds=self.pts_seconds[first:first + count],
+                           frame_indices=self.frame_indices[first:first + count],
+                           num_source_frames=self.num_source_frames, duration_seconds=self.duration_seconds,
+                           fps=self.fps, source=self.source, content_hash=self.content_hash)
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> VideoSamples:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def probe_duration(path: str | os.PathLike[str]) -> float:
+    """A video file's duration in seconds, from its packets (no decoding)."""
+    with VideoReader(path, threads=1) as reader:
+        return reader.duration_seconds
+
+
+def sample_video(path: str | os.PathLike[str], rate: float, size: tuple[int, int] | None = None,
+                 decode_threads: int = 0) -> VideoSamples:
+    """Plan ``rate`` samples per second over a whole video file: sample j is the frame displayed at
+    (j + 0.5) / rate seconds (the module's rule applied to the first N / rate seconds, N whole
+    sample intervals). Nothing is decoded until ``chunks`` is iterated."""
+    reader = VideoReader(path, threads=decode_threads)
+    try:
+        if reader.num_frames == 0:
+            raise VideoError(f"{reader.path}: no decodable video frames")
+        duration = reader.duration_seconds
+        count = int(np.floor(duration * rate + 1e-9))
+        if count < 2:
+            raise VideoError(f"{reader.path}: {duration:.3f} s is too short for {rate:g} samples per second")
+        times = reader.frame_times
+        indices = sample_frame_indices(times, count, (0.0, count / rate), duration)
+        require_motion(indices, str(reader.path), reader.num_frames)
+        return VideoSamples(pts_seconds=times[indices] - times[0], frame_indices=indices,
+                            num_source_frames=reader.num_frames, duration_seconds=duration, fps=reader.fps,
+                            source=str(reader.path), content_hash=hash_file(reader.path), reader=reader, size=size)
+    except BaseException:
+        reader.close()
+        raise
