@@ -395,7 +395,8 @@ class SemanticMoments:
         info = self.backbone.info()
         get_entry(info["name"])  # raises for a backbone object that is not in the registry
         return {**model_options(info, self.config), "dtype": str(self.backbone.dtype).replace("torch.", ""),
-                "batch_size": self.batch_size, "decode_threads": self.decode_threads}
+                "batch_size": self.batch_size, "decode_workers": self.decode_workers,
+                "decode_threads": self.decode_threads}
 
     def feature_settings(self) -> dict[str, Any]:
         """What the embeddings of this model share with any they can be compared to."""

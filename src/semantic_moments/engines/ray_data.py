@@ -169,6 +169,7 @@ class RayEngine:
         options = dict(self.options)
         if gpus_per_worker > 0 and str(options.get("device", "cpu")) == "cpu":
             options["device"] = "cuda"
+            options.pop("decode_workers", None)  # the driver's CPU default; on a GPU the actor decodes wider
         return workers, cpus_per_worker, gpus_per_worker, options
 
     def _dataset(self, paths: Sequence[str]):
