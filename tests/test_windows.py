@@ -15,7 +15,7 @@ from semantic_moments.backbones.base import TokenOutput
 from semantic_moments.errors import ConfigError
 from semantic_moments.flow import flow_vectors
 from semantic_moments.moments import TemporalMoments
-from semantic_moments.windows import WindowPlan, non_maximum_suppression, temporal_iou
+from semantic_moments.windows import WindowPlan, best_first, non_maximum_suppression, temporal_iou
 
 
 def test_window_plans_parse_round_and_count():
@@ -36,9 +36,13 @@ def test_temporal_iou_and_non_maximum_suppression():
     assert temporal_iou((0, 4), (2, 6)) == pytest.approx(2 / 6)
     assert temporal_iou((0, 4), (4, 8)) == 0.0 and temporal_iou((1, 2), (1, 2)) == 1.0
     segments = [(0, 4, 0.5), (1, 5, 0.9), (2, 6, 0.8), (8, 12, 0.7), (9, 13, 0.2)]
-    assert non_maximum_suppression(segments, keep=3) == [1, 3]  # 2 and 0 overlap 1; 4 overlaps 3
-    assert non_maximum_suppression(segments, keep=1) == [1]
-    assert non_maximum_suppression(segments, keep=5, threshold=0.9) == [1, 2, 3, 0, 4]
+    spans, order = [(a, b) for a, b, _ in segments], best_first([c for *_, c in segments], [a for a, *_ in segments])
+    assert non_maximum_suppression(spans, order, keep=3) == [1, 3]  # 2 and 0 overlap 1; 4 overlaps 3
+    assert non_maximum_suppression(spans, order, keep=1) == [1]
+    assert non_maximum_suppression(spans, order, keep=5, threshold=0.9) == [1, 2, 3, 0, 4]
+    # groups (videos) are suppressed apart; the limit stops after that many kept
+    assert non_maximum_suppression(spans, order, keep=1, groups=[0, 0, 1, 1, 1]) == [1, 2]
+    assert non_maximum_suppression(spans, order, keep=3, groups=[0, 0, 1, 1, 1], limit=2) == [1, 2]
 
 
 def _output(tokens: torch.Tensor, grid: tuple[int, int]) -> TokenOutput:

@@ -5,9 +5,8 @@ A long video indexed with windows (``index build --windows LEN:STRIDE``) has one
 segment spanning the whole clip. A query is scored against all of them with the same exact cosine
 and query-time weights as clip search (``Index.search``); the windows of one video that found the
 same moment overlap, so segments are taken best first and a window overlapping an already taken
-segment of its video by temporal IoU above ``overlap`` is left out (non-maximum suppression).
-Processing all windows in one global score order keeps, for every video, exactly its greedy NMS
-picks, so the first k segments taken are the k best results.
+segment of its video by temporal IoU above ``overlap`` is left out (``windows.non_maximum_suppression``,
+in one score order over all videos).
 """
 
 from __future__ import annotations
@@ -21,10 +20,7 @@ import numpy as np
 from .embedding import Embedding
 from .errors import ConfigError, IndexStoreError
 from .rows import part_similarities, present_parts, unit_blocks, weighted_scores
-from .windows import temporal_iou
-
-OVERLAP = 0.3  # temporal IoU above which two windows of a video are the same moment
-
+from .windows import OVERLAP, non_maximum_suppression
 
 @dataclass(frozen=True)
 class SegmentHit:
@@ -133,18 +129,9 @@ def search_segments(
             usable &= ~mine
         else:
             usable &= ~(mine & (entries.starts < span[1]) & (entries.ends > span[0]))
-    taken: dict[int, list[tuple[float, float]]] = {}
-    picked: list[int] = []
-    for position in np.flatnonzero(usable)[np.argsort(-scores[usable], kind="stable")]:
-        clip_id = int(entries.clip_ids[position])
-        span = (float(entries.starts[position]), float(entries.ends[position]))
-        mine = taken.setdefault(clip_id, [])
-        if len(mine) >= per_video or any(temporal_iou(span, other) > overlap for other in mine):
-            continue
-        mine.append(span)
-        picked.append(int(position))
-        if len(picked) == k:
-            break
+    order = np.flatnonzero(usable)[np.argsort(-scores[usable], kind="stable")]
+    spans = np.stack([entries.starts, entries.ends], axis=1)
+    picked = non_maximum_suppression(spans, order, per_video, overlap, groups=entries.clip_ids, limit=int(k))
     return _hits(index, entries, picked, scores, raw_query)
 
 

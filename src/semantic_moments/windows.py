@@ -13,9 +13,11 @@ stride after the final window is covered by the video's own (whole-video) embedd
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from .errors import ConfigError
 
@@ -107,17 +109,33 @@ def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
     return overlap / union if union > 0 else 0.0
 
 
-def non_maximum_suppression(segments: Sequence[tuple[float, float, float]], keep: int,
-                            threshold: float = 0.3) -> list[int]:
-    """Indices of the best ``keep`` segments (start, end, score) of one video, best first, leaving out
-    any that overlaps an already kept one by temporal IoU above ``threshold``: overlapping windows
-    that found the same moment give it once."""
-    order = sorted(range(len(segments)), key=lambda i: (-segments[i][2], segments[i][0]))
+OVERLAP = 0.3  # temporal IoU above which two windows of a video are the same moment
+
+
+def best_first(scores: Sequence[float], starts: Sequence[float]) -> np.ndarray:
+    """Indices by score, highest first, ties by start time (then by index)."""
+    return np.lexsort((np.asarray(starts, dtype=np.float64), -np.asarray(scores, dtype=np.float64)))
+
+
+def non_maximum_suppression(spans: Sequence[Sequence[float]], order: Iterable[int], keep: int,
+                            threshold: float = OVERLAP, groups: Sequence[int] | None = None,
+                            limit: int | None = None) -> list[int]:
+    """Segments kept from candidates ``spans`` [(start, end)] visited in ``order`` (best first): a
+    candidate is left out when its group (its video; one group without ``groups``) already holds
+    ``keep`` or it overlaps a kept one of its group by temporal IoU above ``threshold``, so
+    overlapping windows that found the same moment give it once. Stops after ``limit`` kept. Visiting
+    all videos' windows in one score order keeps, per video, exactly its own greedy picks, so the
+    first ``limit`` kept are the best ``limit`` results. Returns the kept indices, best first."""
+    taken: dict[int, list[tuple[float, float]]] = {}
     kept: list[int] = []
     for index in order:
-        if len(kept) >= keep:
+        index = int(index)
+        span = (float(spans[index][0]), float(spans[index][1]))
+        mine = taken.setdefault(int(groups[index]) if groups is not None else 0, [])
+        if len(mine) >= keep or any(temporal_iou(span, other) > threshold for other in mine):
+            continue
+        mine.append(span)
+        kept.append(index)
+        if limit is not None and len(kept) >= limit:
             break
-        span = segments[index][:2]
-        if all(temporal_iou(span, segments[other][:2]) <= threshold for other in kept):
-            kept.append(index)
     return kept

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..windows import WindowPlan, non_maximum_suppression, temporal_iou
+from ..windows import WindowPlan, best_first, non_maximum_suppression, temporal_iou
 from .metrics import bootstrap_interval
 
 STILL_SECONDS = 2.5
@@ -285,7 +285,7 @@ def evaluate(manifest: Manifest, features: dict[str, Any], resamples: int = 1000
             for i in gallery:
                 bounds, vectors = windows[i]
                 scores = vectors @ vector
-                kept = non_maximum_suppression([(b[0], b[1], s) for b, s in zip(bounds, scores)], per_video)
+                kept = non_maximum_suppression(bounds, best_first(scores, bounds[:, 0]), per_video)
                 detections += [(float(scores[k]), i, float(bounds[k][0]), float(bounds[k][1])) for k in kept]
                 if scores.max() > best_video[0]:
                     best_video = (float(scores.max()), i)
