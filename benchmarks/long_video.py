@@ -67,7 +67,6 @@ def run_case(case: str, path: Path, windows: str) -> dict:
 
     from semantic_moments import SemanticMoments
     from semantic_moments.accumulators import ClipStatistics
-    from semantic_moments.embedder import _prefetch
     from semantic_moments.moments import TemporalMoments
     from semantic_moments.streams import sample_video
     from semantic_moments.windows import WindowPlan
@@ -85,7 +84,7 @@ def run_case(case: str, path: Path, windows: str) -> dict:
         with sample_video(path, plan.rate, size) as video:
             statistics = ClipStatistics(TemporalMoments(3), TemporalMoments(3), len(video.frame_indices) - 1,
                                         model.config.flow_segments)
-            for frames in _prefetch(video.chunks(model.batch_size)):
+            for frames in video.chunks_ahead(model.batch_size):
                 with torch.inference_mode():
                     statistics.update(model._forward(frames))
             model._embedding(video.clip(0, len(video.frame_indices)), statistics, None)

@@ -21,8 +21,8 @@ from .errors import ConfigError, SemanticMomentsError
 from .memory import keep_large_buffers
 from .moments import TemporalMoments, finalize_moments, patch_average
 from .presets import preset_settings
-from .streams import sample_video
-from .video import SampledClip, read_ahead, read_clip
+from .streams import samples_of
+from .video import SampledClip, VideoReader, read_ahead, read_clip
 from .windows import WindowPlan
 
 Source = Union[str, "os.PathLike[str]", np.ndarray]
@@ -337,15 +337,14 @@ class SemanticMoments:
                               f"consumes clips of {self.backbone.clip_length} frames")
         threads = self.decode_threads or 0
         size = self.backbone.preprocessing.image_size
-        from .streams import probe_duration
-
         name = str(source)
         try:
-            duration = probe_duration(source)
-            if plan.count(duration) < 2 or duration < plan.min_duration:
+            reader = VideoReader(source, threads=threads)  # its packet scan serves the duration and the samples
+            if plan.count(reader.duration_seconds) < 2:  # count is 0 below the plan's min_duration
+                reader.close()
                 yield self.embed(source)  # type: ignore[misc]
                 return
-            video = sample_video(source, plan.rate, size, threads)
+            video = samples_of(reader, plan.rate, size)
         except SemanticMomentsError:
             raise
         except Exception as error:  # noqa: BLE001
@@ -360,7 +359,7 @@ class SemanticMoments:
         with video:
             total = len(video.frame_indices)
             sliding = SlidingWindows(plan.frames, plan.stride_frames, total, max_order, self.config.flow_segments)
-            chunks = _prefetch(video.chunks(self.batch_size))  # a thread decodes the next batch meanwhile
+            chunks = video.chunks_ahead(self.batch_size)  # a thread decodes the next batch meanwhile
             try:
                 for frames in chunks:
                     with torch.inference_mode():
@@ -440,28 +439,6 @@ def model_options(backbone: dict[str, Any], config: MomentsConfig) -> dict[str, 
             "flow_segments": config.flow_segments, "motion_floor": config.motion_floor,
             "pretrained": weights != "random",
             "weights": None if weights in ("random", default, f"pypi:{default}") else weights}
-
-
-def _prefetch(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    """The items of ``chunks``, produced one ahead in a thread (decoding overlaps the backbone)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    sentinel = object()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending = pool.submit(next, chunks, sentinel)
-        try:
-            while True:
-                item = pending.result()
-                if item is sentinel:
-                    return
-                pending = pool.submit(next, chunks, sentinel)
-                yield item
-        finally:
-            pending.cancel()
-            try:
-                pending.result()
-            except Exception:  # noqa: BLE001 - the error of a read nobody waits for
-                pass
 
 
 def available_cores() -> int:

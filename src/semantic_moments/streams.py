@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import VideoError
-from .video import SampledClip, VideoReader, require_motion, hash_file, sample_frame_indices
+from .video import SampledClip, VideoReader, hash_file, read_ahead, require_motion, sample_frame_indices
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,19 @@ class VideoSamples:
     def chunks(self, chunk: int = 64) -> Iterator[np.ndarray]:
         """The sampled frames in order, ``chunk`` at a time ((<= chunk, H, W, 3) uint8)."""
         return self.reader.iter_frames_at(self.frame_indices, self.size, chunk)
+
+    def chunks_ahead(self, chunk: int = 64) -> Iterator[np.ndarray]:
+        """``chunks``, each decoded in a thread while the caller works on the one before
+        (``video.read_ahead``); a decoding error is raised here."""
+        frames = self.chunks(chunk)
+        decoded = read_ahead(range(-(-len(self.frame_indices) // chunk)), lambda _: next(frames), workers=1, ahead=1)
+        try:
+            for _, batch in decoded:
+                if isinstance(batch, Exception):
+                    raise batch
+                yield batch
+        finally:
+            decoded.close()
 
     def clip(self, first: int, count: int, segment: tuple[float, float] | None = None) -> SampledClip:
         """Metadata of samples first .. first + count - 1 as a SampledClip without frames."""
@@ -68,7 +81,12 @@ def sample_video(path: str | os.PathLike[str], rate: float, size: tuple[int, int
     """Plan ``rate`` samples per second over a whole video file: sample j is the frame displayed at
     (j + 0.5) / rate seconds (the module's rule applied to the first N / rate seconds, N whole
     sample intervals). Nothing is decoded until ``chunks`` is iterated."""
-    reader = VideoReader(path, threads=decode_threads)
+    return samples_of(VideoReader(path, threads=decode_threads), rate, size)
+
+
+def samples_of(reader: VideoReader, rate: float, size: tuple[int, int] | None = None) -> VideoSamples:
+    """``sample_video`` of a file already open (its packets scanned once); the samples own the
+    reader: it is closed with them, or here on an error."""
     try:
         if reader.num_frames == 0:
             raise VideoError(f"{reader.path}: no decodable video frames")

@@ -63,9 +63,8 @@ class WindowPlan:
         if samples > frames:
             raise ConfigError(f"a stride of {stride:g} s is longer than a window of {length:g} s: parts of the video "
                               "would be in no window")
-        plan = cls(length, samples / rate, int(frames), 0.0)
-        floor = plan.length + plan.stride
-        return cls(plan.length, plan.stride, plan.frames, max(floor, float(min_duration or 0.0)))
+        stride = samples / rate
+        return cls(length, stride, int(frames), max(length + stride, float(min_duration or 0.0)))
 
     @property
     def rate(self) -> float:
