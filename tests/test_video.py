@@ -266,6 +266,10 @@ def test_a_long_single_threaded_read_decodes_two_halves_at_once_with_the_same_fr
     np.testing.assert_array_equal(split.frames, whole.frames)
     np.testing.assert_array_equal(split.frame_indices, whole.frame_indices)
     assert [decoded_index(frame) for frame in split.frames] == list(split.frame_indices)
+    with VideoReader(path) as first, monkeypatch.context() as patch:  # the second half's reader reuses the scan
+        patch.setattr(VideoReader, "_scan_packets", lambda self: pytest.fail("scanned twice"))
+        with VideoReader(path, threads=1, scanned=first) as second:
+            np.testing.assert_array_equal(second.get_frames_at([5, 150]), first.get_frames_at([5, 150]))
     short = write_video(tmp_path / "short.mp4", numbered_frames(30), gop=10)  # 3 intervals: one pass
     monkeypatch.setattr(video, "SPLIT_FROM_GOPS", 4)
     read_clip(short, 8, decode_threads=1)

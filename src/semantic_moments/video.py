@@ -136,9 +136,10 @@ class VideoReader:
     ``threads`` is the decoder's own thread count: 0 lets FFmpeg choose (frame and slice threads,
     one per core: the lowest latency for one file), 1 decodes on the calling thread only (the least
     CPU in total, about 10-15% less for H.264: the choice when several files decode at once).
+    ``scanned``: another open reader of the same file, whose packet scan this one reuses.
     """
 
-    def __init__(self, path: str | os.PathLike[str], threads: int = 0) -> None:
+    def __init__(self, path: str | os.PathLike[str], threads: int = 0, scanned: VideoReader | None = None) -> None:
         import av  # local: importing the package must stay light
 
         if threads < 0:
@@ -168,7 +169,11 @@ class VideoReader:
         self._stream.codec_context.thread_count = threads
         self._time_base = float(self._stream.time_base) if self._stream.time_base else None
         self._seek_margin = 0  # keyframes to seek back beyond the one wanted; grows if seeks land late
-        self._scan_packets()
+        if scanned is not None:  # a second reader of the same file: its packets are known already
+            self._pts, self._keyframes, self._frame_times = scanned._pts, scanned._keyframes, scanned._frame_times
+            self._seek_margin = scanned._seek_margin
+        else:
+            self._scan_packets()
 
     def _scan_packets(self) -> None:
         timestamps: list[int] = []
@@ -447,8 +452,8 @@ SPLIT_FROM_GOPS = 4  # a single-threaded read whose sampled frames span this man
 def _frames_in_two_halves(reader: VideoReader, indices: np.ndarray, size: tuple[int, int] | None) -> np.ndarray | None:
     """The sampled frames of a long clip decoded as two halves at once, the second by its own
     single-threaded reader starting at a keyframe: the same frames as one pass (the decoder restarts at
-    a keyframe either way), about half the time when a core is free, almost no extra CPU (a second
-    scan of the packets). None when the frames span fewer than SPLIT_FROM_GOPS keyframe intervals or
+    a keyframe either way), about half the time when a core is free, almost no extra CPU (the second
+    reader reuses the first one's packet scan). None when the frames span fewer than SPLIT_FROM_GOPS keyframe intervals or
     the file has no keyframe index (then one pass)."""
     keyframes = reader._keyframes
     if len(keyframes) < SPLIT_FROM_GOPS + 1 or len(indices) < 4:
@@ -464,9 +469,7 @@ def _frames_in_two_halves(reader: VideoReader, indices: np.ndarray, size: tuple[
     from concurrent.futures import ThreadPoolExecutor
 
     def second_half() -> np.ndarray:
-        with VideoReader(reader.path, threads=1) as other:
-            if other.num_frames != reader.num_frames:
-                raise VideoError(f"{reader.path}: changed while it was read")
+        with VideoReader(reader.path, threads=1, scanned=reader) as other:
             return other.get_frames_at(indices[cut:], size)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode-half") as pool:
