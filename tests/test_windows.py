@@ -160,7 +160,7 @@ def windowed_index(tmp_path, tiny_model):
 def test_segment_search_finds_the_segment_and_merges_overlapping_windows(windowed_index, tiny_model):
     index, folder = windowed_index
     long_id = index.lookup(str(folder / "long.mp4"))[0]
-    assert index.windowed() == {str(folder / "long.mp4"): 21} and index.window_count() == 21
+    assert index.windowed() == {str(folder / "long.mp4"): 21} and index.window_count() == 21 and index.has_windows()
     query = tiny_model.embed(folder / "long.mp4", segment=(5.0, 7.0))  # exactly the window at 5 s
     hits = index.search_segments(query, k=10, per_video=3)
     assert (hits[0].id, hits[0].start, hits[0].end) == (long_id, 5.0, 7.0)
@@ -195,7 +195,7 @@ def test_windows_go_with_their_video_and_rebuilds_keep_them(windowed_index, tiny
     with pytest.raises(ConfigError, match="windows"):
         build_index(index, [folder], tiny_model, windows="3:1")
     index.remove([str(folder / "long.mp4")])
-    assert index.window_count() == 0  # removed with the clip (a trigger: every removal path)
+    assert index.window_count() == 0 and not index.has_windows()  # removed with the clip (a trigger)
     build_index(index, [folder], tiny_model)
     assert index.window_count() == 21
     assert index.check() == []

@@ -282,6 +282,13 @@ class Index:
             return {}
         return {path: int(count) for path, count in rows}
 
+    def has_windows(self) -> bool:
+        """True when some video is stored with windows (what ``--segments auto`` asks; no count)."""
+        try:
+            return bool(self._db.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0])
+        except sqlite3.OperationalError:
+            return False
+
     def window_count(self) -> int:
         """Windows stored (0 for an index without long videos)."""
         try:

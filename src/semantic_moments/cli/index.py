@@ -272,7 +272,7 @@ def run_search(args: argparse.Namespace) -> int:
         alpha, flow_weight = index.motion_weights(args.motion) if args.motion is not None else (args.alpha, args.flow_weight)
         query, own = _search_query(index, args)
         found = index.lookup(own) if own is not None else None
-        segments = args.segments == "yes" or (args.segments == "auto" and index.window_count() > 0)
+        segments = args.segments == "yes" or (args.segments == "auto" and index.has_windows())
         if segments:
             exclude = {own: args.segment} if own is not None else None
             hits = index.search_segments(query, k=args.k, per_video=args.per_video, alpha=alpha,

@@ -332,7 +332,7 @@ def create_app(
         else:
             alpha, flow_weight = weights_for(request.motion)
         index = state.index()
-        segments = request.segments if request.segments is not None else index.window_count() > 0
+        segments = request.segments if request.segments is not None else index.has_windows()
         try:
             if segments:
                 hits = index.search_segments(query, k=request.k, per_video=request.per_video, alpha=alpha,
