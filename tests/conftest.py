@@ -182,3 +182,15 @@ def served_page(app, width: int = 1280, height: int = 900):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def api_client(index_path: Path, upload_dir: Path, **options):
+    """A TestClient over ``create_app(index_path, upload_dir=...)`` that answers the client's Host
+    ("testserver"), with the app's start-up and shutdown run; ``options`` go to ``create_app``."""
+    from fastapi.testclient import TestClient
+
+    from semantic_moments.server import create_app
+
+    with TestClient(create_app(index_path, upload_dir=upload_dir, allowed_hosts=("testserver",), **options)) as client:
+        yield client

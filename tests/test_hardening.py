@@ -7,15 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import moving_square, write_video
+from conftest import api_client, moving_square, write_video
 
 fastapi = pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
 
 from semantic_moments import SemanticMoments  # noqa: E402
 from semantic_moments.collection import build_index  # noqa: E402
 from semantic_moments.index import Index  # noqa: E402
-from semantic_moments.server import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +30,7 @@ def served(tmp_path_factory):
 
 @pytest.fixture
 def client(served, tmp_path):
-    app = create_app(served / "idx", upload_dir=tmp_path / "uploads", max_upload_mb=1, allowed_hosts=("testserver",))
-    with TestClient(app) as test_client:
+    with api_client(served / "idx", tmp_path / "uploads", max_upload_mb=1) as test_client:
         yield test_client
 
 
@@ -121,8 +118,7 @@ def test_a_file_replaced_by_a_symlink_is_not_served(served, tmp_path):
         (copy / path.name).write_bytes(path.read_bytes())
     with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [copy], SemanticMoments("test-tiny", frames=8))
-    app = create_app(tmp_path / "idx", upload_dir=tmp_path / "uploads", allowed_hosts=("testserver",))
-    with TestClient(app) as client:
+    with api_client(tmp_path / "idx", tmp_path / "uploads") as client:
         clips = client.get("/api/clips").json()["clips"]
         target = copy / clips[0]["name"]
         target.unlink()
@@ -536,8 +532,7 @@ def test_a_clip_indexed_through_a_link_is_served_and_a_swapped_link_is_not(serve
     link.symlink_to(copy)
     with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [link], SemanticMoments("test-tiny", frames=8))
-    app = create_app(tmp_path / "idx", upload_dir=tmp_path / "uploads", allowed_hosts=("testserver",))
-    with TestClient(app) as client:
+    with api_client(tmp_path / "idx", tmp_path / "uploads") as client:
         clips = client.get("/api/clips").json()["clips"]
         assert client.get(f"/api/clips/{clips[0]['id']}/video").status_code == 200  # links the user made are fine
         link.unlink()

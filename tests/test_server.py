@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import moving_square, served_page, write_video
+from conftest import api_client, moving_square, served_page, write_video
 
 fastapi = pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
 
 from semantic_moments import SemanticMoments  # noqa: E402
 from semantic_moments.collection import build_index  # noqa: E402
@@ -40,8 +39,7 @@ def collection(tmp_path_factory):
 
 @pytest.fixture
 def client(collection, tmp_path):
-    app = create_app(collection / "idx", upload_dir=tmp_path / "uploads", max_upload_mb=1, allowed_hosts=("testserver",))
-    with TestClient(app) as test_client:
+    with api_client(collection / "idx", tmp_path / "uploads", max_upload_mb=1) as test_client:
         yield test_client
 
 
@@ -227,8 +225,7 @@ def test_clips_browsers_cannot_play_are_served_as_h264_previews(tmp_path, monkey
     made = []
     real = previews._transcode
     monkeypatch.setattr(previews, "_transcode", lambda source, target: made.append(source) or real(source, target))
-    app = create_app(tmp_path / "idx", upload_dir=tmp_path / "uploads", allowed_hosts=("testserver",))
-    with TestClient(app) as client:
+    with api_client(tmp_path / "idx", tmp_path / "uploads") as client:
         ids = {clip["name"]: clip["id"] for clip in client.get("/api/clips").json()["clips"]}
         mp4 = client.get(f"/api/clips/{ids['new.mp4']}/video")
         assert mp4.content == (videos / "new.mp4").read_bytes()  # playable: the file itself
