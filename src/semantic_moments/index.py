@@ -90,6 +90,7 @@ class Index:
         self._config: MomentsConfig | None = None
         self._percentile_cache: tuple[Any, np.ndarray] | None = None  # (generation, weights, sample), sorted pair scores
         self._spread_cache: tuple[Any, dict[str, float]] | None = None  # per-part cosine spreads, per generation
+        self._segment_cache: tuple[int, Any] | None = None  # generation, segments._Entries (window search)
 
     # -- opening ----------------------------------------------------------------------------------
 

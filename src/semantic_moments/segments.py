@@ -22,6 +22,7 @@ from .errors import ConfigError, IndexStoreError
 from .rows import part_similarities, present_parts, unit_blocks, weighted_scores
 from .windows import OVERLAP, non_maximum_suppression
 
+
 @dataclass(frozen=True)
 class SegmentHit:
     """One result of a segment search: the video's clip id and path, the segment (seconds), its
@@ -65,7 +66,7 @@ class _Entries:
 
 def _entries(index) -> _Entries:
     generation = index.generation
-    cached = getattr(index, "_segment_cache", None)
+    cached = index._segment_cache
     if cached is None or cached[0] != generation:
         cached = (generation, _Entries(index))
         index._segment_cache = cached

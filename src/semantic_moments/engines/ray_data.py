@@ -25,7 +25,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,11 +129,12 @@ class RayEngine:
     cpus_per_worker: float | None = None
     gpus_per_worker: float | None = None
     files_per_task: int = FILES_PER_TASK
+    _connected: bool = field(default=False, init=False, repr=False)  # this engine called ray.init
 
     def close(self) -> None:
         """Disconnect from Ray if this engine connected (a process that called ``ray.init`` itself
         stays connected)."""
-        if getattr(self, "_connected", False):
+        if self._connected:
             import ray
 
             ray.shutdown()
