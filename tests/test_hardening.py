@@ -548,7 +548,7 @@ def test_a_clip_indexed_through_a_link_is_served_and_a_swapped_link_is_not(serve
 def test_a_new_index_file_appears_whole_or_not_at_all(tmp_path, monkeypatch):
     import sqlite3
 
-    from semantic_moments import index as index_module
+    from semantic_moments.index import store as index_module
 
     real_connect = sqlite3.connect
 

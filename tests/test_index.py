@@ -20,7 +20,6 @@ from semantic_moments import SemanticMoments, similarity
 from semantic_moments.cli import main
 from semantic_moments.collection import build_index
 from semantic_moments.errors import ConfigError, IndexStoreError
-from semantic_moments import calibration
 from semantic_moments.index import Index, motion_alpha
 
 COLOURS = [(230, 40, 40), (40, 200, 60), (40, 60, 230), (220, 220, 40), (200, 40, 200), (40, 200, 200)]
@@ -131,9 +130,9 @@ def test_settings_of_a_rolled_back_first_add_are_not_kept(tmp_path, collection, 
 def test_hnsw_index_finds_new_clips_and_forgets_removed_ones(tmp_path, collection, model):
     with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model, ann="hnsw")
-        assert index._setting("ann")["kind"] == "hnsw"
+        assert index.ann["kind"] == "hnsw"
         exact = Index.open(tmp_path / "idx", create=True)
-        exact._load_ann = lambda: None  # the same rows, searched exactly
+        exact.approximate = False  # the same rows, searched exactly
         query = str(collection[0])
         assert [h.path for h in index.search(query, k=5)] == [h.path for h in exact.search(query, k=5)]
         late = write_video(tmp_path / "late.mp4", moving_square(12, 64, COLOURS[0], "down", background=30))
@@ -147,16 +146,16 @@ def test_hnsw_index_finds_new_clips_and_forgets_removed_ones(tmp_path, collectio
 def test_hnsw_updates_append_and_rebuild_when_stale(tmp_path, collection, model):
     with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model, ann="hnsw")
-        first = index._setting("ann")
+        first = index.ann
         (tmp_path / "extra").mkdir()
         extra = write_video(tmp_path / "extra" / "e.mp4", moving_square(12, 64, (1, 2, 3), "right"))
         build_index(index, [collection[0].parent, extra.parent], model, ann="hnsw")
-        appended = index._setting("ann")
+        appended = index.ann
         assert appended["entries"] == 7 and appended["file"] != first["file"]
         assert not (index.path / first["file"]).exists(), "the superseded ANN file is deleted"
         index.remove([str(p) for p in collection[:3]])  # 3 of 7 entries stale: above 20%, rebuild
         index.write_ann("hnsw")
-        assert index._setting("ann")["entries"] == 4
+        assert index.ann["entries"] == 4
         assert str(extra.resolve()) in [hit.path for hit in index.search(str(collection[4]), k=3)]
 
 
@@ -288,7 +287,7 @@ def test_percentile_reads_a_score_against_the_collection(tmp_path, collection, m
         hits = index.search(1, k=5)
         percentiles = index.percentile([hit.score for hit in hits])
         embeddings = [index.moments_of(clip_id) for clip_id in range(1, 7)]
-        fused = index._fused(np.stack(embeddings), index._weights(None))
+        fused = index.layout.fused(np.stack(embeddings), index.weights())
         pairs = np.sort((fused @ fused.T)[np.triu_indices(6, 1)])
         expected = [100.0 * np.searchsorted(pairs, hit.score, side="left") / len(pairs) for hit in hits]
         np.testing.assert_allclose(percentiles, expected)
@@ -314,12 +313,12 @@ def test_failed_files_are_not_retried_until_they_change(tmp_path, collection, mo
 def test_the_motion_knob_moves_the_spread_share_over_its_whole_range(tmp_path, collection, model):
     with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model)
-        spreads = calibration.part_spreads(index, 1000)
+        spreads = index.part_spreads(1000)
         names = [name for name, _ in index.parts]
 
         def motion_share(motion):
             alpha, flow = index.motion_weights(motion)
-            weights = dict(zip(names, index._weights(alpha, flow)))
+            weights = dict(zip(names, index.weights(alpha, flow)))
             energy = {name: weights[name] ** 2 * spreads[name] for name in names}
             return sum(v for name, v in energy.items() if name != "moment.1") / sum(energy.values())
 

@@ -12,15 +12,16 @@ in one score order over all videos).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from .embedding import Embedding
-from .errors import ConfigError, IndexStoreError
+from ..errors import ConfigError
+from ..windows import OVERLAP, non_maximum_suppression
+from .layout import RowLayout
 from .rows import part_similarities, present_parts, unit_blocks, weighted_scores
-from .windows import OVERLAP, non_maximum_suppression
+from .store import RowStore
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,24 @@ class SegmentHit:
     window: int | None
 
 
-class _Entries:
-    """Every searchable segment of an index, as arrays (cached per generation)."""
+class SegmentEntries:
+    """Every searchable segment of an index, as arrays (the index keeps one per generation).
 
-    def __init__(self, index) -> None:
-        sizes = index._sizes() or [1]
+    Attributes: ``window_ids`` (N,) (-1 for a whole clip), ``clip_ids`` (N,), ``starts``/``ends``
+    (N,) seconds, ``units`` (N, D) unit blocks, ``present`` (N, K), ``raw`` (N, D) where the layout
+    is not separable (else None).
+    """
+
+    def __init__(self, store: RowStore, layout: RowLayout) -> None:
+        self.generation = store.generation
+        sizes = layout.sizes or [1]
         try:
-            windows = index._db.execute(
+            windows = store.execute(
                 "SELECT id, clip_id, start_seconds, end_seconds, moments FROM windows ORDER BY clip_id, start_seconds"
             ).fetchall()
         except sqlite3.OperationalError:  # a read-only index from before windows
             windows = []
-        whole = index._db.execute(
+        whole = store.execute(
             "SELECT id, COALESCE(duration_seconds, 0), moments FROM clips WHERE id NOT IN (SELECT DISTINCT clip_id "
             "FROM windows) ORDER BY id" if windows else "SELECT id, COALESCE(duration_seconds, 0), moments FROM clips "
             "ORDER BY id").fetchall()
@@ -57,74 +64,51 @@ class _Entries:
         self.clip_ids = np.array([row[1] for row in windows] + [row[0] for row in whole], dtype=np.int64)
         self.starts = np.array([row[2] for row in windows] + [0.0] * len(whole), dtype=np.float64)
         self.ends = np.array([row[3] for row in windows] + [row[1] for row in whole], dtype=np.float64)
-        raw = np.concatenate([index._rows([(row[1], row[4]) for row in windows], 1),
-                              index._rows([(row[0], row[2]) for row in whole], 1)])
+        raw = np.concatenate([store.decode([(row[1], row[4]) for row in windows], 1, layout.width),
+                              store.decode([(row[0], row[2]) for row in whole], 1, layout.width)])
         self.units = unit_blocks(raw, sizes)
-        self.raw = None if index._separable() else raw
+        self.raw = None if layout.separable else raw
         self.present = present_parts(self.units, sizes)
 
-
-def _entries(index) -> _Entries:
-    generation = index.generation
-    cached = index._segment_cache
-    if cached is None or cached[0] != generation:
-        cached = (generation, _Entries(index))
-        index._segment_cache = cached
-    return cached[1]
-
-
-def exact_scores(index, entries: _Entries, raw_query: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
-    """(N,) exact cosine of every entry with the query under ``weights`` (``rows.py``)."""
-    if len(entries.units) == 0:
-        return np.zeros(0)
-    if entries.raw is not None:  # other conventions/fusions: fuse everything exactly
-        return index._fused(entries.raw, weights) @ index._fused(raw_query[None], weights)[0]
-    return weighted_scores(entries.units, entries.present, raw_query, weights, index._sizes())
+    def scores(self, layout: RowLayout, raw_query: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
+        """(N,) exact cosine of every entry with the query under ``weights`` (``rows.py``)."""
+        if len(self.units) == 0:
+            return np.zeros(0)
+        if self.raw is not None:  # other conventions/fusions: fuse everything exactly
+            return layout.fused(self.raw, weights) @ layout.fused(raw_query[None], weights)[0]
+        return weighted_scores(self.units, self.present, raw_query, weights, layout.sizes)
 
 
-def _raw_query(index, query) -> tuple[np.ndarray, int | None]:
-    """(raw row, clip id of an indexed query or None)."""
-    if isinstance(query, Embedding):
-        return index.raw_of(query), None
-    if isinstance(query, np.ndarray):
-        return index._raw_array(query), None
-    found = index.lookup(query)
-    if found is None:
-        raise IndexStoreError(f"{query}: not in the index {index.path}")
-    return index.moments_of(found[0]), found[0]
-
-
-def search_segments(
-    index,
-    query: Embedding | np.ndarray | str | int,
-    k: int = 10,
-    per_video: int = 1,
-    alpha: Sequence[float] | None = None,
-    flow_weight: float | None = None,
-    exclude: Mapping[int, tuple[float, float] | None] | None = None,
-    overlap: float = OVERLAP,
-) -> list[SegmentHit]:
-    """The k best segments for ``query`` (module doc), at most ``per_video`` from one video.
-
-    ``query`` as for ``Index.search`` (an indexed clip's id/path leaves that clip out). ``exclude``
-    maps clip ids to a (start, end) span whose overlapping windows are left out (a query cut from
-    an indexed video should not find itself), or None to leave the whole clip out.
-    """
+def check_request(k: int, per_video: int, overlap: float = OVERLAP) -> None:
+    """ConfigError for a segment request that cannot be answered."""
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
     if not isinstance(per_video, (int, np.integer)) or per_video < 1:
         raise ConfigError(f"per_video must be a whole number of at least 1, got {per_video!r}")
     if not 0.0 <= overlap < 1.0:
         raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
-    raw_query, own = _raw_query(index, query)
-    excluded: dict[int, tuple[float, float] | None] = dict(exclude or {})
-    if own is not None:
-        excluded[own] = None
-    weights = index._weights(alpha, flow_weight)
-    entries = _entries(index)
-    scores = exact_scores(index, entries, raw_query, weights)
+
+
+def search_segments(
+    store: RowStore,
+    layout: RowLayout,
+    entries: SegmentEntries,
+    raw_query: np.ndarray,
+    weights: tuple[float, ...],
+    k: int = 10,
+    per_video: int = 1,
+    exclude: Mapping[int, tuple[float, float] | None] | None = None,
+    overlap: float = OVERLAP,
+) -> list[SegmentHit]:
+    """The k best segments for the raw query row (module doc), at most ``per_video`` from one video.
+
+    ``exclude`` maps clip ids to a (start, end) span whose overlapping windows are left out (a query
+    cut from an indexed video should not find itself), or None to leave the whole clip out.
+    """
+    check_request(k, per_video, overlap)
+    scores = entries.scores(layout, raw_query, weights)
     usable = np.ones(len(scores), dtype=bool)
-    for clip_id, span in excluded.items():
+    for clip_id, span in (exclude or {}).items():
         mine = entries.clip_ids == clip_id
         if span is None:
             usable &= ~mine
@@ -133,16 +117,17 @@ def search_segments(
     order = np.flatnonzero(usable)[np.argsort(-scores[usable], kind="stable")]
     spans = np.stack([entries.starts, entries.ends], axis=1)
     picked = non_maximum_suppression(spans, order, per_video, overlap, groups=entries.clip_ids, limit=int(k))
-    return _hits(index, entries, picked, scores, raw_query)
+    return _hits(store, layout, entries, picked, scores, raw_query)
 
 
-def _hits(index, entries: _Entries, picked: list[int], scores: np.ndarray, raw_query: np.ndarray) -> list[SegmentHit]:
+def _hits(store: RowStore, layout: RowLayout, entries: SegmentEntries, picked: list[int], scores: np.ndarray,
+          raw_query: np.ndarray) -> list[SegmentHit]:
     if not picked:
         return []
     clip_ids = sorted({int(entries.clip_ids[i]) for i in picked})
     marks = ",".join("?" * len(clip_ids))
-    paths = dict(index._db.execute(f"SELECT id, path FROM clips WHERE id IN ({marks})", clip_ids).fetchall())
-    similarities = part_similarities(entries.units[picked], raw_query, index.parts)
+    paths = dict(store.execute(f"SELECT id, path FROM clips WHERE id IN ({marks})", clip_ids).fetchall())
+    similarities = part_similarities(entries.units[picked], raw_query, layout.part_list())
     hits = []
     for position, parts in zip(picked, similarities):
         window = int(entries.window_ids[position])
@@ -153,15 +138,11 @@ def _hits(index, entries: _Entries, picked: list[int], scores: np.ndarray, raw_q
     return hits
 
 
-def timeline(index, query: Embedding | np.ndarray | str | int, clip_id: int, alpha: Sequence[float] | None = None,
-             flow_weight: float | None = None) -> list[tuple[float, float, float]]:
+def timeline(layout: RowLayout, entries: SegmentEntries, raw_query: np.ndarray, weights: tuple[float, ...],
+             clip_id: int) -> list[tuple[float, float, float]]:
     """[(start, end, score)] of every window of one indexed video (one whole-clip entry for a clip
     without windows), in time order: how the query's match runs along the video."""
-    raw_query, _ = _raw_query(index, query)
-    if index.lookup(int(clip_id)) is None:
-        raise IndexStoreError(f"no clip with id {clip_id} in the index {index.path}")
-    entries = _entries(index)
-    scores = exact_scores(index, entries, raw_query, index._weights(alpha, flow_weight))
+    scores = entries.scores(layout, raw_query, weights)
     mine = np.flatnonzero(entries.clip_ids == int(clip_id))
     mine = mine[np.argsort(entries.starts[mine], kind="stable")]
     return [(float(entries.starts[i]), float(entries.ends[i]), float(scores[i])) for i in mine]

@@ -87,3 +87,13 @@ def part_similarities(units: np.ndarray, raw_query: np.ndarray, parts: Sequence[
             similarities["flow"] = float(sum(per_part[i][row] for i in flow) / len(flow))
         result.append(similarities)
     return result
+
+
+def row_problem(blob: object, width: int) -> str | None:
+    """Why a stored row (a float32 blob of ``width`` values) is unusable, or None."""
+    if not isinstance(blob, bytes) or len(blob) != 4 * width:
+        size = len(blob) if isinstance(blob, (bytes, str)) else type(blob).__name__
+        return f"has a row of {size} bytes, expected {4 * width}"
+    if not np.isfinite(np.frombuffer(blob, dtype=np.float32)).all():
+        return "has NaN or infinite values"
+    return None

@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .index import Index
+from ..errors import ConfigError
+from .layout import RowLayout
+from .rows import unit_blocks
+from .store import RowStore
 
 APPROXIMATE_FROM = 50_000  # clips; below, exact search is fast enough and needs no training
 HNSW_NEIGHBOURS = 32
@@ -27,60 +27,60 @@ ANN_CHUNK = 50_000
 STALE_FRACTION = 0.2  # removed clips still in the graph before it is rebuilt
 
 
-def write_ann(index: Index, kind: str = "auto") -> str:
-    """Bring ``index``'s ANN file up to date with its committed rows; returns the kind used.
+def write_ann(store: RowStore, layout: RowLayout, kind: str = "auto") -> str:
+    """Bring the ANN file of the index in ``store`` up to date with its committed rows; returns the
+    kind used.
 
     ``auto``: HNSW from APPROXIMATE_FROM clips on, else none (exact search over the rows).
     ``exact``: none. ``hnsw``: HNSW whatever the size. Clips added since the last file are
     appended to its graph; the graph is rebuilt only when removed clips make up more than
     ``STALE_FRACTION`` of it.
     """
-    from .rows import unit_blocks
-
     if kind not in ("auto", "exact", "hnsw"):
         raise ConfigError(f"ANN kind must be auto, exact or hnsw, got {kind!r}")
-    count = len(index)
+    count = int(store.execute("SELECT COUNT(*) FROM clips").fetchone()[0])
     use = "hnsw" if kind == "hnsw" or (kind == "auto" and count >= APPROXIMATE_FROM) else "exact"
-    previous = index._setting("ann")
+    previous = store.setting("ann")
     if use == "exact" or count == 0:
-        index._set("ann", None)
+        store.set_setting("ann", None)
     else:
         try:
             import faiss
         except ImportError:
             raise ConfigError("approximate search needs FAISS: pip install 'semantic-moments[index]'") from None
-        graph, covered_up_to = _appendable(index, previous)
-        cursor = index._db.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,))
+        graph, covered_up_to = _appendable(store, previous)
+        cursor = store.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,))
         while rows := cursor.fetchmany(ANN_CHUNK):  # chunks keep the peak memory near the graph's own
-            units = unit_blocks(index._rows(rows, 1), index._sizes())
+            units = unit_blocks(store.decode(rows, 1, layout.width), layout.sizes)
             if graph is None:
                 hnsw = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
                 hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
                 graph = faiss.IndexIDMap2(hnsw)
             graph.add_with_ids(units, np.array([row[0] for row in rows], dtype=np.int64))
             covered_up_to = int(rows[-1][0])
-        name = f"ann-{index.generation}-{int(time.time() * 1000)}.faiss"
-        temporary = index.path / f".{name}.tmp"
+        name = f"ann-{store.generation}-{int(time.time() * 1000)}.faiss"
+        temporary = store.path / f".{name}.tmp"
         faiss.write_index(graph, str(temporary))
-        os.replace(temporary, index.path / name)
-        index._set("ann", {"file": name, "covered_up_to": covered_up_to, "entries": int(graph.ntotal), "kind": use})
-    if previous and previous["file"] != (index._setting("ann") or {}).get("file"):
-        (index.path / previous["file"]).unlink(missing_ok=True)
+        os.replace(temporary, store.path / name)
+        store.set_setting("ann", {"file": name, "covered_up_to": covered_up_to, "entries": int(graph.ntotal),
+                                  "kind": use})
+    if previous and previous["file"] != (store.setting("ann") or {}).get("file"):
+        (store.path / previous["file"]).unlink(missing_ok=True)
     return use
 
 
-def _appendable(index: Index, previous: dict | None):
+def _appendable(store: RowStore, previous: dict | None):
     """(the previous graph, the last id it covers) if it can be extended, else (None, 0)."""
     if not previous or previous.get("kind") != "hnsw":
         return None, 0
-    covered = index._db.execute("SELECT COUNT(*) FROM clips WHERE id <= ?", (previous["covered_up_to"],)).fetchone()[0]
+    covered = store.execute("SELECT COUNT(*) FROM clips WHERE id <= ?", (previous["covered_up_to"],)).fetchone()[0]
     stale = previous.get("entries", 0) - covered
     if stale > STALE_FRACTION * max(previous.get("entries", 0), 1):
         return None, 0
     import faiss
 
     try:
-        return faiss.read_index(str(index.path / previous["file"])), int(previous["covered_up_to"])
+        return faiss.read_index(str(store.path / previous["file"])), int(previous["covered_up_to"])
     except RuntimeError:
         return None, 0
 

@@ -1,0 +1,20 @@
+"""Persistent motion search over a collection (``core.Index`` is the façade).
+
+The parts depend one way, and none imports ``Index``::
+
+    store.py        RowStore: the SQLite file (schema, settings, transactions, row decoding)
+    rows.py         the row layout's math: unit blocks, the exact weighted cosine (pure NumPy)
+    layout.py       RowLayout: parts, orders, config; query weights; fused vectors
+    matrix.py       ClipMatrix: every clip's row as arrays, per generation
+    ann.py          the FAISS HNSW file
+    calibration.py  percentiles and the motion knob, from a ClipMatrix
+    segments.py     windows of long videos scored and merged into segments
+    maintenance.py  check, repair, Parquet export
+    core.py         Index: the façade over all of them
+"""
+
+from .calibration import motion_alpha
+from .core import Index, SearchHit
+from .segments import SegmentHit
+
+__all__ = ["Index", "SearchHit", "SegmentHit", "motion_alpha"]

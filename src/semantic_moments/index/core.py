@@ -1,0 +1,603 @@
+"""A persistent motion index: embeddings of a collection, searchable by example, with query-time alpha.
+
+On disk an index is a folder:
+
+* ``index.sqlite``: the source of truth (SQLite in WAL mode). Table ``settings`` holds the feature
+  settings every embedding must share (backbone, layer, convention, granularity, T, orders); table
+  ``clips`` one row per clip: path, content hash, size, mtime, duration, fps, the raw parts (the
+  moments M(k), then the token-flow levels ``flow.G`` where the embeddings have them, one float32
+  row laid out as the ``parts`` setting says) and the motion map. Every add/remove is its own
+  transaction, so an interrupted build (Ctrl-C, ``kill -9``, power loss) leaves a valid index
+  holding everything committed, and readers never see a half-written row. Long videos indexed with
+  windows also have one row per window (``segments.py``). The schema is in ``store.py``; the row
+  layout in ``layout.py``, exact scoring in ``rows.py``.
+* ``ann-<generation>.faiss``: a FAISS index over the clips' per-moment unit vectors, derived from the
+  SQLite rows and replaced atomically; exact (flat) for small collections, HNSW past
+  ``APPROXIMATE_FROM`` clips. Clips committed after it was written are scanned exactly and removed
+  clips are filtered out, so search is correct while a build is running.
+
+Query-time alpha, exactly. Let x_k be the unit vector of part k: M(k), or a token-flow level (the
+reference convention normalises each part; the flow levels share one weight, ``flow_weight``). The
+fused embedding is (alpha_1 x_1 | alpha_2 x_2 | ...) / norm, so
+
+    cos(q, x; alpha) = sum_k alpha_k^2 <q_k, x_k> / (||alpha||_q ||alpha||_x),
+
+where ||alpha||_x = sqrt(sum of alpha_k^2 over the moments of x that are not zero). One
+inner-product index over (x_1 | x_2 | x_3) therefore serves every alpha: the query is weighted by
+alpha^2, and the candidates are re-scored with the exact norms. For the ``paper`` convention the
+candidates come from the same index and are re-scored exactly with the stored raw moments.
+
+``Index`` is the façade over the package's parts, which never import it: ``RowStore`` (SQLite),
+``RowLayout`` (the row layout and weights), ``ClipMatrix`` (the rows as arrays), ``ann``,
+``calibration``, ``segments`` and ``maintenance``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import MomentsConfig
+from ..embedding import Embedding
+from ..errors import ConfigError, IndexStoreError
+from . import maintenance, segments
+from .ann import HNSW_EF_SEARCH, AnnFile, write_ann
+from .calibration import Calibration, motion_alpha, motion_flow_weight, motion_weights
+from .layout import RowLayout, require_settings
+from .matrix import ClipMatrix
+from .rows import part_name, part_similarities, unit_blocks, weighted_query, weighted_scores
+from .segments import SegmentEntries, SegmentHit
+from .store import RowStore
+
+RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result: the clip's id and path, its cosine ``score`` under the query's alpha, and the
+    similarity of each part on its own (``per_moment``: {order: cosine, and "flow": cosine of the
+    token flow where the index has it})."""
+
+    id: int
+    path: str
+    score: float
+    per_moment: dict[int | str, float]
+
+
+class Index:
+    """A folder holding a searchable collection of SemanticMoments embeddings (see module doc).
+
+    ``Index.open(path)`` opens one, ``Index.open(path, create=True)`` also creates it; ``add``, ``remove``,
+    ``search``; ``close`` (or use
+    as a context manager). Several processes may search while one adds.
+    """
+
+    def __init__(self, store: RowStore) -> None:
+        self.store = store
+        self.path = store.path
+        self._ann = AnnFile(store.path)
+        self.ef_search = HNSW_EF_SEARCH  # HNSW breadth: higher finds more true neighbours, slower
+        self.approximate = True  # False: ignore the ANN file and score every row exactly (e.g. to measure recall)
+        self._layout: RowLayout | None = None  # once the fixed settings are committed
+        self._matrix: ClipMatrix | None = None  # of the generation it was read at
+        self._entries: SegmentEntries | None = None  # window search, likewise
+        self._calibration = Calibration()
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], create: bool = False) -> Index:
+        """Open the index folder ``path``; ``create=True`` makes a new one where none exists
+        (otherwise a mistyped path raises IndexStoreError instead of silently starting an empty index).
+
+        An existing but empty (0-byte) or unreadable ``index.sqlite`` is never replaced by a new
+        index: IndexStoreError says so. Without write permission the index opens read-only:
+        searching works, building says it cannot."""
+        return cls(RowStore.open(path, create))
+
+    @property
+    def read_only(self) -> bool:
+        return self.store.read_only
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    @property
+    def layout(self) -> RowLayout:
+        """How rows are laid out and the settings they were made with (read once they are fixed)."""
+        if self._layout is not None:
+            return self._layout
+        layout = RowLayout.read(self.store)
+        if self.store.is_fixed("config"):  # committed: it never changes again
+            self._layout = layout
+        return layout
+
+    @property
+    def feature_settings(self) -> dict[str, Any] | None:
+        """What every embedding in the index shares (None for an empty new index)."""
+        return self.store.setting("features")
+
+    @property
+    def config(self) -> MomentsConfig | None:
+        return self.layout.config
+
+    @property
+    def generation(self) -> int:
+        """Increases with every committed change; readers use it to notice new data."""
+        return self.store.generation
+
+    def require_settings(self, theirs: dict[str, Any], what: str) -> None:
+        """Raise ConfigError, naming both sides, unless ``theirs`` matches the index's feature settings."""
+        require_settings(self.feature_settings, theirs, what, str(self.path))
+
+    @property
+    def parts(self) -> list[list[Any]]:
+        """[[name, size], ...] of the stored row: ``moment.K`` per order, then ``flow.G`` per level."""
+        return self.layout.part_list()
+
+    def raw_of(self, embedding: Embedding) -> np.ndarray:
+        """The stored row (sum of the part sizes,) float32 of an embedding made with the index's settings."""
+        layout = self.layout
+        layout.require_compatible(embedding, str(self.path))
+        return layout.raw_of(embedding)
+
+    def weights(self, alpha: Sequence[float] | None = None, flow_weight: float | None = None) -> tuple[float, ...]:
+        """One weight per stored part for ``alpha`` and ``flow_weight`` (default: the index's own),
+        scaled so the largest is 1 (``RowLayout.weights``)."""
+        return self.layout.weights(alpha, flow_weight, str(self.path))
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def add(self, embedding: Embedding, path: str | None = None, size_bytes: int = 0, mtime: float = 0.0) -> int:
+        """Add (or replace) one clip's embedding, committed at once; returns its id.
+
+        Raises ConfigError if the embedding was made with other settings than the index's.
+        """
+        return self.add_many([(embedding, path, size_bytes, mtime)])[0]
+
+    def add_many(self, items: Iterable[tuple[Embedding, str | None, int, float]]) -> list[int]:
+        """Add (embedding, path, size_bytes, mtime) items in one transaction (bulk loading)."""
+        ids = []
+        with self.store.transaction():
+            for embedding, path, size_bytes, mtime in items:
+                ids.append(self._insert(embedding, path or embedding.source, size_bytes, mtime))
+            self.store.bump_generation()
+        return ids
+
+    def add_video(self, embedding: Embedding, windows: Sequence[tuple[float, float, np.ndarray]], path: str | None = None,
+                  size_bytes: int = 0, mtime: float = 0.0) -> int:
+        """Add (or replace) a long video: its whole-video embedding and its windows, (start, end,
+        raw row (``raw_of``)) each, in one transaction; returns the clip id (``segments.py``)."""
+        width = self.layout.width if self.layout.parts else None
+        with self.store.transaction():
+            clip_id = self._insert(embedding, path or embedding.source, size_bytes, mtime)
+            width = width or RowLayout.read(self.store).width
+            rows = []
+            for start, end, raw in windows:
+                raw = np.asarray(raw, dtype=np.float32).ravel()
+                if raw.size != width or not np.isfinite(raw).all() or not 0 <= float(start) < float(end):
+                    raise ConfigError(f"{path or embedding.source}: window {start}-{end} s is unusable "
+                                      f"({raw.size} values, expected {width}, or times out of order)")
+                rows.append((clip_id, float(start), float(end), raw.tobytes()))
+            self.store.executemany("INSERT INTO windows (clip_id, start_seconds, end_seconds, moments) VALUES (?,?,?,?)",
+                                   rows)
+            self.store.bump_generation()
+        return clip_id
+
+    @property
+    def window_plan(self) -> dict[str, Any] | None:
+        """The windowing every long video of this index was embedded with (``WindowPlan.to_dict``), or None."""
+        return self.store.setting("windows")
+
+    def set_window_plan(self, plan: dict[str, Any]) -> None:
+        """Record the windowing of long videos; ConfigError if the index already has another one."""
+        current = self.window_plan
+        if current is not None and current != plan:
+            raise ConfigError(f"the index {self.path} windows long videos as {current}; it cannot also hold windows "
+                              f"made as {plan} (build a new index for other windows)")
+        if current is None:
+            with self.store.transaction():
+                self.store.set_setting("windows", plan)
+                self.store.bump_generation()
+
+    def windowed(self) -> dict[str, int]:
+        """{path: number of windows} of the videos stored with windows."""
+        try:
+            rows = self.store.execute("SELECT c.path, COUNT(*) FROM windows w JOIN clips c ON c.id = w.clip_id "
+                                      "GROUP BY w.clip_id").fetchall()
+        except sqlite3.OperationalError:  # a read-only index from before windows
+            return {}
+        return {path: int(count) for path, count in rows}
+
+    def has_windows(self) -> bool:
+        """True when some video is stored with windows (what ``--segments auto`` asks; no count)."""
+        try:
+            return bool(self.store.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0])
+        except sqlite3.OperationalError:
+            return False
+
+    def window_count(self) -> int:
+        """Windows stored (0 for an index without long videos)."""
+        try:
+            return int(self.store.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+    @contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """Hold the index's build lock (one build at a time; searches never take it). Raises
+        IndexStoreError at once if another process holds it, and for a read-only index."""
+        import fcntl
+
+        if self.read_only:
+            raise IndexStoreError(f"{self.path}: the index is read-only (no write permission); search works, "
+                                  "build needs write access")
+        handle = open(self.path / ".build.lock", "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexStoreError(f"{self.path}: another build is running on this index; wait for it to "
+                                      "finish (searches work meanwhile)") from None
+            yield
+        finally:
+            handle.close()
+
+    def _insert(self, embedding: Embedding, key: str, size_bytes: int, mtime: float) -> int:
+        self.layout.require_compatible(embedding, str(self.path))
+        orders = sorted(embedding.moments)
+        parts = embedding.parts()
+        row = np.concatenate([np.asarray(value, dtype=np.float32).ravel() for value in parts.values()])
+        header = {"pts_seconds": embedding.pts_seconds.tolist(), "frame_indices": embedding.frame_indices.tolist(),
+                  "segment": list(embedding.segment) if embedding.segment else None, "backbone": embedding.backbone,
+                  "config": embedding.config.to_dict(),
+                  # the file the path led to when indexed: a later swap of the path for a link elsewhere shows
+                  "real_path": os.path.realpath(key) if os.path.exists(key) else None}
+        motion_map = embedding.motion_map
+        store = self.store
+        if self.feature_settings is None:
+            store.set_setting("features", embedding.feature_settings())
+            store.set_setting("config", embedding.config.to_dict())
+            store.set_setting("orders", orders)
+            store.set_setting("dim", embedding.dim)
+            store.set_setting("parts", [[part_name(key), int(np.size(value))] for key, value in parts.items()])
+        old = store.execute("SELECT id FROM clips WHERE path = ?", (key,)).fetchone()
+        if old:
+            store.execute("DELETE FROM clips WHERE id = ?", old)
+        cursor = store.execute(
+            "INSERT INTO clips (path, content_hash, size_bytes, mtime, duration_seconds, fps, num_source_frames,"
+            " moments, motion_map, map_rows, map_columns, header) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (key, embedding.content_hash, size_bytes, mtime, embedding.duration_seconds, embedding.fps,
+             embedding.num_source_frames, row.tobytes(),
+             motion_map.astype(np.float32).tobytes() if motion_map is not None else None,
+             motion_map.shape[0] if motion_map is not None else None,
+             motion_map.shape[1] if motion_map is not None else None, json.dumps(header)))
+        return int(cursor.lastrowid)
+
+    def remove(self, paths: Iterable[str]) -> int:
+        """Remove clips by path; returns how many were removed."""
+        removed = 0
+        with self.store.transaction():
+            for path in paths:
+                row = self.store.execute("SELECT id FROM clips WHERE path = ?", (str(path),)).fetchone()
+                if row:
+                    self.store.execute("DELETE FROM clips WHERE id = ?", row)
+                    removed += 1
+            if removed:
+                self.store.bump_generation()
+        return removed
+
+    def remove_ids(self, ids: Iterable[int]) -> list[str]:
+        """Remove clips by id; returns the paths removed (ids not in the index are ignored)."""
+        paths = [found[1] for found in (self.lookup(int(clip_id)) for clip_id in ids) if found]
+        self.remove(paths)
+        return paths
+
+    def failures(self) -> dict[str, tuple[int, float, str]]:
+        """{path: (size_bytes, mtime, reason)} of files that failed to embed, by file version."""
+        try:
+            rows = self.store.execute("SELECT path, size_bytes, mtime, reason FROM failures").fetchall()
+        except sqlite3.OperationalError:  # a read-only index from before this table
+            return {}
+        return {path: (int(size), float(mtime), reason) for path, size, mtime, reason in rows}
+
+    def record_failure(self, path: str, size_bytes: int, mtime: float, reason: str | None) -> None:
+        """Remember that this version of ``path`` failed (``reason``), or forget it (None)."""
+        with self.store.transaction():
+            if reason is None:
+                self.store.execute("DELETE FROM failures WHERE path = ?", (path,))
+            else:
+                self.store.execute("INSERT OR REPLACE INTO failures (path, size_bytes, mtime, reason) VALUES (?,?,?,?)",
+                                   (path, size_bytes, mtime, reason))
+
+    def touch(self, path: str, size_bytes: int, mtime: float) -> None:
+        """Record a new mtime/size for a clip whose content is unchanged."""
+        self.store.execute("UPDATE clips SET size_bytes = ?, mtime = ? WHERE path = ?", (size_bytes, mtime, path))
+
+    def rename(self, old: str, new: str) -> None:
+        """Record that the clip indexed as ``old`` is now reached as ``new`` (same file, same content)."""
+        with self.store.transaction():
+            self.store.execute("UPDATE clips SET path = ? WHERE path = ?", (new, old))
+            self.store.bump_generation()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self.store.execute("SELECT COUNT(*) FROM clips").fetchone()[0])
+
+    @property
+    def ann(self) -> dict[str, Any] | None:
+        """The approximate index in use (file, kind, entries, last id covered), or None for exact search."""
+        return self.store.setting("ann")
+
+    @property
+    def orders(self) -> tuple[int, ...]:
+        """The moment orders stored for every clip (empty for a new index)."""
+        return self.layout.orders
+
+    def browse(self, text: str = "", offset: int = 0, limit: int = 60) -> tuple[int, list[tuple[int, str, float]]]:
+        """(total, [(id, path, duration_seconds)]) of clips whose path contains ``text`` (any case),
+        sorted by path, ``limit`` of them from ``offset``."""
+        where = "WHERE instr(lower(path), lower(?)) > 0"
+        total = self.store.execute(f"SELECT COUNT(*) FROM clips {where}", (text,)).fetchone()[0]
+        rows = self.store.execute(f"SELECT id, path, duration_seconds FROM clips {where} ORDER BY path LIMIT ? OFFSET ?",
+                                  (text, limit, offset)).fetchall()
+        return int(total), [(int(r[0]), r[1], r[2]) for r in rows]
+
+    def files(self) -> dict[str, tuple[str, int, float]]:
+        """{path: (content_hash, size_bytes, mtime)} of every indexed clip."""
+        rows = self.store.execute("SELECT path, content_hash, size_bytes, mtime FROM clips")
+        return {path: (digest, size, mtime) for path, digest, size, mtime in rows}
+
+    def lookup(self, key: str | int) -> tuple[int, str] | None:
+        """(id, path) of an indexed clip by id or path, or None."""
+        execute = self.store.execute
+        if isinstance(key, (int, np.integer)) or (isinstance(key, str) and key.isdigit()):
+            if not 0 <= int(key) < 2**63:  # outside SQLite's integers: no such id
+                return None
+            row = execute("SELECT id, path FROM clips WHERE id = ?", (int(key),)).fetchone()
+            if row:
+                return int(row[0]), row[1]
+        row = execute("SELECT id, path FROM clips WHERE path = ?", (str(key),)).fetchone()
+        for variant in ((os.path.abspath(key), str(Path(key).resolve())) if row is None and isinstance(key, str) else ()):
+            row = execute("SELECT id, path FROM clips WHERE path = ?", (variant,)).fetchone()
+            if row:
+                break
+        return (int(row[0]), row[1]) if row else None
+
+    def file_record(self, clip_id: int) -> tuple[int, float, str] | None:
+        """(size_bytes, mtime, real path) recorded for a clip's file when it was indexed, or None. The
+        real path is where the indexed path led then (through any links); older rows give the path."""
+        row = self.store.execute("SELECT size_bytes, mtime, path, header FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        if row is None:
+            return None
+        try:
+            real = json.loads(row[3]).get("real_path")
+        except (json.JSONDecodeError, AttributeError, TypeError):
+            real = None
+        return int(row[0]), float(row[1]), real or row[2]
+
+    def moments_of(self, clip_id: int) -> np.ndarray:
+        """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""
+        row = self.store.execute("SELECT id, moments FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        if row is None:
+            raise IndexStoreError(f"{self.path}: no clip with id {clip_id}")
+        return self.store.decode([row], 1, self.layout.width)[0]
+
+    def motion_map_of(self, clip_id: int) -> np.ndarray | None:
+        row = self.store.execute("SELECT motion_map, map_rows, map_columns FROM clips WHERE id = ?",
+                                 (clip_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return np.frombuffer(row[0], dtype=np.float32).reshape(row[1], row[2])
+
+    def durations_of(self, ids: Sequence[int]) -> dict[int, float]:
+        """{id: duration_seconds} of the given clips (0 where unknown; missing ids left out)."""
+        ids = [int(clip_id) for clip_id in ids]
+        marks = ",".join("?" * len(ids))
+        return {int(clip_id): float(duration or 0.0) for clip_id, duration in
+                self.store.execute(f"SELECT id, duration_seconds FROM clips WHERE id IN ({marks})", ids)} if ids else {}
+
+    def durations(self) -> dict[str, float]:
+        """{path: duration_seconds} of every indexed clip (0 where unknown)."""
+        return {path: float(duration or 0.0) for path, duration in
+                self.store.execute("SELECT path, duration_seconds FROM clips")}
+
+    def matrix(self) -> ClipMatrix:
+        """Every clip's row as arrays (``ClipMatrix``), read once per generation."""
+        if self._matrix is None or self._matrix.generation != self.generation:
+            self._matrix = ClipMatrix.load(self.store, self.layout)
+        return self._matrix
+
+    # -- search -----------------------------------------------------------------------------------
+
+    def _raw_query(self, query: Embedding | np.ndarray | str | int) -> tuple[np.ndarray, int | None]:
+        """(raw row, the clip id of an indexed query or None)."""
+        if isinstance(query, Embedding):
+            return self.raw_of(query), None
+        if isinstance(query, np.ndarray):
+            return self.layout.raw_array(query), None
+        found = self.lookup(query)
+        if found is None:
+            raise IndexStoreError(f"{query}: not in the index {self.path}")
+        return self.moments_of(found[0]), found[0]
+
+    def score(self, query: np.ndarray | int, clip_id: int, alpha: Sequence[float] | None = None,
+              flow_weight: float | None = None) -> SearchHit | None:
+        """How ``query`` (a raw row, see ``raw_of``, or an indexed clip's id) scores against one clip,
+        or None if the clip is not in the index."""
+        raw_query = self.moments_of(query) if isinstance(query, int) else self.layout.raw_array(query)
+        hits = self._rescore(raw_query, [clip_id], self.weights(alpha, flow_weight))
+        return hits[0] if hits else None
+
+    def search(
+        self,
+        query: Embedding | np.ndarray | str | int,
+        k: int = 10,
+        alpha: Sequence[float] | None = None,
+        exclude: Iterable[int] = (),
+        flow_weight: float | None = None,
+    ) -> list[SearchHit]:
+        """The k clips most similar to ``query`` under ``alpha`` and ``flow_weight`` (default: the index's).
+
+        ``query`` is an Embedding (checked against the index's settings), a raw row (``raw_of``), or
+        the id/path of an indexed clip (which is then left out of its own results). Scores are exact
+        cosine similarities of the fused embeddings; results are sorted by score, then id.
+        """
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
+        if k > 1000:  # never more results than clips (counting rows costs a scan: only for large k)
+            k = min(int(k), max(len(self), 1))
+        excluded = set(exclude)
+        raw_query, own = self._raw_query(query)
+        if own is not None:
+            excluded.add(own)
+        weights = self.weights(alpha, flow_weight)
+        candidates = self._candidates(raw_query, weights, k * RESCORE_FACTOR + len(excluded))
+        candidates = [clip_id for clip_id in candidates if clip_id not in excluded]
+        return self._rescore(raw_query, candidates, weights)[:k]
+
+    def _candidates(self, raw_query: np.ndarray, weights: tuple[float, ...], count: int) -> list[int]:
+        layout = self.layout
+        ann = self._ann.load(self.store.setting("ann"), self.ef_search) if self.approximate else None
+        if ann is None:
+            matrix = self.matrix()
+            if len(matrix) == 0:
+                return []
+            if layout.separable:  # the exact cosine (rows.py): a still query finds still clips
+                scores = weighted_scores(matrix.units, matrix.present, raw_query, weights, layout.sizes)
+            else:  # other conventions/fusions: score everything exactly
+                scores = layout.fused(matrix.raw, weights) @ layout.fused(raw_query[None], weights)[0]
+            if count < len(scores):  # the best ``count`` in O(N), then only those sorted
+                best = np.argpartition(-scores, count - 1)[:count]
+                top = best[np.argsort(-scores[best], kind="stable")]
+            else:
+                top = np.argsort(-scores, kind="stable")
+            return matrix.ids[top].tolist()
+        graph, covered_up_to = ann
+        _, found = graph.search(weighted_query(raw_query, weights, layout.sizes)[None], count)
+        candidates = [int(clip_id) for clip_id in found[0] if clip_id >= 0]
+        rows = self.store.execute("SELECT id, moments FROM clips WHERE id > ?", (covered_up_to,)).fetchall()
+        if rows:  # committed after the ANN file was written: scan them exactly
+            newer = self.store.decode(rows, 1, layout.width)
+            scores = layout.fused(newer, weights) @ layout.fused(raw_query[None], weights)[0]
+            candidates += [rows[i][0] for i in np.argsort(-scores, kind="stable")[:count]]
+        return candidates
+
+    def _rescore(self, raw_query: np.ndarray, candidates: list[int], weights: tuple[float, ...]) -> list[SearchHit]:
+        if not candidates:
+            return []
+        layout = self.layout
+        marks = ",".join("?" * len(candidates))
+        rows = self.store.execute(f"SELECT id, path, moments FROM clips WHERE id IN ({marks})", candidates).fetchall()
+        if not rows:
+            return []  # every candidate was removed meanwhile
+        raw = self.store.decode(rows, 2, layout.width)
+        scores = layout.fused(raw, weights) @ layout.fused(raw_query[None], weights)[0]
+        similarities = part_similarities(unit_blocks(raw, layout.sizes), raw_query, layout.part_list())
+        hits = [SearchHit(int(row[0]), row[1], float(score), parts)
+                for row, score, parts in zip(rows, scores, similarities)]
+        return sorted(hits, key=lambda hit: (-round(hit.score, 6), hit.id))
+
+    # -- long videos (segments.py) ----------------------------------------------------------------
+
+    def _segment_entries(self) -> SegmentEntries:
+        if self._entries is None or self._entries.generation != self.generation:
+            self._entries = SegmentEntries(self.store, self.layout)
+        return self._entries
+
+    def search_segments(self, query: Embedding | np.ndarray | str | int, k: int = 10, per_video: int = 1,
+                        alpha: Sequence[float] | None = None, flow_weight: float | None = None,
+                        exclude: dict[int, tuple[float, float] | None] | None = None) -> list[SegmentHit]:
+        """The k best segments of long videos (and whole clips) for ``query``, at most ``per_video``
+        from one video (``segments.search_segments``).
+
+        ``query`` as for ``search`` (an indexed clip's id/path leaves that clip out). ``exclude``
+        maps clip ids to a (start, end) span whose overlapping windows are left out (a query cut from
+        an indexed video should not find itself), or None to leave the whole clip out.
+        """
+        segments.check_request(k, per_video)
+        raw_query, own = self._raw_query(query)
+        excluded: dict[int, tuple[float, float] | None] = dict(exclude or {})
+        if own is not None:
+            excluded[own] = None
+        weights = self.weights(alpha, flow_weight)
+        return segments.search_segments(self.store, self.layout, self._segment_entries(), raw_query, weights, k,
+                                        per_video, excluded)
+
+    def timeline(self, query: Embedding | np.ndarray | str | int, clip_id: int, alpha: Sequence[float] | None = None,
+                 flow_weight: float | None = None) -> list[tuple[float, float, float]]:
+        """[(start, end, score)] along one video, in time order (``segments.timeline``)."""
+        raw_query, _ = self._raw_query(query)
+        if self.lookup(int(clip_id)) is None:
+            raise IndexStoreError(f"no clip with id {clip_id} in the index {self.path}")
+        return segments.timeline(self.layout, self._segment_entries(), raw_query, self.weights(alpha, flow_weight),
+                                 clip_id)
+
+    # -- the approximate index (ann.py) -----------------------------------------------------------
+
+    def write_ann(self, kind: str = "auto") -> str:
+        """Bring the ANN file up to date with the committed rows; returns the kind used (``ann.py``)."""
+        return write_ann(self.store, self.layout, kind)
+
+    # -- reading scores against the collection (calibration.py) and upkeep (maintenance.py) -----
+
+    def motion_alpha(self, motion: float) -> tuple[float, ...]:
+        """``motion_alpha`` around this index's own weights (the paper's when it has none yet)."""
+        config = self.config
+        return motion_alpha(motion, config.alpha if config else (1.0, 8.0, 4.0))
+
+    def motion_flow_weight(self, motion: float) -> float:
+        """The flow weight that goes with ``motion_alpha(motion)``: 0 at 0, the index's own at 0.5."""
+        config = self.config
+        return motion_flow_weight(motion, config.flow_weight if config else 0.0)
+
+    def part_spreads(self, sample: int = 1000) -> dict[str, float]:
+        """{part name: std of the part's cosine over pairs of up to ``sample`` clips}, per generation."""
+        return self._calibration.part_spreads(self.matrix(), self.layout, sample)
+
+    def motion_weights(self, motion: float, sample: int = 1000) -> tuple[tuple[float, ...], float]:
+        """(alpha, flow weight) of the appearance-to-motion knob (``calibration.motion_weights``)."""
+        motion_alpha(motion)  # validates the range before any work
+        if self.config is None:
+            raise IndexStoreError(f"{self.path}: the index is empty")
+        return motion_weights(self.layout, self.part_spreads(sample), motion, str(self.path))
+
+    def percentile(self, scores: Sequence[float], alpha: Sequence[float] | None = None,
+                   flow_weight: float | None = None, sample: int = 1000) -> list[float]:
+        """Each score's percentile among all indexed pairs (``calibration.Calibration.percentile``)."""
+        weights = self.weights(alpha, flow_weight)
+        return self._calibration.percentile(self.matrix(), self.layout, weights, scores, sample)
+
+    def check(self) -> list[str]:
+        """Every problem found (``maintenance.check``); empty when the index is sound."""
+        return maintenance.check(self.store)
+
+    def repair(self) -> list[str]:
+        """Remove the rows ``check`` finds unusable (their files are embedded again by the next
+        build) and rewrite the ANN file; returns the paths removed. SQLite-level damage is not
+        repairable here: rebuild the index from its folders."""
+        bad = maintenance.unusable_paths(self.store, self.layout)
+        self.remove(bad)
+        self.store.set_setting("ann", None)
+        return bad
+
+    def export_parquet(self, path: str | os.PathLike[str]) -> int:
+        """Write every clip to Parquet; returns the count (``maintenance.export_parquet``)."""
+        return maintenance.export_parquet(self.store, self.layout, path)

@@ -1,0 +1,239 @@
+"""The index's SQLite file: its schema, atomic creation, opening, settings, transactions and the
+decoding of stored rows. No search logic.
+
+Tables: ``settings`` (key -> JSON), ``clips`` (one row per clip: path, file identity, raw parts as
+one float32 blob, motion map, header JSON), ``windows`` (one row per window of a long video: clip id,
+start, end, raw parts; deleted with their clip by a trigger, whatever removes it) and ``failures``
+(files that failed to embed, by version).
+
+``RowStore`` is the one object the index's other parts (``layout``, ``matrix``, ``ann``,
+``calibration``, ``segments``, ``maintenance``) read and write through; none of them knows ``Index``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import IndexStoreError
+from .rows import row_problem
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clips (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT UNIQUE NOT NULL,
+    content_hash TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    duration_seconds REAL,
+    fps REAL,
+    num_source_frames INTEGER,
+    moments BLOB NOT NULL,
+    motion_map BLOB,
+    map_rows INTEGER,
+    map_columns INTEGER,
+    header TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS windows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clip_id INTEGER NOT NULL,
+    start_seconds REAL NOT NULL,
+    end_seconds REAL NOT NULL,
+    moments BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS windows_by_clip ON windows (clip_id);
+CREATE TRIGGER IF NOT EXISTS clip_windows_go_with_it AFTER DELETE ON clips
+BEGIN DELETE FROM windows WHERE clip_id = OLD.id; END;
+CREATE TABLE IF NOT EXISTS failures (
+    path TEXT PRIMARY KEY,
+    size_bytes INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+
+# Settings written with the first clip and never changed: cached once committed.
+FIXED_SETTINGS = frozenset({"features", "config", "orders", "dim", "parts"})
+
+
+def create_database(database: Path) -> None:
+    """Make an empty index database atomically: built under a temporary name with its schema, then
+    renamed, so a process killed while creating it never leaves a 0-byte ``index.sqlite`` (which
+    ``RowStore.open`` refuses as damaged)."""
+    temporary = database.with_name(f".{database.name}.{os.getpid()}.new")
+    try:
+        connection = sqlite3.connect(str(temporary), isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(SCHEMA)
+        finally:
+            connection.close()
+        try:
+            os.link(temporary, database)  # never replaces an index another process created meanwhile
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links
+            if not database.exists():
+                os.replace(temporary, database)
+    except sqlite3.DatabaseError as error:
+        raise IndexStoreError(f"{database}: cannot create an index ({error})") from None
+    finally:
+        for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def open_read_only(database: Path) -> sqlite3.Connection:
+    """A read-only connection; ``immutable`` where the folder cannot hold SQLite's shared-memory file."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(database.resolve()))}"
+    try:
+        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+        connection.execute("SELECT COUNT(*) FROM settings").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+
+
+class RowStore:
+    """One index folder's SQLite database: settings, rows, transactions (see the module doc).
+
+    ``execute`` runs SQL against the schema above; ``setting``/``set_setting`` read and write the
+    JSON settings; ``transaction`` commits whole or not at all; ``decode`` turns stored blobs into a
+    float32 matrix, raising the damaged-index error for a bad row.
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, read_only: bool = False) -> None:
+        self.path = path
+        self.connection = connection
+        self.read_only = read_only
+        self._fixed: dict[str, Any] = {}  # FIXED_SETTINGS once committed: never read from SQLite again
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], create: bool = False) -> RowStore:
+        """Open the index folder ``path``; ``create=True`` makes a new one where none exists
+        (otherwise a mistyped path raises IndexStoreError instead of silently starting an empty index).
+
+        An existing but empty (0-byte) or unreadable ``index.sqlite`` is never replaced by a new
+        index: IndexStoreError says so. Without write permission the store opens read-only."""
+        path = Path(path)
+        database = path / "index.sqlite"
+        if not database.exists():
+            if not create:
+                raise IndexStoreError(f"{path}: no index here (build one with `semantic-moments index build`)")
+            if path.exists() and not path.is_dir():
+                raise IndexStoreError(f"{path}: exists and is not an index folder")
+            path.mkdir(parents=True, exist_ok=True)
+            create_database(database)
+        elif database.stat().st_size == 0:
+            raise IndexStoreError(f"{path}: index.sqlite is empty (0 bytes): the index is damaged; remove the folder "
+                                  "to start a new one")
+        read_only = database.exists() and not (os.access(database, os.W_OK) and os.access(path, os.W_OK))
+        try:
+            if read_only:
+                connection = open_read_only(database)
+            else:
+                connection = sqlite3.connect(str(database), timeout=30.0, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise IndexStoreError(f"{database}: not a readable index ({error})") from None
+        return cls(path, connection, read_only)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.connection.execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
+        return self.connection.executemany(sql, rows)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.connection.in_transaction
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    def setting(self, key: str) -> Any:
+        """A setting's JSON value, or None; raises the damaged-index error for an unreadable one."""
+        if key in self._fixed:
+            return self._fixed[key]
+        try:
+            row = self.connection.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            value = json.loads(row[0]) if row else None
+        except (sqlite3.DatabaseError, json.JSONDecodeError, TypeError) as error:
+            raise self.damaged(f"setting {key!r} is unreadable ({error})") from None
+        if value is not None and key in FIXED_SETTINGS and not self.connection.in_transaction:
+            self._fixed[key] = value  # committed (outside a transaction that could still roll back)
+        return value
+
+    def is_fixed(self, key: str) -> bool:
+        """True once ``key`` (one of FIXED_SETTINGS) is committed: it never changes again."""
+        return key in self._fixed
+
+    def set_setting(self, key: str, value: Any) -> None:
+        self.connection.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    @property
+    def generation(self) -> int:
+        """Increases with every committed change; readers use it to notice new data."""
+        return int(self.setting("generation") or 0)
+
+    def bump_generation(self) -> None:
+        """Count one more change (inside the transaction that makes it)."""
+        self.set_setting("generation", self.generation + 1)
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction: committed whole or rolled back whole (also on KeyboardInterrupt).
+
+        SQLite errors (disk full, read-only, I/O) become one IndexStoreError naming the cause; the
+        index keeps everything committed before."""
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+            yield
+            self.connection.execute("COMMIT")
+        except BaseException as error:
+            if self.connection.in_transaction:
+                try:
+                    self.connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite rolled back already (disk full, I/O error)
+            if isinstance(error, sqlite3.Error):
+                raise IndexStoreError(f"{self.path}: could not write the index ({error}); what was committed "
+                                      "before is intact") from None
+            raise
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def damaged(self, detail: str) -> IndexStoreError:
+        """The error every reader raises for damage it finds."""
+        return IndexStoreError(f"index {self.path} is damaged: {detail} (run `semantic-moments index check`, "
+                               "then `index repair`)")
+
+    def decode(self, rows: Sequence[tuple[Any, ...]], column: int, width: int) -> np.ndarray:
+        """(N, width) float32 raw rows from SQLite rows holding the id in column 0 and the blob in
+        ``column``; raises the damaged-index error for a row of the wrong size or with NaN/inf."""
+        width = width or 1
+        if not rows:
+            return np.zeros((0, width), np.float32)
+        if any(not isinstance(row[column], bytes) or len(row[column]) != 4 * width for row in rows):
+            row = next(row for row in rows if row_problem(row[column], width))
+            raise self.damaged(f"clip {row[0]} {row_problem(row[column], width)}")
+        matrix = np.frombuffer(b"".join(row[column] for row in rows), dtype=np.float32).reshape(len(rows), width)
+        if not np.isfinite(matrix).all():
+            row = next(row for row in rows if row_problem(row[column], width))
+            raise self.damaged(f"clip {row[0]} {row_problem(row[column], width)}")
+        return matrix
