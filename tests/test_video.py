@@ -11,7 +11,7 @@ from conftest import decoded_index, numbered_frames, write_video
 from PIL import Image
 
 from semantic_moments.errors import ConfigError, VideoError
-from semantic_moments.video import (VideoReader, _hash_file_version, hash_file, read_ahead, read_array, read_clip,
+from semantic_moments.video import (VideoReader, hash_file_version, hash_file, read_ahead, read_array, read_clip,
                                     read_image_folder, sample_frame_indices)
 
 
@@ -224,8 +224,8 @@ def test_file_hashes_are_remembered_per_version_of_the_file(tmp_path):
     path = tmp_path / "clip.bin"
     path.write_bytes(b"first")
     first = hash_file(path)
-    hits = _hash_file_version.cache_info().hits
-    assert hash_file(path) == first and _hash_file_version.cache_info().hits == hits + 1  # not read again
+    hits = hash_file_version.cache_info().hits
+    assert hash_file(path) == first and hash_file_version.cache_info().hits == hits + 1  # not read again
     stat = path.stat()
     time.sleep(0.05)  # beyond the file system's timestamp granularity
     path.write_bytes(b"other")  # same size...

@@ -104,11 +104,11 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     so a file looked at twice in one run (an index build compares it, then embeds it) is read once.
     """
     stat = os.stat(path)
-    return _hash_file_version(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return hash_file_version(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
 @functools.lru_cache(maxsize=4096)
-def _hash_file_version(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+def hash_file_version(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     digest = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):

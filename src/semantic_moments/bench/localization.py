@@ -158,7 +158,7 @@ def make_synthetic(out: Path, seed: int = 0, scenes: int = 6, size: int = 128, f
                    seconds: float = 3.0) -> Path:
     """The synthetic localisation set (module doc); returns the manifest path."""
     from ..video import write_video
-    from .synthetic import Motion, _random_scene, render
+    from .synthetic import Motion, random_scene, render
 
     rng = np.random.default_rng(seed)
     families = ("line", "circle", "spin", "zoom", "oscillate")
@@ -167,14 +167,14 @@ def make_synthetic(out: Path, seed: int = 0, scenes: int = 6, size: int = 128, f
     out.mkdir(parents=True, exist_ok=True)
     videos, queries = [], []
     for number in range(scenes):
-        scene = _random_scene(rng)
+        scene = random_scene(rng)
         chosen = [str(family) for family in rng.choice(families, size=3, replace=False)]
         clips = [render(scene, motions[family], frames, size) for family in chosen]
         name = f"scene{number}.mp4"
         videos.append({"path": name, "actor": f"scene{number}",
                        "segments": _concatenate(out / name, clips, chosen, fps, rng)})
     for number, family in enumerate(families * 2):
-        scene = _random_scene(rng)
+        scene = random_scene(rng)
         name = f"query{number}_{family}.mp4"
         write_video(out / name, render(scene, motions[family], frames, size), fps=fps)
         queries.append({"path": name, "actor": f"query-scene{number}", "class": family})

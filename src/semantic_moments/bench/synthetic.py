@@ -275,7 +275,7 @@ class Triplet:
     describe: dict[str, str]
 
 
-def _random_scene(rng: np.random.Generator) -> Scene:
+def random_scene(rng: np.random.Generator) -> Scene:
     return Scene(
         background=str(rng.choice(BACKGROUND_PHOTOS)),
         tint=tuple(float(v) for v in rng.uniform(0.55, 1.0, size=3)),
@@ -311,7 +311,7 @@ def make_triplet(rng: np.random.Generator, category: str) -> Triplet:
     """A random triplet of ``category`` (one of CATEGORIES)."""
     if category not in _CHANGES:
         raise ValueError(f"category must be one of {CATEGORIES}, got {category!r}")
-    scene = _random_scene(rng)
+    scene = random_scene(rng)
     motion = random_motion(rng)
     changed_scene, change = _CHANGES[category](rng, scene)
     negative_motion = contrasting_motion(rng, motion)

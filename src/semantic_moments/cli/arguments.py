@@ -8,7 +8,7 @@ from ..config import parse_number_list
 from ..errors import ConfigError
 from ..presets import PRESETS
 
-def _parse_segment(text: str) -> tuple[float, float]:
+def parse_segment(text: str) -> tuple[float, float]:
     try:
         start, end = (float(part) for part in text.split("-", 1))
     except ValueError:
@@ -18,7 +18,7 @@ def _parse_segment(text: str) -> tuple[float, float]:
     return start, end
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -36,7 +36,7 @@ def part_label(key: int | str) -> str:
 MAX_RESULTS = 1_000_000
 
 
-def _whole_number_in(low: int, high: int):
+def whole_number_in(low: int, high: int):
     """An argparse type: a whole number from ``low`` to ``high``."""
 
     def parse(text: str) -> int:
@@ -51,20 +51,20 @@ def _whole_number_in(low: int, high: int):
     return parse
 
 
-_result_count = _whole_number_in(1, MAX_RESULTS)
+result_count = whole_number_in(1, MAX_RESULTS)
 
 
-_port = _whole_number_in(1, 65535)
+port_number = whole_number_in(1, 65535)
 
 
-def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
     if value == 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
     return value
 
 
-def _non_negative_float(text: str) -> float:
+def non_negative_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -74,14 +74,14 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _parse_orders(text: str) -> tuple[int, ...]:
+def parse_orders(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"orders must be comma-separated integers like 1,2,3, got {text!r}") from None
 
 
-def _parse_alpha(text: str) -> tuple[float, ...]:
+def parse_alpha(text: str) -> tuple[float, ...]:
     try:
         return parse_number_list(text, "alpha")
     except ConfigError as error:
@@ -107,11 +107,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--random-weights", action="store_true",
                        help="use randomly initialised weights (speed tests only; results are meaningless)")
     group.add_argument("--frames", type=int, default=None, help="T, frames sampled uniformly per clip; default: the preset's (16)")
-    group.add_argument("--flow-weight", type=_non_negative_float, default=None,
+    group.add_argument("--flow-weight", type=non_negative_float, default=None,
                        help="weight of the token flow beside the moments (0: moments only); default: the preset's (16)")
-    group.add_argument("--orders", type=_parse_orders, default=(1, 2, 3),
+    group.add_argument("--orders", type=parse_orders, default=(1, 2, 3),
                        help="moment orders, a subset of 1..4; default: 1,2,3")
-    group.add_argument("--alpha", type=_parse_alpha, default=None,
+    group.add_argument("--alpha", type=parse_alpha, default=None,
                        help="one weight per order; default: the paper's 1,8,4 (4 for order 4)")
     group.add_argument("--convention", choices=("reference", "paper"), default="reference",
                        help="reference = the authors' code (std, skewness, L2-normalised); paper = raw central "
@@ -122,17 +122,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="moments of every patch token, or of one pooled token per frame; default: patch")
     group.add_argument("--fusion", choices=("concat", "add"), default="concat",
                        help="concatenate the weighted moments (3d) or add them (d); default: concat")
-    group.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
+    group.add_argument("--segment", type=parse_segment, default=None, metavar="START-END",
                        help="embed only this part of each clip, in seconds, e.g. 2-5.5")
     run = parser.add_argument_group("execution")
     run.add_argument("--device", default="cpu", help="cpu or cuda[:N]; default: %(default)s")
     run.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                      help="backbone precision (moments always accumulate in float64); default: %(default)s")
-    run.add_argument("--batch-size", type=_positive_int, default=32, help="frames per backbone pass; default: %(default)s")
-    run.add_argument("--decode-workers", type=_positive_int, default=None,
+    run.add_argument("--batch-size", type=positive_int, default=32, help="frames per backbone pass; default: %(default)s")
+    run.add_argument("--decode-workers", type=positive_int, default=None,
                      help="threads decoding upcoming clips while the backbone runs; default: 2 on the CPU, "
                           "every core but one on a GPU")
-    run.add_argument("--decode-threads", type=_positive_int, default=None,
+    run.add_argument("--decode-threads", type=positive_int, default=None,
                      help="each decoder's own threads; default: the cores shared among the clips decoding at once")
 
 
@@ -157,14 +157,14 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ray-address", default=None, metavar="ADDRESS",
                        help="with --engine ray: the cluster (host:6379, ray://host:10001 or auto); default: "
                             "RAY_ADDRESS, else a Ray instance on this machine")
-    group.add_argument("--ray-workers", type=_positive_int, default=None, metavar="N",
+    group.add_argument("--ray-workers", type=positive_int, default=None, metavar="N",
                        help="with --engine ray: model actors; default: one per GPU, or one per --ray-cpus-per-worker "
                             "CPUs of each node")
-    group.add_argument("--ray-cpus-per-worker", type=_positive_float, default=None, metavar="N",
+    group.add_argument("--ray-cpus-per-worker", type=positive_float, default=None, metavar="N",
                        help="with --engine ray: CPUs per actor; default: 1 on nodes of up to 8 CPUs, else 2")
-    group.add_argument("--ray-gpus-per-worker", type=_non_negative_float, default=None, metavar="N",
+    group.add_argument("--ray-gpus-per-worker", type=non_negative_float, default=None, metavar="N",
                        help="with --engine ray: GPUs per actor; default: 1 when the cluster has GPUs, else 0")
-    group.add_argument("--ray-files-per-task", type=_positive_int, default=8, metavar="N",
+    group.add_argument("--ray-files-per-task", type=positive_int, default=8, metavar="N",
                        help="with --engine ray: files per actor call (their frames share batches); default: %(default)s")
 
 

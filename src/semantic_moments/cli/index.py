@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError, one_line
 from ..windows import WindowPlan
-from .arguments import (MAX_RESULTS, MODEL_OPTIONS, _non_negative_float, _parse_alpha, _parse_segment, _result_count,
+from .arguments import (MAX_RESULTS, MODEL_OPTIONS, non_negative_float, parse_alpha, parse_segment, result_count,
                         add_engine_options, add_model_options, engine_from_args, part_label)
 
 def add_index_commands(commands) -> None:
@@ -36,7 +36,7 @@ def add_index_commands(commands) -> None:
     build.add_argument("--windows", default=None, metavar="LEN[:STRIDE]",
                        help="also index every LEN-second window (every STRIDE seconds; default LEN/4) of long videos, "
                             "so search finds where in a video a motion happens, e.g. 4:1; kept by the index once given")
-    build.add_argument("--windows-from", type=_non_negative_float, default=None, metavar="SECONDS",
+    build.add_argument("--windows-from", type=non_negative_float, default=None, metavar="SECONDS",
                        help="with --windows: only videos at least this long get windows; default: any video holding "
                             "two windows (LEN + STRIDE)")
     build.add_argument("--json", action="store_true", help="print the summary as JSON to stdout")
@@ -60,7 +60,7 @@ def add_index_commands(commands) -> None:
     listing.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
     listing.add_argument("--filter", default="", help="only paths containing this text (any case)")
     listing.add_argument("--offset", type=int, default=0, help="skip this many; default: %(default)s")
-    listing.add_argument("--limit", type=_result_count, default=1000, help="at most this many; default: %(default)s")
+    listing.add_argument("--limit", type=result_count, default=1000, help="at most this many; default: %(default)s")
     listing.add_argument("--json", action="store_true", help="print JSON to stdout")
     removing = actions.add_parser("remove", help="remove clips by id",
                                   description="Remove clips from the index (their files are untouched).")
@@ -86,22 +86,22 @@ def add_index_commands(commands) -> None:
                     "--alpha or --motion re-weight the stored moments at query time, without re-embedding.")
     search.add_argument("query", metavar="QUERY", help="video file, or id/path of an indexed clip")
     search.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
-    search.add_argument("-k", type=_result_count, default=10,
+    search.add_argument("-k", type=result_count, default=10,
                         help=f"number of results, 1-{MAX_RESULTS:,} (more than the index holds gives them all); "
                              "default: %(default)s")
     weights = search.add_mutually_exclusive_group()
-    weights.add_argument("--alpha", type=_parse_alpha, default=None, help="weights per moment, e.g. 1,8,4")
+    weights.add_argument("--alpha", type=parse_alpha, default=None, help="weights per moment, e.g. 1,8,4")
     weights.add_argument("--motion", type=float, default=None,
                          help="one knob: 0 = appearance only, 0.5 = the index's own weights, 1 = motion only")
-    search.add_argument("--flow-weight", type=_non_negative_float, default=None,
+    search.add_argument("--flow-weight", type=non_negative_float, default=None,
                         help="with --alpha: weight of the token flow; default: the index's")
-    search.add_argument("--segment", type=_parse_segment, default=None, metavar="START-END",
+    search.add_argument("--segment", type=parse_segment, default=None, metavar="START-END",
                         help="embed only this part of the query video, in seconds (also of an indexed video given "
                              "by id: its own overlapping windows are then left out)")
     search.add_argument("--segments", choices=("auto", "yes", "no"), default="auto",
                         help="results as segments (path, start, end) of long videos: yes, no (whole clips), or auto "
                              "(yes when the index holds windowed videos); default: %(default)s")
-    search.add_argument("--per-video", type=_result_count, default=1, metavar="N",
+    search.add_argument("--per-video", type=result_count, default=1, metavar="N",
                         help="with segments: at most N segments from one video; default: %(default)s")
     search.epilog = ("pct: the score's percentile among all pairs of indexed clips under the same weights (how "
                      "unusual the match is in this collection; a raw cosine alone means little)")

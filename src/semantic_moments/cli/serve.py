@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from .arguments import _port, _positive_float
+from .arguments import port_number, positive_float
 
 def add_serve_command(commands) -> None:
     serve = commands.add_parser(
@@ -17,11 +17,11 @@ def add_serve_command(commands) -> None:
     serve.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder (built with `index build`)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind; default: %(default)s (this machine only; 0.0.0.0 exposes your index)")
-    serve.add_argument("--port", type=_port, default=8000, help="port, 1-65535; default: %(default)s")
+    serve.add_argument("--port", type=port_number, default=8000, help="port, 1-65535; default: %(default)s")
     serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                        help="a further host name to answer (a reverse proxy's); repeatable. Requests for any other "
                             "name are refused (DNS rebinding)")
-    serve.add_argument("--max-upload-mb", type=_positive_float, default=200.0,
+    serve.add_argument("--max-upload-mb", type=positive_float, default=200.0,
                        help="largest accepted upload; default: %(default)s")
     serve.add_argument("--upload-dir", type=Path, default=None,
                        help="where uploads are kept; default: a temporary folder removed on exit")
