@@ -68,7 +68,7 @@ def run_case(case: str, path: Path, windows: str) -> dict:
     from semantic_moments import SemanticMoments
     from semantic_moments.accumulators import ClipStatistics
     from semantic_moments.moments import TemporalMoments
-    from semantic_moments.streams import sample_video
+    from semantic_moments.video import sample_video
     from semantic_moments.windows import WindowPlan
 
     model = SemanticMoments()

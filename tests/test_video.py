@@ -179,7 +179,7 @@ def test_bad_folder_and_array_inputs(tmp_path):
 
 
 def test_frames_larger_than_supported_are_refused(tmp_path, monkeypatch):
-    import semantic_moments.video as video
+    import semantic_moments.video.decode as video
 
     path = write_video(tmp_path / "big.mp4", numbered_frames(4, height=64, width=96))
     monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 64)
@@ -251,7 +251,7 @@ def test_read_ahead_keeps_order_hands_back_errors_and_bounds_the_reads_in_flight
 
 
 def test_a_long_single_threaded_read_decodes_two_halves_at_once_with_the_same_frames(tmp_path, monkeypatch):
-    import semantic_moments.video as video
+    import semantic_moments.video.clips as video
 
     path = write_video(tmp_path / "long.mp4", numbered_frames(200), gop=10)  # 20 keyframe intervals
     halves = []

@@ -340,7 +340,7 @@ def test_signer_localization_set_keeps_each_actor_in_their_own_videos(tmp_path):
     from conftest import SHARED
 
     from semantic_moments.bench import localization
-    from semantic_moments.streams import probe_duration
+    from semantic_moments.video import probe_duration
 
     labels = SHARED / "data" / "labels.csv"
     if not labels.exists():

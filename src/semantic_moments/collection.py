@@ -284,7 +284,7 @@ def _split_long(to_embed: list[tuple[Path, bool]], plan: WindowPlan | None):
     """(clips, long videos): which files to embed get windows (their duration from the packets)."""
     if plan is None:
         return to_embed, []
-    from .streams import probe_duration
+    from .video import probe_duration
 
     clips, long_videos = [], []
     for path, replacing in to_embed:

@@ -21,7 +21,7 @@ from .errors import ConfigError, SemanticMomentsError
 from .memory import keep_large_buffers
 from .moments import TemporalMoments, finalize_moments, patch_average
 from .presets import preset_settings
-from .streams import samples_of
+from .video import samples_of
 from .video import SampledClip, VideoReader, read_ahead, read_clip
 from .windows import WindowPlan
 

@@ -192,7 +192,7 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 
 def extract(manifest: Manifest, model, plan: WindowPlan, show_progress: bool = False) -> dict[str, Any]:
     """Per method: window vectors and bounds per video, and a vector per query."""
-    from ..streams import sample_video
+    from ..video import sample_video
     from ..video import read_clip
     from .baselines import optical_flow, pixel_difference
 

@@ -1,5 +1,5 @@
 """A whole video sampled at a fixed rate and decoded chunk by chunk: what windowed indexing of long
-videos reads (``SemanticMoments.iter_windows``). The sampling rule is ``video.py``'s, applied to the
+videos reads (``SemanticMoments.iter_windows``). The sampling rule is ``sample.py``'s, applied to the
 first N / rate seconds; memory holds one chunk of frames whatever the video's length."""
 
 from __future__ import annotations
@@ -10,8 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import VideoError
-from .video import SampledClip, VideoReader, hash_file, read_ahead, require_motion, sample_frame_indices
+from ..errors import VideoError
+from .clips import SampledClip
+from .decode import VideoReader
+from .probe import hash_file
+from .readahead import read_ahead
+from .sample import require_motion, sample_frame_indices
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class VideoSamples:
 
     def chunks_ahead(self, chunk: int = 64) -> Iterator[np.ndarray]:
         """``chunks``, each decoded in a thread while the caller works on the one before
-        (``video.read_ahead``); a decoding error is raised here."""
+        (``readahead.read_ahead``); a decoding error is raised here."""
         frames = self.chunks(chunk)
         decoded = read_ahead(range(-(-len(self.frame_indices) // chunk)), lambda _: next(frames), workers=1, ahead=1)
         try:
@@ -68,12 +72,6 @@ class VideoSamples:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def probe_duration(path: str | os.PathLike[str]) -> float:
-    """A video file's duration in seconds, from its packets (no decoding)."""
-    with VideoReader(path, threads=1) as reader:
-        return reader.duration_seconds
 
 
 def sample_video(path: str | os.PathLike[str], rate: float, size: tuple[int, int] | None = None,

@@ -1,129 +1,20 @@
-"""Opening clips and sampling T frames from them. No model code.
+"""Decoding video files with PyAV: ``VideoReader`` hands out frames by index, like decord/torchcodec,
+decoding only what the wanted frames need; ``write_video`` encodes frames (tests, benchmarks).
 
-A source is a video file (anything FFmpeg reads, through PyAV), a folder of images (one frame per
-file, in name order) or an in-memory array (T, H, W, 3). `read_clip` samples ``num_frames`` frames
-uniformly over the clip (or a ``[start, end]`` segment in seconds) and returns them resized to the
-backbone's input size.
-
-Sampling rule (the same for every source): the segment is cut into T equal intervals and the frame
-*displayed* at the centre of each interval is taken, i.e. the last frame whose timestamp is at or
-before t_i = start + (i + 0.5) (end - start) / T. This is uniform in time, so variable-frame-rate
-clips are sampled correctly; a clip with fewer than T frames repeats frames (never returns fewer
-than T). A clip with fewer than two distinct frames in the segment is an error: it has no motion.
-
-Frame timestamps come from demuxing the packets, never from the container's frame count, and a
-frame that fails to decode is not counted: if a sampled frame cannot be decoded (a truncated or
-corrupt file), the clip is decoded once more from the start and sampled over the frames that really
-decode.
+Frame timestamps come from demuxing the packets, never from the container's frame count.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
-from .errors import ConfigError, VideoError
+from ..errors import ConfigError, VideoError
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused instead of exhausting memory
-
-
-@dataclass(frozen=True)
-class SampledClip:
-    """T frames sampled from one clip.
-
-    Attributes:
-        frames: (T, H, W, 3) uint8 RGB, H x W the requested size (or the source's).
-        pts_seconds: (T,) float64, presentation time of each sampled frame, seconds.
-        frame_indices: (T,) int64, index of each sampled frame among the source's decodable frames.
-        num_source_frames: frames the source holds (counted by demuxing or decoding, not read from
-            the header).
-        duration_seconds: length of the whole source, seconds (frame count / fps for arrays).
-        fps: average frame rate of the source, or None where it has none (images, arrays).
-        source: the file or folder path, or ``"<array>"``.
-        content_hash: BLAKE2b (hex, 32 chars) of the source's bytes.
-    """
-
-    frames: np.ndarray
-    pts_seconds: np.ndarray
-    frame_indices: np.ndarray
-    num_source_frames: int
-    duration_seconds: float
-    fps: float | None
-    source: str
-    content_hash: str
-
-
-def sample_frame_indices(
-    frame_times: np.ndarray,
-    num_frames: int,
-    segment: tuple[float, float] | None = None,
-    duration: float | None = None,
-) -> np.ndarray:
-    """Indices (num_frames,) into ``frame_times`` (sorted, seconds) under the module's sampling rule.
-
-    ``segment`` is ``(start, end)`` in seconds; ``duration`` is the clip's end time (defaults to
-    one frame interval past the last frame). Raises VideoError when the segment holds no frame.
-    """
-    if len(frame_times) == 0:
-        raise VideoError("no frames to sample")
-    first = float(frame_times[0])
-    if duration is None:
-        step = float(np.median(np.diff(frame_times))) if len(frame_times) > 1 else 1.0
-        duration = float(frame_times[-1]) + step - first
-    start, end = first, first + duration
-    if segment is not None:
-        seg_start, seg_end = float(segment[0]), float(segment[1])
-        if not (0 <= seg_start < seg_end):
-            raise VideoError(f"segment must satisfy 0 <= start < end, got {seg_start}-{seg_end} seconds")
-        if first + seg_start >= start + duration:
-            raise VideoError(f"segment starts at {seg_start:.3f}s, after the clip ends ({duration:.3f}s)")
-        start, end = first + seg_start, min(first + seg_end, start + duration)
-    centres = start + (np.arange(num_frames) + 0.5) * (end - start) / num_frames
-    indices = np.searchsorted(frame_times, centres, side="right") - 1
-    lowest = int(np.searchsorted(frame_times, start, side="right") - 1)
-    return np.clip(indices, max(lowest, 0), len(frame_times) - 1).astype(np.int64)
-
-
-def hash_file(path: str | os.PathLike[str]) -> str:
-    """BLAKE2b-128 hex digest of a file's bytes.
-
-    Remembered per version of the file (path, size, mtime, ctime, inode: any write changes ctime),
-    so a file looked at twice in one run (an index build compares it, then embeds it) is read once.
-    """
-    stat = os.stat(path)
-    return hash_file_version(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-
-
-@functools.lru_cache(maxsize=4096)
-def hash_file_version(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def require_motion(indices: np.ndarray, source: str, num_available: int, segment=None) -> None:
-    """Raise VideoError unless the sample holds 2 distinct frames; the message counts the frames
-    of the sampled range (the segment's, where there is one), not the whole clip's."""
-    distinct = len(np.unique(indices))
-    if distinct < 2:
-        where = (f"the segment {segment[0]:g}-{segment[1]:g} s holds {distinct}" if segment
-                 else f"only {num_available}")
-        raise VideoError(f"{source}: {where} decodable frame(s); motion needs at least 2 distinct frames")
 
 
 class VideoReader:
@@ -154,7 +45,7 @@ class VideoReader:
         try:
             self._container = av.open(str(self.path), metadata_errors="ignore")
         except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
-            raise VideoError(f"{self.path}: not a readable video ({_describe(error)})") from None
+            raise VideoError(f"{self.path}: not a readable video ({describe_error(error)})") from None
         if not self._container.streams.video:
             kinds = sorted({stream.type for stream in self._container.streams}) or ["no streams"]
             self._container.close()
@@ -206,6 +97,22 @@ class VideoReader:
         self._frame_times = np.array(times, dtype=np.float64)
         if len(self._frame_times) > 1 and np.any(np.diff(self._frame_times) <= 0):
             self._frame_times = np.arange(len(times), dtype=np.float64) / (self.fps or 1.0)
+
+    @property
+    def packet_pts(self) -> np.ndarray:
+        """(num_frames,) int64 timestamps of the frames, in the stream's time base, sorted (or
+        positions in decode order where packets carry none)."""
+        return self._pts
+
+    @property
+    def keyframe_pts(self) -> np.ndarray:
+        """Timestamps of the keyframes, sorted; empty where packets carry no timestamps."""
+        return self._keyframes
+
+    def recount_frames(self) -> None:
+        """Count the frames by decoding them all (the frames that really decode), instead of
+        trusting the packet scan; frames are then addressed by position."""
+        self._decode_all_timestamps()
 
     @property
     def num_frames(self) -> int:
@@ -399,213 +306,9 @@ class VideoReader:
         self.close()
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.split(": '")[0] if ": '" in text else text
-
-
-def read_video(
-    path: str | os.PathLike[str],
-    num_frames: int,
-    size: tuple[int, int] | None = None,
-    segment: tuple[float, float] | None = None,
-    decode_threads: int = 0,
-) -> SampledClip:
-    """Sample ``num_frames`` frames from a video file (see the module docstring for the rule);
-    ``decode_threads`` as ``VideoReader``'s ``threads``."""
-    with VideoReader(path, threads=decode_threads) as reader:
-        if reader.num_frames == 0:
-            raise VideoError(f"{reader.path}: no decodable video frames")
-        indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
-        require_motion(indices, str(reader.path), reader.num_frames, segment)
-        try:
-            frames = _frames_in_two_halves(reader, indices, size) if decode_threads == 1 else None
-            if frames is None:
-                frames = reader.get_frames_at(indices, size)
-            times = reader.frame_times
-        except VideoError:
-            # Some frames the packets promised do not decode: count what really decodes, resample.
-            reader._decode_all_timestamps()
-            if reader.num_frames < 2:
-                raise VideoError(
-                    f"{reader.path}: only {reader.num_frames} decodable frame(s); file is corrupt or truncated"
-                ) from None
-            indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
-            require_motion(indices, str(reader.path), reader.num_frames, segment)
-            frames = reader.get_frames_at(indices, size)
-            times = reader.frame_times
-        return SampledClip(
-            frames=frames,
-            pts_seconds=times[indices] - times[0],
-            frame_indices=indices,
-            num_source_frames=reader.num_frames,
-            duration_seconds=reader.duration_seconds,
-            fps=reader.fps,
-            source=str(reader.path),
-            content_hash=hash_file(reader.path),
-        )
-
-
-SPLIT_FROM_GOPS = 4  # a single-threaded read whose sampled frames span this many keyframe intervals is split
-
-
-def _frames_in_two_halves(reader: VideoReader, indices: np.ndarray, size: tuple[int, int] | None) -> np.ndarray | None:
-    """The sampled frames of a long clip decoded as two halves at once, the second by its own
-    single-threaded reader starting at a keyframe: the same frames as one pass (the decoder restarts at
-    a keyframe either way), about half the time when a core is free, almost no extra CPU (the second
-    reader reuses the first one's packet scan). None when the frames span fewer than SPLIT_FROM_GOPS keyframe intervals or
-    the file has no keyframe index (then one pass)."""
-    keyframes = reader._keyframes
-    if len(keyframes) < SPLIT_FROM_GOPS + 1 or len(indices) < 4:
-        return None
-    targets = reader._pts[np.asarray(indices)]
-    gop = np.searchsorted(keyframes, targets, side="right")  # which keyframe interval each sampled frame is in
-    if gop[-1] - gop[0] < SPLIT_FROM_GOPS:
-        return None
-    middle = (gop[0] + gop[-1]) // 2
-    cut = int(np.searchsorted(gop, middle, side="right"))  # the halves share no keyframe interval
-    if not 0 < cut < len(indices):
-        return None
-    from concurrent.futures import ThreadPoolExecutor
-
-    def second_half() -> np.ndarray:
-        with VideoReader(reader.path, threads=1, scanned=reader) as other:
-            return other.get_frames_at(indices[cut:], size)
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode-half") as pool:
-        later = pool.submit(second_half)
-        head = reader.get_frames_at(indices[:cut], size)
-        return np.concatenate([head, later.result()])
-
-
-def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, height, width, 3) uint8 with antialiased bilinear resizing."""
-    if size is None or frames.shape[1:3] == tuple(size):
-        return frames
-    import torch
-    import torch.nn.functional as functional
-
-    frames = np.ascontiguousarray(frames) if frames.flags.writeable else frames.copy()
-    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    resized = functional.interpolate(tensor, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
-    return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def read_image_folder(
-    folder: str | os.PathLike[str],
-    num_frames: int,
-    size: tuple[int, int] | None = None,
-    segment: tuple[float, float] | None = None,
-    fps: float | None = None,
-) -> SampledClip:
-    """Sample frames from a folder of images (one frame per file, sorted by name).
-
-    Times are ``index / fps`` when ``fps`` is given, else the frame index itself (then a segment is
-    in frames).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    folder = Path(folder)
-    files = sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise VideoError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    times = np.arange(len(files), dtype=np.float64) / (fps or 1.0)
-    indices = sample_frame_indices(times, num_frames, segment, len(files) / (fps or 1.0))
-    require_motion(indices, str(folder), len(files), segment)
-    images: dict[int, np.ndarray] = {}
-    digest = hashlib.blake2b(digest_size=16)
-    for index in sorted(set(indices.tolist())):
-        try:
-            with Image.open(files[index]) as image:
-                images[index] = np.asarray(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as error:
-            raise VideoError(f"{files[index]}: not a readable image ({_describe(error)})") from None
-    shapes = {image.shape for image in images.values()}
-    if size is None and len(shapes) > 1:
-        raise VideoError(f"{folder}: images differ in size {sorted(shapes)}; pass a size to resize them")
-    for path in files:
-        digest.update(path.name.encode())
-        digest.update(hash_file(path).encode())
-    frames = np.stack([resize_frames(images[index][None], size)[0] for index in indices.tolist()])
-    return SampledClip(
-        frames=frames,
-        pts_seconds=times[indices],
-        frame_indices=indices,
-        num_source_frames=len(files),
-        duration_seconds=len(files) / (fps or 1.0),
-        fps=fps,
-        source=str(folder),
-        content_hash=digest.hexdigest(),
-    )
-
-
-def read_array(
-    array: np.ndarray,
-    num_frames: int,
-    size: tuple[int, int] | None = None,
-    segment: tuple[float, float] | None = None,
-    fps: float | None = None,
-) -> SampledClip:
-    """Sample frames from an in-memory clip (T, H, W, 3): uint8, or float in [0, 1]."""
-    array = np.asarray(array)
-    if array.ndim != 4 or array.shape[-1] != 3:
-        raise VideoError(f"<array>: expected shape (T, H, W, 3), got {array.shape}")
-    if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.floating):
-            raise VideoError(f"<array>: expected uint8 or float in [0, 1], got dtype {array.dtype}")
-        array = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
-    times = np.arange(len(array), dtype=np.float64) / (fps or 1.0)
-    indices = sample_frame_indices(times, num_frames, segment, len(array) / (fps or 1.0))
-    require_motion(indices, "<array>", len(array), segment)
-    return SampledClip(
-        frames=resize_frames(array[indices], size),
-        pts_seconds=times[indices],
-        frame_indices=indices,
-        num_source_frames=len(array),
-        duration_seconds=len(array) / (fps or 1.0),
-        fps=fps,
-        source="<array>",
-        content_hash=hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).hexdigest(),
-    )
-
-
-def read_clip(
-    source: str | os.PathLike[str] | np.ndarray,
-    num_frames: int,
-    size: tuple[int, int] | None = None,
-    segment: tuple[float, float] | None = None,
-    decode_threads: int = 0,
-) -> SampledClip:
-    """Sample ``num_frames`` frames from a video file, an image folder or an array (T, H, W, 3).
-
-    ``decode_threads``: the video decoder's threads (0: FFmpeg's choice; see ``VideoReader``)."""
-    if isinstance(source, np.ndarray) or hasattr(source, "__array__") and not isinstance(source, (str, os.PathLike)):
-        return read_array(np.asarray(source), num_frames, size, segment)
-    path = Path(source)
-    if path.is_dir():
-        return read_image_folder(path, num_frames, size, segment)
-    return read_video(path, num_frames, size, segment, decode_threads)
-
-
-def read_ahead(sources: Sequence[T], read: Callable[[T], R], workers: int,
-               ahead: int | None = None) -> Iterator[tuple[T, R | Exception]]:
-    """Yield (source, read(source)) in input order, or (source, the exception it raised), reading in
-    ``workers`` threads and keeping ``ahead`` reads (default: ``workers``) in flight beyond the one
-    handed out, so decoding goes on while the caller works on the current clip."""
-    ahead = workers if ahead is None else ahead
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        pending: deque[tuple[T, Future[R]]] = deque()
-        position = 0
-        while position < len(sources) or pending:
-            while position < len(sources) and len(pending) <= ahead:
-                pending.append((sources[position], pool.submit(read, sources[position])))
-                position += 1
-            source, future = pending.popleft()
-            try:
-                result: R | Exception = future.result()
-            except Exception as error:  # noqa: BLE001 - handed to the caller, which reports it
-                result = error
-            yield source, result
 
 
 def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float = 16.0, crf: int = 18) -> Path:
