@@ -274,3 +274,120 @@ def test_a_long_single_threaded_read_decodes_two_halves_at_once_with_the_same_fr
     monkeypatch.setattr(video, "SPLIT_FROM_GOPS", 4)
     read_clip(short, 8, decode_threads=1)
     assert halves[-1] is None
+
+
+# -- files that take the reader off its usual path ---------------------------------------------------
+
+
+class _EarlyLanding(VideoReader):
+    """A container whose seeks land one keyframe before the one asked for (seen in YouTube-made MP4s:
+    B-frames, a negative first dts, a seek to a sync sample landing on the previous one)."""
+
+    seeks: list[int] = []
+
+    def _seek(self, pts: int) -> None:
+        earlier = self.keyframe_pts[self.keyframe_pts < pts]
+        type(self).seeks.append(pts)
+        super()._seek(int(earlier[-1]) if len(earlier) else pts)
+
+
+class _LandsAtTheStart(VideoReader):
+    """A container whose every seek lands on the first keyframe."""
+
+    def _seek(self, pts: int) -> None:
+        super()._seek(int(self.keyframe_pts[0]))
+
+
+def test_a_seek_that_lands_a_keyframe_early_does_not_loop(tmp_path):
+    path = write_video(tmp_path / "gops.mp4", numbered_frames(120), gop=10)
+    wanted = [5, 17, 33, 58, 71, 99, 118]
+    _EarlyLanding.seeks = []
+    with _EarlyLanding(path) as reader:
+        frames = reader.get_frames_at(wanted)
+    assert [decoded_index(frame) for frame in frames] == wanted
+    assert len(_EarlyLanding.seeks) <= 2 * len(wanted)  # each seek got past the last one, or was not repeated
+
+
+def test_a_read_that_keeps_seeking_back_falls_back_to_one_pass_and_says_so(tmp_path, monkeypatch):
+    import semantic_moments.video.decode as decode
+
+    path = write_video(tmp_path / "gops.mp4", numbered_frames(120), gop=10)
+    monkeypatch.setattr(decode, "DECODE_BUDGET", 0)  # any seeking exceeds the budget at once
+    with _LandsAtTheStart(path) as reader, pytest.warns(RuntimeWarning, match="gops.mp4: seeking cost more"):
+        frames = reader.get_frames_at([15, 65, 115])
+    assert [decoded_index(frame) for frame in frames] == [15, 65, 115]
+
+
+def packed_b_frames_avi(path: Path, count: int = 40) -> Path:
+    """An MPEG-4 Part 2 AVI with DivX/XviD-style packed B-frames: each B-frame rides in the packet of
+    the frame before it, and a 7-byte placeholder packet follows (as in the arm-action AVIs)."""
+    import av
+
+    encoder = av.CodecContext.create("mpeg4", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 64, 48, "yuv420p"
+    encoder.time_base, encoder.framerate = Fraction(1, 25), Fraction(25)
+    encoder.max_b_frames, encoder.gop_size = 1, 12
+    encoder.open()
+    packets = []
+    for index, image in enumerate(numbered_frames(count)):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.pict_type = index, av.video.frame.PictureType.NONE
+        packets += [bytes(packet) for packet in encoder.encode(frame)]
+    packets += [bytes(packet) for packet in encoder.encode(None)]
+    kinds = ["IPBS"[data[data.find(b"\x00\x00\x01\xb6") + 4] >> 6] for data in packets]
+    start = packets[0].find(b"\x00\x00\x01\xb6")  # user data that marks the stream as packed
+    packets[0] = packets[0][:start] + b"\x00\x00\x01\xb2DivX503b1393p" + packets[0][start:]
+    packed, position = [], 0
+    while position < len(packets):
+        if position + 1 < len(packets) and kinds[position] in "IP" and kinds[position + 1] == "B":
+            packed += [(packets[position] + packets[position + 1], kinds[position]), (b"\x00\x00\x01\xb6\x50\x00\x00", "P")]
+            position += 2
+        else:
+            packed.append((packets[position], kinds[position]))
+            position += 1
+    with av.open(str(path), "w", format="avi") as output:
+        stream = output.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for number, (data, kind) in enumerate(packed):
+            packet = av.Packet(data)
+            packet.stream, packet.dts, packet.pts, packet.time_base = stream, number, number, Fraction(1, 25)
+            packet.is_keyframe = kind == "I"
+            output.mux(packet)
+    return path
+
+
+def test_packed_b_frames_come_out_in_display_order(tmp_path):
+    import av
+
+    path = packed_b_frames_avi(tmp_path / "packed.avi")
+    with av.open(str(path)) as container:  # the demuxer's timestamps are swapped for these files
+        stamps = [frame.pts for frame in container.decode(video=0)]
+    assert stamps != sorted(stamps)
+    with VideoReader(path) as reader:
+        assert reader.num_frames == 40
+        frames, used = reader.decode_frames([1, 2, 3, 10, 21, 39])
+    assert [decoded_index(frame) for frame in frames] == [1, 2, 3, 10, 21, 39] == used.tolist()
+    clip = read_clip(path, 8)
+    assert [decoded_index(frame) for frame in clip.frames] == clip.frame_indices.tolist()
+
+
+def test_a_frame_that_never_decodes_is_the_frame_displayed_at_its_time(tmp_path):
+    import av
+
+    frames = np.random.default_rng(0).integers(0, 255, (60, 48, 64, 3), dtype=np.uint8)  # large packets
+    frames[:, :, :32], frames[:, :, 32:] = frames[:, :, :32] // 4, frames[:, :, 32:] // 4
+    frames[:] = numbered_frames(60) + frames // 8
+    full = write_video(tmp_path / "full.mkv", frames, fps=30, gop=10)
+    with av.open(str(full)) as container:
+        packets = [packet for packet in container.demux(video=0) if packet.size]
+    last = max(packets, key=lambda packet: packet.pos)
+    cut = tmp_path / "cut.mkv"
+    data = bytearray(full.read_bytes())
+    data[last.pos + 8: last.pos + last.size - 4] = bytes(last.size - 12)  # listed, but its data gives no picture
+    cut.write_bytes(bytes(data))
+    with VideoReader(cut) as reader:
+        last = reader.num_frames - 1
+        frames, used = reader.decode_frames([0, last])
+        streamed = np.concatenate(list(reader.iter_frames_at([0, last])))
+    assert used[0] == 0 and used[1] < last and decoded_index(frames[1]) == used[1]
+    np.testing.assert_array_equal(streamed, frames)

@@ -355,3 +355,22 @@ def test_signer_localization_set_keeps_each_actor_in_their_own_videos(tmp_path):
         assert len(spans) == 2 and spans[0][1] < spans[1][0]
         assert probe_duration(manifest.root / video["path"]) == pytest.approx(spans[1][1] + localization.STILL_SECONDS,
                                                                              abs=0.1)
+
+
+def test_windows_read_through_the_clip_path_packed_b_frames_and_undecodable_frames(tmp_path, tiny_model):
+    from test_video import packed_b_frames_avi
+
+    avi = packed_b_frames_avi(tmp_path / "packed.avi", count=100)  # 4 s at 25 fps
+    whole, windows = tiny_model.embed_windows(avi, "1:0.5")
+    assert len(windows) == 7 and whole.segment is None
+    frames = np.random.default_rng(1).integers(0, 32, (120, 48, 64, 3), dtype=np.uint8) + numbered_frames(120)
+    mkv = write_video(tmp_path / "damaged.mkv", frames, fps=30, gop=10)
+    import av
+
+    with av.open(str(mkv)) as container:
+        last = max((packet for packet in container.demux(video=0) if packet.size), key=lambda packet: packet.pos)
+    data = bytearray(mkv.read_bytes())
+    data[last.pos + 8: last.pos + last.size - 4] = bytes(last.size - 12)  # the last frame never decodes
+    mkv.write_bytes(bytes(data))
+    whole, windows = tiny_model.embed_windows(mkv, "1:0.5")
+    assert len(windows) == 7

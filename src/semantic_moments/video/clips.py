@@ -3,10 +3,11 @@
 ``read_clip`` samples ``num_frames`` frames uniformly over the clip (or a ``[start, end]`` segment in
 seconds; the rule is ``sample.py``'s) and returns them resized to the backbone's input size.
 
-Frame timestamps come from demuxing the packets, never from the container's frame count, and a
-frame that fails to decode is not counted: if a sampled frame cannot be decoded (a truncated or
-corrupt file), the clip is decoded once more from the start and sampled over the frames that really
-decode.
+Frame timestamps come from demuxing the packets, never from the container's frame count. A
+sampled frame whose packet gives no picture (a truncated or damaged file, the placeholders of packed
+B-frames) is replaced by the frame displayed at its time, the nearest earlier one that decodes
+(``VideoReader.decode_frames``): what sampling over the frames that really decode picks. Clips and
+the windows of long videos read through the same path.
 """
 
 from __future__ import annotations
@@ -66,22 +67,10 @@ def read_video(
             raise VideoError(f"{reader.path}: no decodable video frames")
         indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
         require_motion(indices, str(reader.path), reader.num_frames, segment)
-        try:
-            frames = _frames_in_two_halves(reader, indices, size) if decode_threads == 1 else None
-            if frames is None:
-                frames = reader.get_frames_at(indices, size)
-            times = reader.frame_times
-        except VideoError:
-            # Some frames the packets promised do not decode: count what really decodes, resample.
-            reader.recount_frames()
-            if reader.num_frames < 2:
-                raise VideoError(
-                    f"{reader.path}: only {reader.num_frames} decodable frame(s); file is corrupt or truncated"
-                ) from None
-            indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
-            require_motion(indices, str(reader.path), reader.num_frames, segment)
-            frames = reader.get_frames_at(indices, size)
-            times = reader.frame_times
+        decoded = _frames_in_two_halves(reader, indices, size) if decode_threads == 1 else None
+        frames, indices = decoded if decoded is not None else reader.decode_frames(indices, size)
+        require_motion(indices, str(reader.path), reader.num_frames, segment, decoded=True)
+        times = reader.frame_times
         return SampledClip(
             frames=frames,
             pts_seconds=times[indices] - times[0],
@@ -97,7 +86,8 @@ def read_video(
 SPLIT_FROM_GOPS = 4  # a single-threaded read whose sampled frames span this many keyframe intervals is split
 
 
-def _frames_in_two_halves(reader: VideoReader, indices: np.ndarray, size: tuple[int, int] | None) -> np.ndarray | None:
+def _frames_in_two_halves(reader: VideoReader, indices: np.ndarray,
+                          size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray] | None:
     """The sampled frames of a long clip decoded as two halves at once, the second by its own
     single-threaded reader starting at a keyframe: the same frames as one pass (the decoder restarts at
     a keyframe either way), about half the time when a core is free, almost no extra CPU (the second
@@ -118,12 +108,13 @@ def _frames_in_two_halves(reader: VideoReader, indices: np.ndarray, size: tuple[
 
     def second_half() -> np.ndarray:
         with VideoReader(reader.path, threads=1, scanned=reader) as other:
-            return other.get_frames_at(indices[cut:], size)
+            return other.decode_frames(indices[cut:], size)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode-half") as pool:
         later = pool.submit(second_half)
-        head = reader.get_frames_at(indices[:cut], size)
-        return np.concatenate([head, later.result()])
+        head, used = reader.decode_frames(indices[:cut], size)
+        tail, used_tail = later.result()
+        return np.concatenate([head, tail]), np.concatenate([used, used_tail])
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:

@@ -7,6 +7,7 @@ Frame timestamps come from demuxing the packets, never from the container's fram
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import numpy as np
 from ..errors import ConfigError, VideoError
 
 MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused instead of exhausting memory
+PACKED_PLACEHOLDER_BYTES = 19  # FFmpeg's MAX_NVOP_SIZE: MPEG-4 packets this small stand for a packed B-frame
+DECODE_BUDGET = 3  # full decodes one read may cost in seeking before it decodes in one pass
 
 
 class VideoReader:
@@ -60,19 +63,23 @@ class VideoReader:
         self._stream.codec_context.thread_count = threads
         self._time_base = float(self._stream.time_base) if self._stream.time_base else None
         self._seek_margin = 0  # keyframes to seek back beyond the one wanted; grows if seeks land late
+        self._skip_unreferenced = True  # off once a wanted frame fails to come out while skipping
         if scanned is not None:  # a second reader of the same file: its packets are known already
             self._pts, self._keyframes, self._frame_times = scanned._pts, scanned._keyframes, scanned._frame_times
             self._seek_margin = scanned._seek_margin
+            self._skip_unreferenced = scanned._skip_unreferenced
         else:
             self._scan_packets()
 
     def _scan_packets(self) -> None:
         timestamps: list[int] = []
         keyframes: list[int] = []
+        placeholders = 0
         try:
             for packet in self._container.demux(self._stream):
                 if packet.size == 0:
                     continue
+                placeholders += packet.size <= PACKED_PLACEHOLDER_BYTES and not packet.is_keyframe
                 stamp = packet.pts if packet.pts is not None else packet.dts
                 if stamp is None:
                     timestamps = []
@@ -85,9 +92,14 @@ class VideoReader:
         self._pts = np.array(sorted(set(timestamps)), dtype=np.int64)
         self._keyframes = np.array(sorted(set(keyframes)), dtype=np.int64)
         self._frame_times: np.ndarray | None = None
-        if len(self._pts) and self._time_base is not None and len(self._keyframes):
+        packed = placeholders and self._stream.codec_context.name == "mpeg4"
+        if len(self._pts) and self._time_base is not None and len(self._keyframes) and not packed:
             self._frame_times = self._pts * self._time_base
-        else:  # no usable timestamps (raw streams, some AVIs): count frames by decoding
+        else:
+            # No usable timestamps (raw streams, some AVIs), or MPEG-4 with packed B-frames (XviD/DivX in
+            # AVI: a B-frame rides in the packet before a placeholder, and the demuxer's timestamps
+            # come out swapped): the decoder's output order is the display order, so count frames by
+            # decoding and address them by position.
             self._decode_all_timestamps()
 
     def _decode_all_timestamps(self) -> None:
@@ -150,10 +162,7 @@ class VideoReader:
         if seek_pts is None:  # from the very start: a fresh demuxer, no timestamp seek to go wrong
             self._reopen()
         else:
-            try:
-                self._container.seek(int(seek_pts), stream=self._stream, backward=True, any_frame=False)
-            except av.error.FFmpegError:
-                pass  # unseekable input: demuxing simply continues from where it is
+            self._seek(int(seek_pts))
         context = self._stream.codec_context
         try:
             for packet in self._container.demux(self._stream):
@@ -176,97 +185,168 @@ class VideoReader:
 
         ``size`` is (height, width) of the output, applied after rotation metadata is honoured.
         Frames are decoded in order; the decoder seeks to the keyframe before a wanted frame when
-        that skips frames. Raises VideoError if a wanted frame does not decode.
+        that skips frames. A wanted frame that does not decode is replaced by the frame a player
+        shows at its time (``decode_frames``). Raises VideoError if no wanted frame decodes.
         """
+        return self.decode_frames(indices, size)[0]
+
+    def decode_frames(self, indices: Sequence[int], size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(frames (len(indices), H, W, 3) uint8, used (len(indices),) int64): ``get_frames_at``,
+        and the index of the frame each one really is.
+
+        A wanted frame whose packet gives no picture (the placeholder packets of packed B-frames, a
+        damaged or truncated tail) is replaced by the frame displayed at its time: the nearest
+        earlier frame that decodes (the next one before the first decoded frame), exactly what
+        sampling over the frames that really decode would pick; ``used`` names it."""
         wanted = sorted(set(int(index) for index in indices))
         if wanted and (wanted[0] < 0 or wanted[-1] >= self.num_frames):
             raise VideoError(f"{self.path}: frame index out of range 0..{self.num_frames - 1}")
-        if len(self._keyframes) == 0:  # no timestamps: positions are decode order
-            decoded = self._decode_by_position(wanted, size)
-        else:
-            decoded = self._decode_by_pts(wanted, size)
-        missing = [index for index in wanted if index not in decoded]
-        if missing:
-            raise VideoError(f"{self.path}: frame {missing[0]} (of {self.num_frames}) failed to decode")
-        return np.stack([decoded[int(index)] for index in indices])
+        decoded = {index: (used, image) for index, used, image in self._iter_wanted(wanted, size)}
+        return (np.stack([decoded[int(index)][1] for index in indices]),
+                np.array([decoded[int(index)][0] for index in indices], dtype=np.int64))
 
     def iter_frames_at(self, indices: Sequence[int], size: tuple[int, int] | None = None,
                        chunk: int = 64) -> Iterator[np.ndarray]:
         """Decode frames by index, in one forward pass, handing them out ``chunk`` at a time:
         (<= chunk, H, W, 3) uint8 arrays that together are ``get_frames_at(indices, size)``.
         ``indices`` must be sorted (repeats allowed). Memory holds one chunk, whatever the video's
-        length. Raises VideoError if a wanted frame does not decode."""
+        length. Raises VideoError if no wanted frame decodes."""
         wanted = [int(index) for index in indices]
         if any(later < earlier for earlier, later in zip(wanted, wanted[1:])):
             raise ConfigError("iter_frames_at needs sorted frame indices")
         if wanted and (wanted[0] < 0 or wanted[-1] >= self.num_frames):
             raise VideoError(f"{self.path}: frame index out of range 0..{self.num_frames - 1}")
-        distinct = sorted(set(wanted))
-        decoded = self._iter_by_position(distinct, size) if len(self._keyframes) == 0 else self._iter_by_pts(distinct, size)
         out: list[np.ndarray] = []
         position = 0
-        for index, image in decoded:
-            if position < len(wanted) and wanted[position] < index:
-                raise VideoError(f"{self.path}: frame {wanted[position]} (of {self.num_frames}) failed to decode")
+        for index, _, image in self._iter_wanted(sorted(set(wanted)), size):
             while position < len(wanted) and wanted[position] == index:
                 out.append(image)
                 position += 1
                 if len(out) == chunk:
                     yield np.stack(out)
                     out = []
-        if position < len(wanted):
-            raise VideoError(f"{self.path}: frame {wanted[position]} (of {self.num_frames}) failed to decode")
         if out:
             yield np.stack(out)
 
-    def _decode_by_position(self, wanted: list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
-        return dict(self._iter_by_position(wanted, size))
+    def _iter_wanted(self, wanted: list[int], size: tuple[int, int] | None) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(wanted index, index of the frame used, RGB) for every wanted frame (sorted, distinct), in
+        order; a frame that does not decode is replaced by the one displayed at its time."""
+        if not wanted:
+            return
+        frames = self._iter_by_position(wanted) if len(self._keyframes) == 0 else self._iter_by_pts(wanted)
+        pending: list[int] = []  # wanted before any frame decoded: shown as the first one that does
+        last: tuple[int, np.ndarray] | None = None
+        for index, used, frame in frames:
+            if frame is None:  # did not decode
+                if last is None:
+                    pending.append(index)
+                else:
+                    yield index, last[0], last[1]
+                continue
+            image = self._to_rgb(frame, size)
+            for early in pending:
+                yield early, used, image
+            pending = []
+            last = (used, image)
+            yield index, used, image
+        if last is None:
+            raise VideoError(f"{self.path}: none of the {len(wanted)} wanted frame(s) decodes; the file is corrupt "
+                             "or truncated")
 
-    def _iter_by_position(self, wanted: list[int], size: tuple[int, int] | None) -> Iterator[tuple[int, np.ndarray]]:
+    def _iter_by_position(self, wanted: list[int]) -> Iterator[tuple[int, int, object | None]]:
+        """(wanted index, used index, frame or None) by decode position (files without timestamps)."""
         targets = set(wanted)
+        position = -1
         for position, (_, frame) in enumerate(self._iter_decoded()):
             if position in targets:
-                yield position, self._to_rgb(frame, size)
+                yield position, position, frame
             if position >= wanted[-1]:
-                break
+                return
+        for index in wanted:
+            if index > position:
+                yield index, index, None
 
-    def _decode_by_pts(self, wanted: list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
-        return dict(self._iter_by_pts(wanted, size))
+    def _iter_by_pts(self, wanted: list[int]) -> Iterator[tuple[int, int, object | None]]:
+        """(wanted index, index of the frame used, frame or None when it did not decode) of the
+        wanted frames (sorted, distinct), in order.
 
-    def _iter_by_pts(self, wanted: list[int], size: tuple[int, int] | None) -> Iterator[tuple[int, np.ndarray]]:
-        """(index, frame) of the wanted frames (sorted, distinct) that decode, in order."""
-        # Frames come out of the decoder in presentation order, so one forward pass per seek serves
-        # every wanted frame up to the next keyframe worth seeking to.
+        One forward pass per seek serves every wanted frame up to the next keyframe worth seeking
+        to. Frames nothing refers to are skipped unless wanted; where a wanted frame then fails to
+        come out (packed B-frames carry a picture in another frame's packet), the reader stops
+        skipping for good and decodes that stretch again. Two guards keep any file finite: a seek
+        that lands no later than an earlier seek to the same keyframe did is not repeated (decoding
+        goes on forward instead), and a read that has decoded more than ``DECODE_BUDGET`` times the
+        clip's frames stops seeking and finishes in one pass from the start, with a warning."""
         targets = [int(self._pts[index]) for index in wanted]
-        keep = set(targets)
         position = 0
+        previous: tuple[int, object] | None = None  # the latest frame out of the decoder: (index, frame)
+        landed: dict[int, int] = {}  # keyframe sought -> timestamp of the first frame after the seek
+        decoded, budget, seeking = 0, DECODE_BUDGET * self.num_frames + 8, True
         while position < len(targets):
-            seek_pts = self._keyframe_before(targets[position], self._seek_margin)
+            seek_pts = self._keyframe_before(targets[position], self._seek_margin) if seeking else None
             if self._seek_margin and seek_pts == self._keyframes[0]:
                 seek_pts = None  # even the first keyframe was overshot: from the start
-            first = True
-            for _, frame in self._iter_decoded(seek_pts=seek_pts, keep=keep):
-                pts = frame.pts if frame.pts is not None else frame.dts
-                if pts is None:
-                    continue
-                if first and pts > targets[position] and seek_pts is not None:
-                    # Timestamp seeking in some containers (MPEG-TS, whose clock starts at an
-                    # offset) lands a GOP late: from now on this file seeks from earlier keyframes
-                    # (or decodes from the start).
-                    self._seek_margin = self._seek_margin * 2 + 1
+            first, redo = True, False
+            keep = set(targets) if self._skip_unreferenced else None
+            for frame in self._iter_stamped(seek_pts, keep):
+                decoded += 1
+                if seeking and decoded > budget:
+                    warnings.warn(f"{self.path}: seeking cost more than {DECODE_BUDGET} full decodes; decoding the "
+                                  "rest in one pass from the start", RuntimeWarning, stacklevel=2)
+                    seeking = False
                     break
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if first and seek_pts is not None:
+                    if pts > targets[position]:
+                        # Timestamp seeking in some containers (MPEG-TS, whose clock starts at an
+                        # offset) lands a GOP late: from now on this file seeks from earlier keyframes
+                        # (or decodes from the start).
+                        self._seek_margin = self._seek_margin * 2 + 1
+                        break
+                    landed[seek_pts] = pts
                 first = False
+                if position < len(targets) and targets[position] < pts and keep is not None:
+                    redo = True  # a wanted frame did not come out while skipping: that stretch again, whole
+                    break
                 while position < len(targets) and targets[position] < pts:
-                    position += 1  # a wanted frame that did not decode: reported by the caller
+                    # a wanted frame that gave no picture: the one displayed at its time is the previous
+                    yield wanted[position], previous[0] if previous else wanted[position], previous[1] if previous else None
+                    position += 1
+                previous = (int(np.searchsorted(self._pts, pts)), frame)
                 if position < len(targets) and targets[position] == pts:
-                    yield wanted[position], self._to_rgb(frame, size)
+                    yield wanted[position], wanted[position], frame
                     position += 1
                 if position >= len(targets):
                     break
-                if self._keyframe_before(targets[position], self._seek_margin) > pts:
-                    break  # cheaper to seek than to decode the gap
+                if seeking:
+                    keyframe = self._keyframe_before(targets[position], self._seek_margin)
+                    if keyframe > pts and landed.get(keyframe, keyframe) > pts:
+                        break  # cheaper to seek than to decode the gap (and the seek gets past here)
             else:
-                break  # the stream ended before the remaining wanted frames
+                redo = keep is not None and position < len(targets)
+                if not redo:  # the stream ended: the remaining wanted frames show the last frame that decoded
+                    for index in wanted[position:]:
+                        yield index, previous[0] if previous else index, previous[1] if previous else None
+                    return
+            if redo:
+                self._skip_unreferenced = False
+                landed.clear()  # the same keyframes are sought again, now decoding everything
+
+    def _iter_stamped(self, seek_pts: int | None, keep: set[int] | None) -> Iterator[object]:
+        """Decoded frames that carry a timestamp, in the decoder's (presentation) order."""
+        for _, frame in self._iter_decoded(seek_pts=seek_pts, keep=keep):
+            if frame.pts is not None or frame.dts is not None:
+                yield frame
+
+    def _seek(self, pts: int) -> None:
+        """Position the demuxer at the keyframe at or before ``pts`` (where the container's index
+        says it is: some land a keyframe early or late, which the reading loop copes with)."""
+        import av
+
+        try:
+            self._container.seek(pts, stream=self._stream, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            pass  # unseekable input: demuxing simply continues from where it is
 
     def _reopen(self) -> None:
         """Open the file again, positioned at its start (decoder settings kept)."""

@@ -45,11 +45,15 @@ def sample_frame_indices(
     return np.clip(indices, max(lowest, 0), len(frame_times) - 1).astype(np.int64)
 
 
-def require_motion(indices: np.ndarray, source: str, num_available: int, segment=None) -> None:
+def require_motion(indices: np.ndarray, source: str, num_available: int, segment=None, decoded: bool = False) -> None:
     """Raise VideoError unless the sample holds 2 distinct frames; the message counts the frames
-    of the sampled range (the segment's, where there is one), not the whole clip's."""
+    of the sampled range (the segment's, where there is one), not the whole clip's. ``decoded``:
+    ``indices`` are the frames that really decoded (a damaged file may give fewer)."""
     distinct = len(np.unique(indices))
     if distinct < 2:
+        if decoded:
+            raise VideoError(f"{source}: only {distinct} distinct sampled frame(s) decode; the file is corrupt or "
+                             "truncated")
         where = (f"the segment {segment[0]:g}-{segment[1]:g} s holds {distinct}" if segment
                  else f"only {num_available}")
         raise VideoError(f"{source}: {where} decodable frame(s); motion needs at least 2 distinct frames")
