@@ -564,3 +564,81 @@ def test_a_new_index_file_appears_whole_or_not_at_all(tmp_path, monkeypatch):
     with Index.open(tmp_path / "idx", create=True) as index:
         assert len(index) == 0
     assert sorted(p.name for p in (tmp_path / "idx").iterdir() if p.name.startswith(".index")) == []
+
+
+# -- Parquet ingest: bad rows are skipped one by one, and only rows a local build could write get in --------
+
+
+def _parquet_rows(tmp_path, tiny):
+    import dataclasses
+
+    clip = write_video(tmp_path / "clip.mp4", moving_square(12, 64, (200, 40, 40), "right"))
+    good = tiny.embed(clip)
+    data = good.to_bytes()
+    base = {"path": str(clip), "size_bytes": 10, "mtime": 1.0, "embedding": data}
+    goods = [{**base, "path": str(tmp_path / f"good{i}.mp4")} for i in range(6)]
+    forged = {
+        "relative path": {**base, "path": "../../../../etc/passwd"},
+        "NUL in the path": {**base, "path": str(tmp_path / "a\x00b.mp4")},
+        "5 MB path": {**base, "path": "/" + "x" * 5_000_000},
+        "NaN mtime": {**base, "mtime": float("nan")},
+        "NaN duration": {**base, "embedding": dataclasses.replace(good, duration_seconds=float("nan")).to_bytes()},
+        "negative duration": {**base, "embedding": dataclasses.replace(good, duration_seconds=-5.0).to_bytes()},
+        "3e38 moment": {**base, "embedding": dataclasses.replace(
+            good, moments={**good.moments, 1: np.full_like(good.moments[1], 3e38)}).to_bytes()},
+        "huge motion map": {**base, "embedding": dataclasses.replace(
+            good, motion_map=np.zeros((3000, 3000), np.float32)).to_bytes()},
+        "NaN time": {**base, "embedding": dataclasses.replace(
+            good, pts_seconds=np.full_like(good.pts_seconds, np.nan)).to_bytes()},
+    }
+    return goods, forged
+
+
+def test_ingest_skips_each_bad_row_and_keeps_the_good_ones(tmp_path, tiny, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from semantic_moments.cli import main
+
+    goods, forged = _parquet_rows(tmp_path, tiny)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for name, row in forged.items():
+        folder = tmp_path / name.replace(" ", "_")
+        folder.mkdir()
+        table = pa.Table.from_pylist(goods + [row])
+        pq.write_table(table, folder / "part.parquet")
+        assert main(["index", "ingest", str(folder), "--index", str(folder / "idx"), "--quiet"]) == 0, name
+        err = capsys.readouterr().err
+        assert "6 ingested" in err and "1 failed" in err, (name, err)
+        with Index.open(folder / "idx") as index:
+            assert len(index) == 6 and index.check() == [], name
+    # a column of the wrong type (sizes as text): every row refused, in one line each, no traceback
+    folder = tmp_path / "text_sizes"
+    folder.mkdir()
+    pq.write_table(pa.Table.from_pylist([{**row, "size_bytes": str(row["size_bytes"])} for row in goods]),
+                   folder / "part.parquet")
+    assert main(["index", "ingest", str(folder), "--index", str(folder / "idx"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "0 ingested" in err and "6 failed" in err and "size_bytes '10'" in err and "Traceback" not in err
+    # a stray file and a damaged shard beside a good one: each reported, the good shard ingested
+    pq.write_table(pa.Table.from_pylist(goods), shards / "good.parquet")
+    (shards / "notes.txt").write_text("not parquet")
+    (shards / "damaged.parquet").write_bytes((shards / "good.parquet").read_bytes()[:200])
+    assert main(["index", "ingest", str(shards), "--index", str(tmp_path / "idx"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "6 ingested" in err and "2 failed" in err and "Traceback" not in err
+
+
+def test_check_reports_rows_no_local_build_writes(tmp_path, tiny):
+    clip = write_video(tmp_path / "clip.mp4", moving_square(12, 64, (200, 40, 40), "right"))
+    with Index.open(tmp_path / "idx", create=True) as index:
+        index.add(tiny.embed(clip), path=str(clip))
+        index.add(tiny.embed(clip), path=str(tmp_path / "other.mp4"))
+        assert index.check() == []
+        index.store.execute("UPDATE clips SET path = '../../etc/passwd' WHERE path = ?", (str(clip),))
+        index.store.execute("UPDATE clips SET duration_seconds = -5 WHERE path = ?", (str(tmp_path / "other.mp4"),))
+        problems = index.check()
+        assert len(problems) == 2 and "not absolute" in problems[0] and "duration" in problems[1]
+        assert sorted(index.repair()) == sorted(["../../etc/passwd", str(tmp_path / "other.mp4")])
+        assert index.check() == [] and len(index) == 0

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semantic_moments.errors import ConfigError
+
 from conftest import SHARED, moving_square, write_video
 
 ray = pytest.importorskip("ray")
@@ -104,6 +106,33 @@ def test_ray_options_need_the_ray_engine(capsys):
 
     assert main(["index", "build", str(KTH), "--index", "/tmp/unused-index", "--ray-workers", "2"]) == 2
     assert "--ray-workers needs --engine ray" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address, message", [
+    ("127.0.0.1:1", "no Ray cluster answers there"),
+    ("foo:bar", "not HOST:PORT"),
+    ("ray://127.0.0.1:10001", "ray://"),
+])
+def test_a_bad_ray_address_is_one_line_within_the_timeout_and_creates_nothing(address, message, tmp_path, capsys):
+    import time
+
+    from semantic_moments.cli import main
+
+    started = time.monotonic()
+    code = main(["index", "build", str(KTH), "--index", str(tmp_path / "idx"), "--engine", "ray",
+                 "--ray-address", address])
+    error = capsys.readouterr().err
+    assert code != 0 and message in error and "Traceback" not in error
+    assert time.monotonic() - started < 35 and not (tmp_path / "idx").exists()
+
+
+def test_workers_no_node_can_hold_are_refused_up_front(local_ray, default_model, tmp_path):
+    from semantic_moments.engines.ray_data import RayEngine
+
+    with pytest.raises(ConfigError, match="no node of the Ray cluster can hold a worker of 64 CPU"):
+        RayEngine(default_model.options(), cpus_per_worker=64).check_resources()
+    with pytest.raises(ConfigError, match="1 GPU"):
+        RayEngine(default_model.options(), gpus_per_worker=1).check_resources()
 
 
 # -- a two-node cluster on this machine ----------------------------------------------------------
@@ -225,3 +254,4 @@ def test_the_local_path_never_imports_ray():
             "from semantic_moments.cli import main; main(['backbones']); assert 'ray' not in sys.modules, 'ray loaded'")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert output.returncode == 0, output.stderr
+

@@ -374,3 +374,58 @@ def test_windows_read_through_the_clip_path_packed_b_frames_and_undecodable_fram
     mkv.write_bytes(bytes(data))
     whole, windows = tiny_model.embed_windows(mkv, "1:0.5")
     assert len(windows) == 7
+
+
+def test_window_plans_that_would_take_the_machine_are_refused():
+    with pytest.raises(ConfigError, match="a window needs at least"):
+        WindowPlan.parse("1e-9", frames=16)
+    with pytest.raises(ConfigError, match="a window needs at least"):
+        WindowPlan.parse("1e-5:1e-5", frames=16)
+    plan = WindowPlan.parse("1:0.0625", frames=16)  # 16 frames a second, one window per frame
+    with pytest.raises(ConfigError, match="at most 100000 per video"):
+        plan.require_count(3 * 3600.0, "long.mp4")
+
+
+def test_a_window_plan_is_kept_only_once_a_file_succeeds_and_a_failed_one_can_be_replaced(tmp_path, tiny_model, capsys):
+    from semantic_moments.cli import main
+    from semantic_moments.collection import build_index
+    from semantic_moments.index import Index
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    with Index.open(tmp_path / "idx", create=True) as index:
+        summary = build_index(index, [folder], tiny_model, windows="2:1")
+        assert summary.failed and index.window_plan is None  # nothing succeeded: no plan kept
+        write_video(folder / "long.mp4", moving_square(60, 64, (200, 30, 30), "right"), fps=10)
+        summary = build_index(index, [folder], tiny_model, windows="3:1")  # another plan: allowed, none kept
+        assert index.window_plan["length"] == 3.0 and summary.added == [str(folder / "long.mp4")]
+        with pytest.raises(ConfigError, match="cannot also hold windows"):
+            build_index(index, [folder], tiny_model, windows="2:1")  # windows are stored now
+    # a file that failed under a plan is tried again by a build without that plan
+    with Index.open(tmp_path / "plain", create=True) as index:
+        build_index(index, [folder], tiny_model, windows="2:1")
+        assert str(folder / "broken.mp4") in index.failures()
+    with Index.open(tmp_path / "other", create=True) as index:
+        index.record_failure(str(folder / "long.mp4"), (folder / "long.mp4").stat().st_size,
+                             (folder / "long.mp4").stat().st_mtime, "failed under windows", {"length": 1e-9})
+        summary = build_index(index, [folder], tiny_model)
+        assert summary.added == [str(folder / "long.mp4")]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--windows", "1e-9"], "a window needs at least"),
+    (["--windows", "2:1", "--engine", "ray"], "local engine only"),
+    (["--windows-from", "5"], "--windows-from needs --windows"),
+])
+def test_a_refused_build_creates_no_index_folder(argv, message, tmp_path, capsys):
+    from semantic_moments.cli import main
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    assert main(["index", "build", str(folder), "--index", str(tmp_path / "idx"), *argv]) != 0
+    assert message in capsys.readouterr().err and not (tmp_path / "idx").exists()
+    assert main(["index", "build", str(tmp_path / "missing"), "--index", str(tmp_path / "idx")]) != 0
+    assert not (tmp_path / "idx").exists()
+    assert main(["index", "ingest", str(tmp_path / "missing.parquet"), "--index", str(tmp_path / "idx")]) != 0
+    assert "no such Parquet" in capsys.readouterr().err and not (tmp_path / "idx").exists()

@@ -43,12 +43,13 @@ class BuildSummary:
                 for name in ("added", "updated", "unchanged", "removed", "failed", "skipped")}
 
 
-def model_for_index(index: Index, **options: Any):
+def model_for_index(index: Index | None, **options: Any):
     """A SemanticMoments model with the settings the index was built with; ``options`` override them
-    (and are then checked against the index when the model is used). A new index gives the defaults."""
+    (and are then checked against the index when the model is used). A new (or no) index gives the
+    defaults."""
     from .embedder import SemanticMoments, model_options
 
-    config, features = index.config, index.feature_settings
+    config, features = (index.config, index.feature_settings) if index is not None else (None, None)
     stored = model_options(features["backbone"], config) if config is not None and features is not None else {}
     merged = {**stored, **options}
     return SemanticMoments(merged.pop("backbone", None), **merged)
@@ -157,13 +158,14 @@ def build_index(
         raise ConfigError("windows of long videos are embedded by the local engine only (not --engine ray)")
     with index.build_lock():
         if plan is not None:
-            index.set_window_plan(plan.to_dict())
+            index.require_window_plan(plan.to_dict())  # recorded with the first file that succeeds
         return _build(index, folders, model, glob, prune, show_progress, ann, retry_failed, plan, engine)
 
 
 def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_failed=False,
            plan: WindowPlan | None = None, engine=None) -> BuildSummary:
     summary = BuildSummary()
+    plan_record = plan.to_dict() if plan is not None else None
     files = find_videos(folders, glob, summary.skipped)
     known = index.files()
     unwindowed: set[str] = set()  # long videos indexed before windows were asked for: embedded again
@@ -182,8 +184,9 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
             summary.failed[key] = f"{key}: {error.strerror or 'gone'} (changed during the build)"
             continue
         earlier = failed_before.get(key)
-        if earlier and not retry_failed and earlier[:2] == (stat.st_size, stat.st_mtime):
-            summary.skipped[key] = f"failed before, unchanged since ({earlier[2]}); --retry-failed tries again"
+        if (earlier and not retry_failed and (earlier.size_bytes, earlier.mtime) == (stat.st_size, stat.st_mtime)
+                and earlier.windows == plan_record):  # a failure under other windows is tried again
+            summary.skipped[key] = f"failed before, unchanged since ({earlier.reason}); --retry-failed tries again"
             continue
         if key not in known:
             resolved = str(path.resolve())
@@ -219,7 +222,7 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
             summary.failed[str(path)] = str(result.error)
             try:
                 stat = path.stat()
-                index.record_failure(str(path), stat.st_size, stat.st_mtime, str(result.error))
+                index.record_failure(str(path), stat.st_size, stat.st_mtime, str(result.error), plan_record)
             except OSError:
                 pass  # gone: nothing to remember
             continue
@@ -232,9 +235,10 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
             continue
         if isinstance(result, _Windowed):
             index.add_video(result.embedding, result.windows, path=str(path), size_bytes=stat.st_size,
-                            mtime=stat.st_mtime)
+                            mtime=stat.st_mtime, window_plan=plan_record)
         else:
-            index.add(result.embedding, path=str(path), size_bytes=stat.st_size, mtime=stat.st_mtime)
+            index.add(result.embedding, path=str(path), size_bytes=stat.st_size, mtime=stat.st_mtime,
+                      window_plan=plan_record)
         (summary.updated if replacing else summary.added).append(str(path))
     if prune:
         # only clips under the folders this run scanned whose files are really gone: a folder left

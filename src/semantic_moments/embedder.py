@@ -340,7 +340,7 @@ class SemanticMoments:
         name = str(source)
         try:
             reader = VideoReader(source, threads=threads)  # its packet scan serves the duration and the samples
-            if plan.count(reader.duration_seconds) < 2:  # count is 0 below the plan's min_duration
+            if plan.require_count(reader.duration_seconds, name) < 2:  # count is 0 below the plan's min_duration
                 reader.close()
                 yield self.embed(source)  # type: ignore[misc]
                 return

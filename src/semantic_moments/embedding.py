@@ -213,6 +213,7 @@ class Embedding:
             flow = {int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("flow.")}
             _check_vectors(moments, flow, tensors)
             segment = header.get("segment")
+            _check_header(header, tensors)
             return cls(
                 moments=moments,
                 config=MomentsConfig.from_dict(header["config"]),
@@ -244,9 +245,39 @@ def _check_vectors(moments: dict[int, np.ndarray], flow: dict[int, np.ndarray], 
     for name, value in named:
         if value.ndim != 1 or not np.isfinite(value).all():
             raise ValueError(f"{name} is not a finite vector")
+        if np.abs(value).max(initial=0.0) > MAX_VALUE:
+            raise ValueError(f"{name} holds values beyond {MAX_VALUE:g}")
     for name in ("pts_seconds", "frame_indices"):
         if name not in tensors or tensors[name].ndim != 1:
             raise ValueError(f"{name} missing or not a vector")
+
+
+MAX_VALUE = 1e6  # no backbone statistic comes near: larger values are damage or forgery
+MAX_MAP_SIDE = 256  # motion maps are the patch grid (14 x 14 for the default)
+
+
+def _check_header(header: dict, tensors: dict[str, np.ndarray]) -> None:
+    """Raise ValueError unless the times, counts and motion map are what a real embedding holds."""
+    duration = float(header["duration_seconds"])
+    if not (np.isfinite(duration) and duration >= 0):
+        raise ValueError(f"duration_seconds {duration} is not a finite, non-negative number")
+    fps = header.get("fps")
+    if fps is not None and not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps {fps!r} is not a positive number")
+    if int(header["num_source_frames"]) < 0:
+        raise ValueError("num_source_frames is negative")
+    times = tensors["pts_seconds"]
+    if not (np.isfinite(times).all() and (times >= 0).all()):
+        raise ValueError("pts_seconds holds negative or non-finite times")
+    segment = header.get("segment")
+    if segment is not None and not (len(segment) == 2 and all(np.isfinite(float(x)) for x in segment)
+                                    and 0 <= float(segment[0]) < float(segment[1])):
+        raise ValueError(f"segment {segment!r} is not 0 <= start < end seconds")
+    motion_map = tensors.get("motion_map")
+    if motion_map is not None and (motion_map.ndim != 2 or max(motion_map.shape) > MAX_MAP_SIDE
+                                   or not np.isfinite(motion_map).all()):
+        raise ValueError(f"motion_map of shape {motion_map.shape} is not a finite patch grid "
+                         f"(at most {MAX_MAP_SIDE} a side)")
 
 
 def _umask() -> int:

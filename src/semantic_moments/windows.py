@@ -21,6 +21,9 @@ import numpy as np
 
 from .errors import ConfigError
 
+MAX_RATE = 60.0  # samples per second: a window must hold its T frames at no more than this rate
+MAX_WINDOWS = 100_000  # per video; more is a mistaken stride, not a search need
+
 
 @dataclass(frozen=True)
 class WindowPlan:
@@ -59,6 +62,9 @@ class WindowPlan:
         if frames < 2:
             raise ConfigError(f"windows need at least 2 frames each, got {frames}")
         rate = frames / length
+        if rate > MAX_RATE:
+            raise ConfigError(f"windows of {length:g} s would sample {frames} frames at {rate:.3g} per second; a window "
+                              f"needs at least {frames / MAX_RATE:g} s ({MAX_RATE:g} frames per second at most)")
         samples = max(1, round(stride * rate))
         if samples > frames:
             raise ConfigError(f"a stride of {stride:g} s is longer than a window of {length:g} s: parts of the video "
@@ -85,6 +91,14 @@ class WindowPlan:
         if duration < self.min_duration or samples < self.frames:
             return 0
         return (samples - self.frames) // self.stride_frames + 1
+
+    def require_count(self, duration: float, source: str) -> int:
+        """``count(duration)``, or ConfigError naming ``source`` when it is above MAX_WINDOWS."""
+        count = self.count(duration)
+        if count > MAX_WINDOWS:
+            raise ConfigError(f"{source}: {count} windows of {self.length:g} s every {self.stride:g} s; at most "
+                              f"{MAX_WINDOWS} per video (use a longer stride)")
+        return count
 
     def bounds(self, first_sample: int) -> tuple[float, float]:
         """(start, end) seconds of the window starting at sample ``first_sample``."""

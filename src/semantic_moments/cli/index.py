@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import sys
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -164,15 +165,33 @@ def run_index(args: argparse.Namespace) -> int:
         return 0
     if args.windows_from is not None and args.windows is None:
         raise ConfigError("--windows-from needs --windows LEN[:STRIDE]")
-    with Index.open(args.index, create=True) as index:
-        model = model_for_index(index, args)
+    # Everything that can be refused is checked before an index folder is created.
+    existing = Index.open(args.index, create=False) if (Path(args.index) / "index.sqlite").exists() else None
+    try:
+        model = model_for_index(existing, args)
         windows = args.windows
         if windows is not None:
             windows = WindowPlan.parse(windows, model.config.num_frames, args.windows_from)
+            if getattr(args, "engine", "local") == "ray":
+                raise ConfigError("windows of long videos are embedded by the local engine only (not --engine ray)")
+            if existing is not None:
+                existing.require_window_plan(windows.to_dict())
             print(f"windows: {windows.describe()}", file=sys.stderr)
+        for folder in args.folders:
+            if not Path(folder).exists():
+                raise ConfigError(f"{folder}: no such folder")
         engine = engine_from_args(args, model)
+        if engine is not None:
+            engine.check_address()
+    except BaseException:
+        if existing is not None:
+            existing.close()
+        raise
+    with existing or Index.open(args.index, create=True) as index:
         with contextlib.redirect_stdout(sys.stderr):  # stdout is for --json (Ray prints worker news)
             try:
+                if engine is not None:
+                    engine.check_resources()
                 summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
                                       show_progress=not args.quiet, ann=args.ann, retry_failed=args.retry_failed,
                                       windows=windows, engine=engine)
@@ -200,8 +219,12 @@ def _ingest(args: argparse.Namespace) -> int:
     from ..index import Index
 
     added, failed, batch = 0, [], []
+    rows = read_parquet(args.parquet)  # a missing or unreadable file is refused before the index is created
+    first = next(rows, None)
+    if first is None:
+        raise ConfigError(f"{args.parquet}: no rows to ingest")
+    rows = chain([first], rows)
     with Index.open(args.index, create=True) as index, index.build_lock():
-        rows = read_parquet(args.parquet)
         if not args.quiet:
             from tqdm.auto import tqdm
 

@@ -22,6 +22,7 @@ a mounted bucket) works as is. Object-storage URIs are not read directly.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from collections.abc import Iterator, Sequence
@@ -31,8 +32,9 @@ from typing import Any
 
 from ..embedder import EmbedResult
 from ..embedding import Embedding
-from ..errors import ConfigError, SemanticMomentsError
+from ..errors import ConfigError, SemanticMomentsError, one_line
 
+CONNECT_TIMEOUT = 30.0  # seconds a cluster address may take to answer before the build is refused
 FILES_PER_TASK = 8  # files one actor call embeds together (their frames share batches; a crash loses at most these)
 SMALL_NODE_CPUS = 8  # nodes up to this many CPUs get 1-CPU actors, larger ones 2-CPU actors (memory)
 
@@ -140,6 +142,44 @@ class RayEngine:
             ray.shutdown()
             self._connected = False
 
+    def check_address(self, timeout: float = CONNECT_TIMEOUT) -> None:
+        """ConfigError, in one line and within ``timeout`` seconds, unless the cluster address can be
+        used: ``host:port`` must accept a connection, ``ray://`` needs ``ray[client]``. Nothing is
+        started or created. None and ``auto`` are left to Ray (a local instance, or RAY_ADDRESS)."""
+        address = self.address or os.environ.get("RAY_ADDRESS")
+        if address is None or address == "auto" or address == "local":
+            return
+        _require_ray()
+        target = address
+        if address.startswith("ray://"):
+            try:
+                import ray.util.client  # noqa: F401
+                import grpc  # noqa: F401 - what ray[client] adds
+            except ImportError:
+                raise ConfigError(f"--ray-address {address}: a ray:// address needs the Ray client: "
+                                  "pip install 'ray[client]'") from None
+            target = address[len("ray://"):]
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--ray-address {address}: not HOST:PORT, ray://HOST:PORT or auto")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        except OSError as error:
+            raise ConfigError(f"--ray-address {address}: no Ray cluster answers there within {timeout:g} s "
+                              f"({error.strerror or type(error).__name__})") from None
+
+    def check_resources(self) -> None:
+        """ConfigError, before any work, when no node of the cluster can hold one worker of the
+        requested size (``cpus_per_worker``, ``gpus_per_worker``): Ray would wait forever."""
+        ray = self._connect()
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        cpus = self.cpus_per_worker or 0.0
+        gpus = self.gpus_per_worker or 0.0
+        if not any(node.get("CPU", 0) >= cpus and node.get("GPU", 0) >= gpus for node in nodes):
+            have = ", ".join(f"{node.get('CPU', 0):g} CPU/{node.get('GPU', 0):g} GPU" for node in nodes) or "no nodes"
+            raise ConfigError(f"no node of the Ray cluster can hold a worker of {cpus:g} CPU and {gpus:g} GPU "
+                              f"(nodes: {have}); lower --ray-cpus-per-worker / --ray-gpus-per-worker")
+
     def _connect(self):
         ray = _require_ray()
         if not ray.is_initialized():
@@ -211,10 +251,27 @@ class RayEngine:
         return len(paths) - len(failed), failed
 
 
+MAX_PATH_CHARACTERS = 4096
+
+
+def indexable_path(path: object) -> str:
+    """``path`` as an index stores it, or ValueError: an absolute path of at most 4096 characters,
+    without NUL or line breaks (a relative path would be read against whatever folder a server runs in)."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"path {str(path)[:80]!r} is not a text path")
+    if len(path) > MAX_PATH_CHARACTERS or any(character in path for character in "\x00\n\r"):
+        raise ValueError(f"path {path[:80]!r}... is longer than {MAX_PATH_CHARACTERS} characters or holds NUL/line breaks")
+    if not os.path.isabs(path):
+        raise ValueError(f"path {path!r} is not absolute")
+    return path
+
+
 def read_parquet(folder: str | os.PathLike[str]) -> Iterator[tuple[str, int, float, Embedding | None, str | None]]:
     """(path, size_bytes, mtime, embedding or None, error or None) of every row of a Parquet file or
-    folder of shards written by ``write_parquet``; a row whose embedding fails validation gives its
-    error instead. Needs pyarrow (not Ray)."""
+    folder of shards written by ``write_parquet``. A row that is not as a local build would have
+    written it (a path that is not absolute text, a size or mtime that is not a finite number, an
+    embedding that fails validation) gives its error instead; a shard that cannot be read (a stray
+    file, a damaged page) gives one error row and the others are still read. Needs pyarrow (not Ray)."""
     try:
         import pyarrow.dataset as pads
     except ImportError:
@@ -222,21 +279,37 @@ def read_parquet(folder: str | os.PathLike[str]) -> Iterator[tuple[str, int, flo
     location = Path(folder)
     if not location.exists():
         raise ConfigError(f"{location}: no such Parquet file or folder")
-    try:
-        dataset = pads.dataset(str(location), format="parquet")
-        names = set(dataset.schema.names)
-    except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for bad files
-        raise ConfigError(f"{location}: not readable as Parquet ({str(error).splitlines()[0]})") from None
-    missing = {"path", "size_bytes", "mtime", "embedding"} - names
-    if missing:
-        raise ConfigError(f"{location}: not semantic-moments Parquet (missing columns {sorted(missing)})")
-    for batch in dataset.to_batches(columns=["path", "size_bytes", "mtime", "embedding"]):
-        for path, size, mtime, data in zip(*(batch.column(name).to_pylist() for name in
-                                             ("path", "size_bytes", "mtime", "embedding"))):
-            name = f"{location}: {path}"
-            try:
-                if not isinstance(data, bytes):
-                    raise SemanticMomentsError(f"{name}: no embedding bytes")
-                yield str(path), int(size or 0), float(mtime or 0.0), Embedding.from_bytes(data, name), None
-            except SemanticMomentsError as error:
-                yield str(path), int(size or 0), float(mtime or 0.0), None, str(error)
+    files = sorted(path for path in location.rglob("*") if path.is_file() and not path.name.startswith((".", "_"))) \
+        if location.is_dir() else [location]
+    if not files:
+        raise ConfigError(f"{location}: no Parquet files in the folder")
+    for file in files:
+        try:
+            dataset = pads.dataset(str(file), format="parquet")
+            missing = {"path", "size_bytes", "mtime", "embedding"} - set(dataset.schema.names)
+            if missing:
+                raise ValueError(f"not semantic-moments Parquet (missing columns {sorted(missing)})")
+            batches = dataset.to_batches(columns=["path", "size_bytes", "mtime", "embedding"])
+            for batch in batches:
+                yield from _parquet_rows(file, batch)
+        except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for bad files and pages
+            yield str(file), 0, 0.0, None, f"{file}: not readable as semantic-moments Parquet ({one_line(str(error))})"
+
+
+def _parquet_rows(file: Path, batch) -> Iterator[tuple[str, int, float, Embedding | None, str | None]]:
+    for path, size, mtime, data in zip(*(batch.column(name).to_pylist() for name in
+                                         ("path", "size_bytes", "mtime", "embedding"))):
+        name = f"{file}: {str(path)[:200]}"
+        try:
+            path = indexable_path(path)
+            if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63:
+                raise ValueError(f"size_bytes {size!r} is not a whole number of bytes")
+            if isinstance(mtime, bool) or not isinstance(mtime, (int, float)) or not math.isfinite(mtime):
+                raise ValueError(f"mtime {mtime!r} is not a finite number")
+            if not isinstance(data, bytes):
+                raise ValueError("no embedding bytes")
+            yield path, int(size), float(mtime), Embedding.from_bytes(data, name), None
+        except ValueError as error:
+            yield str(path)[:200], 0, 0.0, None, f"{name}: {error}"
+        except SemanticMomentsError as error:
+            yield str(path)[:200], 0, 0.0, None, str(error)

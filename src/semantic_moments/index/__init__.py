@@ -14,7 +14,7 @@ The parts depend one way, and none imports ``Index``::
 """
 
 from .calibration import motion_alpha
-from .core import Index, SearchHit
+from .core import Failure, Index, SearchHit
 from .segments import SegmentHit
 
-__all__ = ["Index", "SearchHit", "SegmentHit", "motion_alpha"]
+__all__ = ["Failure", "Index", "SearchHit", "SegmentHit", "motion_alpha"]

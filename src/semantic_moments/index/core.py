@@ -61,6 +61,17 @@ RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored ex
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A file version that failed to embed: its size and mtime then, why, and the window plan of
+    the build it failed in (None for a plain build)."""
+
+    size_bytes: int
+    mtime: float
+    reason: str
+    windows: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One result: the clip's id and path, its cosine ``score`` under the query's alpha, and the
     similarity of each part on its own (``per_moment``: {order: cosine, and "flow": cosine of the
@@ -164,28 +175,35 @@ class Index:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def add(self, embedding: Embedding, path: str | None = None, size_bytes: int = 0, mtime: float = 0.0) -> int:
-        """Add (or replace) one clip's embedding, committed at once; returns its id.
+    def add(self, embedding: Embedding, path: str | None = None, size_bytes: int = 0, mtime: float = 0.0,
+            window_plan: dict[str, Any] | None = None) -> int:
+        """Add (or replace) one clip's embedding, committed at once; returns its id. ``window_plan``
+        (``WindowPlan.to_dict``) is recorded with it where the index has none yet (a build's plan is
+        kept only once a file succeeds).
 
         Raises ConfigError if the embedding was made with other settings than the index's.
         """
-        return self.add_many([(embedding, path, size_bytes, mtime)])[0]
+        return self.add_many([(embedding, path, size_bytes, mtime)], window_plan)[0]
 
-    def add_many(self, items: Iterable[tuple[Embedding, str | None, int, float]]) -> list[int]:
+    def add_many(self, items: Iterable[tuple[Embedding, str | None, int, float]],
+                 window_plan: dict[str, Any] | None = None) -> list[int]:
         """Add (embedding, path, size_bytes, mtime) items in one transaction (bulk loading)."""
         ids = []
         with self.store.transaction():
             for embedding, path, size_bytes, mtime in items:
                 ids.append(self._insert(embedding, path or embedding.source, size_bytes, mtime))
+            self._record_plan(window_plan)
             self.store.bump_generation()
         return ids
 
     def add_video(self, embedding: Embedding, windows: Sequence[tuple[float, float, np.ndarray]], path: str | None = None,
-                  size_bytes: int = 0, mtime: float = 0.0) -> int:
+                  size_bytes: int = 0, mtime: float = 0.0, window_plan: dict[str, Any] | None = None) -> int:
         """Add (or replace) a long video: its whole-video embedding and its windows, (start, end,
-        raw row (``raw_of``)) each, in one transaction; returns the clip id (``segments.py``)."""
+        raw row (``raw_of``)) each, in one transaction; returns the clip id (``segments.py``).
+        ``window_plan``: as in ``add``."""
         width = self.layout.width if self.layout.parts else None
         with self.store.transaction():
+            self._record_plan(window_plan)
             clip_id = self._insert(embedding, path or embedding.source, size_bytes, mtime)
             width = width or RowLayout.read(self.store).width
             rows = []
@@ -205,16 +223,28 @@ class Index:
         """The windowing every long video of this index was embedded with (``WindowPlan.to_dict``), or None."""
         return self.store.setting("windows")
 
-    def set_window_plan(self, plan: dict[str, Any]) -> None:
-        """Record the windowing of long videos; ConfigError if the index already has another one."""
+    def require_window_plan(self, plan: dict[str, Any]) -> None:
+        """ConfigError unless the index can hold windows made as ``plan``: it has no plan, the same
+        one, or another under which no window was ever stored (a plan no file succeeded with)."""
         current = self.window_plan
-        if current is not None and current != plan:
+        if current is not None and current != plan and self.has_windows():
             raise ConfigError(f"the index {self.path} windows long videos as {current}; it cannot also hold windows "
                               f"made as {plan} (build a new index for other windows)")
-        if current is None:
+
+    def set_window_plan(self, plan: dict[str, Any]) -> None:
+        """Record the windowing of long videos (``require_window_plan`` says when it cannot)."""
+        self.require_window_plan(plan)
+        if self.window_plan != plan:
             with self.store.transaction():
-                self.store.set_setting("windows", plan)
+                self._record_plan(plan)
                 self.store.bump_generation()
+
+    def _record_plan(self, plan: dict[str, Any] | None) -> None:
+        """Inside a transaction: store ``plan`` where the index has none, or another under which no
+        window is stored."""
+        current = self.store.setting("windows")
+        if plan is not None and current != plan and (current is None or not self.has_windows()):
+            self.store.set_setting("windows", plan)
 
     def windowed(self) -> dict[str, int]:
         """{path: number of windows} of the videos stored with windows."""
@@ -309,22 +339,30 @@ class Index:
         self.remove(paths)
         return paths
 
-    def failures(self) -> dict[str, tuple[int, float, str]]:
-        """{path: (size_bytes, mtime, reason)} of files that failed to embed, by file version."""
+    def failures(self) -> dict[str, Failure]:
+        """{path: Failure} of files that failed to embed, by file version."""
         try:
-            rows = self.store.execute("SELECT path, size_bytes, mtime, reason FROM failures").fetchall()
-        except sqlite3.OperationalError:  # a read-only index from before this table
-            return {}
-        return {path: (int(size), float(mtime), reason) for path, size, mtime, reason in rows}
+            rows = self.store.execute("SELECT path, size_bytes, mtime, reason, windows FROM failures").fetchall()
+        except sqlite3.OperationalError:  # a read-only index from before this table (or its windows column)
+            try:
+                rows = [(*row, None) for row in
+                        self.store.execute("SELECT path, size_bytes, mtime, reason FROM failures").fetchall()]
+            except sqlite3.OperationalError:
+                return {}
+        return {path: Failure(int(size), float(mtime), reason, json.loads(windows) if windows else None)
+                for path, size, mtime, reason, windows in rows}
 
-    def record_failure(self, path: str, size_bytes: int, mtime: float, reason: str | None) -> None:
-        """Remember that this version of ``path`` failed (``reason``), or forget it (None)."""
+    def record_failure(self, path: str, size_bytes: int, mtime: float, reason: str | None,
+                       windows: dict[str, Any] | None = None) -> None:
+        """Remember that this version of ``path`` failed (``reason``) in a build with the window
+        plan ``windows`` (None: without windows), or forget it (``reason`` None)."""
         with self.store.transaction():
             if reason is None:
                 self.store.execute("DELETE FROM failures WHERE path = ?", (path,))
             else:
-                self.store.execute("INSERT OR REPLACE INTO failures (path, size_bytes, mtime, reason) VALUES (?,?,?,?)",
-                                   (path, size_bytes, mtime, reason))
+                self.store.execute("INSERT OR REPLACE INTO failures (path, size_bytes, mtime, reason, windows) "
+                                   "VALUES (?,?,?,?,?)", (path, size_bytes, mtime, reason,
+                                                          json.dumps(windows) if windows else None))
 
     def touch(self, path: str, size_bytes: int, mtime: float) -> None:
         """Record a new mtime/size for a clip whose content is unchanged."""

@@ -5,11 +5,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from ..embedding import MAX_MAP_SIDE, MAX_VALUE
 from ..errors import ConfigError, IndexStoreError
 from .layout import RowLayout
 from .rows import row_problem
@@ -48,18 +52,43 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     return len(rows)
 
 
+CLIP_COLUMNS = "id, path, moments, duration_seconds, fps, motion_map, map_rows, map_columns"
+
+
+def clip_problem(row: tuple[Any, ...], width: int) -> str | None:
+    """Why a ``clips`` row (``CLIP_COLUMNS``) is unusable, or None: its parts (size, finite, within
+    MAX_VALUE), a path that is not absolute text, a duration or fps that is not a finite positive
+    number, a motion map that is not the patch grid it says it is."""
+    clip_id, path, blob, duration, fps, motion_map, rows, columns = row
+    problem = row_problem(blob, width)
+    if problem:
+        return problem
+    if np.abs(np.frombuffer(blob, dtype=np.float32)).max(initial=0.0) > MAX_VALUE:
+        return f"has values beyond {MAX_VALUE:g}"
+    if not isinstance(path, str) or not os.path.isabs(path) or any(c in path for c in "\x00\n\r"):
+        return "has a path that is not absolute (a server would read it against its own folder)"
+    for name, value in (("duration", duration), ("fps", fps)):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            return f"has a {name} that is not a finite, non-negative number ({value!r})"
+    if motion_map is not None:
+        if not (isinstance(rows, int) and isinstance(columns, int) and 0 < rows <= MAX_MAP_SIDE
+                and 0 < columns <= MAX_MAP_SIDE and isinstance(motion_map, bytes) and len(motion_map) == 4 * rows * columns):
+            return f"has a motion map that is not a patch grid ({rows} x {columns})"
+    return None
+
+
 def check(store: RowStore) -> list[str]:
-    """Every problem found: SQLite's integrity check, then each row's size and finiteness.
-    Empty when the index is sound."""
+    """Every problem found: SQLite's integrity check, then each clip row (``clip_problem``) and
+    window row. Empty when the index is sound."""
     problems = [f"sqlite: {row[0]}" for row in store.execute("PRAGMA integrity_check") if row[0] != "ok"]
     try:
         width = RowLayout.read(store).width  # also validates the stored config
     except IndexStoreError as error:
         return problems + [str(error)]
-    for clip_id, path, blob in store.execute("SELECT id, path, moments FROM clips"):
-        problem = row_problem(blob, width)
+    for row in store.execute(f"SELECT {CLIP_COLUMNS} FROM clips"):
+        problem = clip_problem(row, width)
         if problem:
-            problems.append(f"clip {clip_id} {problem} ({path})")
+            problems.append(f"clip {row[0]} {problem} ({str(row[1])[:200]})")
     for clip_id, path in _bad_windows(store, width):
         problems.append(f"clip {clip_id} has an unusable window row ({path})")
     return problems
@@ -75,7 +104,7 @@ def _bad_windows(store: RowStore, width: int) -> list[tuple[int, str]]:
     bad = {}
     for clip_id, path, blob, start, end in rows:
         if row_problem(blob, width) or not (isinstance(start, (int, float)) and isinstance(end, (int, float))
-                                            and 0 <= start < end):
+                                            and math.isfinite(end) and 0 <= start < end):
             bad[clip_id] = path
     return sorted(bad.items())
 
@@ -84,6 +113,5 @@ def unusable_paths(store: RowStore, layout: RowLayout) -> list[str]:
     """The paths of clips ``check`` finds unusable: a bad row, or a bad window row of its video
     (the video is embedded again whole)."""
     width = layout.width
-    bad = [path for clip_id, path, blob in store.execute("SELECT id, path, moments FROM clips")
-           if row_problem(blob, width)]
+    bad = [row[1] for row in store.execute(f"SELECT {CLIP_COLUMNS} FROM clips") if clip_problem(row, width)]
     return bad + [path for _, path in _bad_windows(store, width) if path not in bad]

@@ -56,9 +56,20 @@ CREATE TABLE IF NOT EXISTS failures (
     path TEXT PRIMARY KEY,
     size_bytes INTEGER NOT NULL,
     mtime REAL NOT NULL,
-    reason TEXT NOT NULL
+    reason TEXT NOT NULL,
+    windows TEXT
 );
 """
+# Columns added to tables of older indexes when they are opened for writing: (table, column, declaration).
+MIGRATIONS = (("failures", "windows", "TEXT"),)
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Add the columns an index from an older version lacks (SQLite's ADD COLUMN: no rewrite)."""
+    for table, column, declaration in MIGRATIONS:
+        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 # Settings written with the first clip and never changed: cached once committed.
 FIXED_SETTINGS = frozenset({"features", "config", "orders", "dim", "parts"})
@@ -145,6 +156,7 @@ class RowStore:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
                 connection.executescript(SCHEMA)
+                migrate(connection)
         except sqlite3.DatabaseError as error:
             raise IndexStoreError(f"{database}: not a readable index ({error})") from None
         return cls(path, connection, read_only)
