@@ -148,9 +148,6 @@ def served_page(app, width: int = 1280, height: int = 900):
     """(page, base URL) of ``app`` served by uvicorn in a thread and opened in headless Chromium.
     Skips without Chromium or Playwright; on CI (CI=true) a missing Chromium is a failure."""
     import shutil
-    import socket
-    import threading
-    import time
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
@@ -158,27 +155,42 @@ def served_page(app, width: int = 1280, height: int = 900):
             pytest.fail("CI needs Chromium for the browser test: `make setup` installs Debian's chromium as root")
         pytest.skip("no Chromium (make setup installs it as root)")
     playwright = pytest.importorskip("playwright.sync_api")
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
+    with served_app(app) as base:
         with playwright.sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync"])
             try:
-                yield browser.new_page(viewport={"width": width, "height": height}), f"http://127.0.0.1:{port}"
+                yield browser.new_page(viewport={"width": width, "height": height}), base
             finally:
                 browser.close()
+
+
+@contextmanager
+def served_app(app, **config):
+    """The base URL of ``app`` served by uvicorn in a thread on a free port of 127.0.0.1, with the
+    serve command's protocol (``server/protocol.py``); ``config`` goes to ``uvicorn.Config``."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from semantic_moments.server.protocol import HeaderDeadline
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=HeaderDeadline,
+                                           **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

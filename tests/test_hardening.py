@@ -69,7 +69,7 @@ def test_an_oversized_upload_is_cut_off_while_streaming(client, tmp_path):
     status = next(message["status"] for message in responses if message["type"] == "http.response.start")
     assert status == 413
     assert len(consumed) <= 3, f"read {len(consumed)} MB of a body over a 1 MB limit"
-    assert not any((tmp_path / "uploads").iterdir())
+    assert not any(path.is_file() for path in (tmp_path / "uploads").rglob("*"))
 
 
 def test_a_declared_oversized_body_is_refused_before_reading(client):
@@ -642,3 +642,176 @@ def test_check_reports_rows_no_local_build_writes(tmp_path, tiny):
         assert len(problems) == 2 and "not absolute" in problems[0] and "duration" in problems[1]
         assert sorted(index.repair()) == sorted(["../../etc/passwd", str(tmp_path / "other.mp4")])
         assert index.check() == [] and len(index) == 0
+
+
+# -- slow work, slow clients, uploads that outlive the server ----------------------------------------
+
+
+def _raw_request(base: str, head: bytes, body_parts=(), pause: float = 0.0, read_for: float = 3.0) -> bytes:
+    """What the server answers on a raw socket (``head``, then ``body_parts`` ``pause`` s apart), and
+    b"" once it closes: everything until the server closes or ``read_for`` s pass."""
+    import socket
+    import time
+
+    host, port = base.rsplit("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=read_for) as sock:
+        sock.sendall(head)
+        for part in body_parts:
+            time.sleep(pause)
+            try:
+                sock.sendall(part)
+            except OSError:
+                break
+        answer = b""
+        deadline = time.monotonic() + read_for
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except (TimeoutError, OSError):
+                break
+            if not data:
+                return answer + b"<closed>"
+            answer += data
+        return answer
+
+
+def test_slow_previews_are_queued_503_beyond_and_the_api_keeps_answering(served, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import httpx
+
+    from conftest import served_app
+    from semantic_moments.server import create_app, previews
+
+    started, stopped = [], []
+
+    def slow_transcode(source, target, cancelled):
+        started.append(source)
+        for _ in range(100):  # 5 s unless its client leaves
+            if cancelled():
+                stopped.append(source)
+                raise previews.Cancelled("gone")
+            time.sleep(0.05)
+        target.write_bytes(source.read_bytes())
+
+    monkeypatch.setattr(previews, "playable", lambda path: False)
+    monkeypatch.setattr(previews, "_transcode", slow_transcode)
+    app = create_app(served / "idx", upload_dir=tmp_path / "uploads")
+    with served_app(app) as base:
+        clip = httpx.get(f"{base}/api/clips").json()["clips"][0]["id"]
+        answers: list[int] = []
+
+        def ask(timeout):
+            try:
+                answers.append(httpx.get(f"{base}/api/clips/{clip}/video", timeout=timeout).status_code)
+            except httpx.TimeoutException:
+                answers.append(0)  # the client left
+
+        threads = [threading.Thread(target=ask, args=(0.5,)) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.2)
+        began = time.monotonic()
+        assert httpx.get(f"{base}/api/info", timeout=2).status_code == 200  # not stuck behind the queue
+        assert time.monotonic() - began < 1.0
+        for thread in threads:
+            thread.join()
+        assert answers.count(503) >= 20 - 1 - 8  # one running, eight waiting, the rest refused at once
+        for _ in range(60):  # the clients left: the running transcode stops at its next check
+            if stopped:
+                break
+            time.sleep(0.1)
+        assert stopped and len(started) <= 9
+        response = httpx.get(f"{base}/api/clips/{clip}/video", timeout=10)  # the queue is free again
+        assert response.status_code == 200
+
+
+def test_a_full_queue_says_when_to_retry(served, tmp_path, monkeypatch):
+    import asyncio
+
+    from semantic_moments.server.work import WorkQueue
+
+    queue = WorkQueue("test", running=1, waiting=0)
+
+    async def scenario():
+        first = asyncio.create_task(queue.run(None, lambda cancelled: __import__("time").sleep(0.3) or 1))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Exception) as refused:
+            await queue.run(None, lambda cancelled: 2)
+        return await first, refused.value
+
+    result, refused = asyncio.run(scenario())
+    assert result == 1 and refused.status_code == 503 and refused.headers["Retry-After"]
+
+
+def test_slow_clients_are_cut_off_and_a_refused_body_closes_the_connection(served, tmp_path, monkeypatch):
+    from conftest import served_app
+    from semantic_moments.server import create_app
+    from semantic_moments.server.protocol import HeaderDeadline
+
+    monkeypatch.setattr(HeaderDeadline, "header_seconds", 0.5)
+    app = create_app(served / "idx", upload_dir=tmp_path / "uploads", max_upload_mb=1, body_idle_seconds=0.5)
+    with served_app(app) as base:
+        # headers that never finish: closed at the deadline, without an answer
+        assert _raw_request(base, b"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n", read_for=3) == b"<closed>"
+        # a body that stops: 408 and closed
+        answer = _raw_request(base, b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                    b"Content-Length: 100\r\n\r\n{\"query\"", read_for=3)
+        assert answer.startswith(b"HTTP/1.1 408") and b"connection: close" in answer.lower() and answer.endswith(b"<closed>")
+        # an upload over the limit: 413 and closed, the rest of the body is not read
+        head = (b"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                b"Content-Type: multipart/form-data; boundary=xyz\r\n\r\n")
+        part = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'
+        chunks = [b"%x\r\n%s\r\n" % (len(data), data) for data in [part] + [b"\0" * (1 << 16)] * 64]
+        answer = _raw_request(base, head, chunks, pause=0.0, read_for=5)  # 4 MB sent, 1 MB allowed
+        assert answer.startswith(b"HTTP/1.1 413") and b"connection: close" in answer.lower() and answer.endswith(b"<closed>")
+
+
+def test_uploads_live_only_as_long_as_the_server_even_in_an_explicit_folder(served, tmp_path):
+    folder = tmp_path / "uploads"
+    (folder / "semantic-moments-uploads").mkdir(parents=True)
+    (folder / "semantic-moments-uploads" / "leftover.mp4").write_bytes(b"from a server that was killed")
+    (folder / "mine.txt").write_text("the user's own file")
+    clip = write_video(tmp_path / "q.mp4", moving_square(12, 64, (250, 250, 250), "right"))
+    with api_client(served / "idx", folder) as client:
+        assert not (folder / "semantic-moments-uploads" / "leftover.mp4").exists()  # a restart clears its own
+        with open(clip, "rb") as handle:
+            assert client.post("/api/uploads", files={"file": ("q.mp4", handle, "video/mp4")}).status_code == 200
+        assert len([p for p in folder.rglob("*.mp4")]) == 1
+    assert [p.name for p in folder.rglob("*") if p.is_file()] == ["mine.txt"]  # ours gone, the user's kept
+
+
+def test_timeline_needs_both_ends_of_a_segment(client):
+    clip = first_id(client)
+    for params in ({"a": clip, "b": clip, "start": 1.0}, {"a": clip, "b": clip, "end": 2.0}):
+        response = client.get("/api/timeline", params=params)
+        assert response.status_code == 422 and "both start and end" in response.json()["detail"]
+
+
+def test_thumbnails_of_files_that_exist_are_never_410(tmp_path):
+    import time
+
+    from test_video import packed_b_frames_avi
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    packed_b_frames_avi(folder / "packed.avi")
+    write_video(folder / "a.mp4", moving_square(16, 64, (200, 40, 90), "right"))
+    write_video(folder / "b.mp4", moving_square(16, 64, (20, 240, 90), "down"))
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, [folder], SemanticMoments("test-tiny", frames=8))
+    with api_client(tmp_path / "idx", tmp_path / "uploads") as client:
+        ids = {clip["name"]: clip["id"] for clip in client.get("/api/clips").json()["clips"]}
+        assert client.get(f"/api/clips/{ids['packed.avi']}/thumbnail").status_code == 200  # packed B-frames
+        assert client.get(f"/api/clips/{ids['packed.avi']}/video").status_code == 200  # its H.264 preview
+        touched = folder / "a.mp4"  # same bytes, new mtime: still the indexed file
+        os.utime(touched, (time.time() + 100, time.time() + 100))
+        assert client.get(f"/api/clips/{ids['a.mp4']}/thumbnail").status_code == 200
+        broken = folder / "b.mp4"  # same size and mtime, but no longer a video
+        status = broken.stat()
+        broken.write_bytes(b"\0" * status.st_size)
+        os.utime(broken, ns=(status.st_atime_ns, status.st_mtime_ns))
+        response = client.get(f"/api/clips/{ids['b.mp4']}/thumbnail")
+        assert response.status_code == 422 and "cannot make a thumbnail" in response.json()["detail"]
+        assert str(folder) not in response.text and "b.mp4" in response.text

@@ -44,5 +44,10 @@ def run_serve(args: argparse.Namespace) -> int:
     hosts = tuple(args.allowed_host) + ((args.host,) if args.host not in ("0.0.0.0", "::") else ())
     app = create_app(args.index, upload_dir=args.upload_dir, max_upload_mb=args.max_upload_mb, allowed_hosts=hosts)
     print(f"serving {args.index} at http://{args.host}:{args.port}/ (API docs at /docs); Ctrl-C stops", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    from ..server.protocol import HeaderDeadline
+
+    # slow clients are cut off: headers within 10 s (HeaderDeadline), a body never idle 30 s (guards.py),
+    # idle kept connections after 5 s; at most 512 connections at once (more get 503)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", http=HeaderDeadline, timeout_keep_alive=5,
+                limit_concurrency=512, timeout_graceful_shutdown=5)
     return 0

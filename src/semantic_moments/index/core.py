@@ -419,17 +419,19 @@ class Index:
                 break
         return (int(row[0]), row[1]) if row else None
 
-    def file_record(self, clip_id: int) -> tuple[int, float, str] | None:
-        """(size_bytes, mtime, real path) recorded for a clip's file when it was indexed, or None. The
-        real path is where the indexed path led then (through any links); older rows give the path."""
-        row = self.store.execute("SELECT size_bytes, mtime, path, header FROM clips WHERE id = ?", (clip_id,)).fetchone()
+    def file_record(self, clip_id: int) -> tuple[int, float, str, str] | None:
+        """(size_bytes, mtime, real path, content hash) recorded for a clip's file when it was indexed,
+        or None. The real path is where the indexed path led then (through any links); older rows give
+        the path."""
+        row = self.store.execute("SELECT size_bytes, mtime, path, header, content_hash FROM clips WHERE id = ?",
+                                 (clip_id,)).fetchone()
         if row is None:
             return None
         try:
             real = json.loads(row[3]).get("real_path")
         except (json.JSONDecodeError, AttributeError, TypeError):
             real = None
-        return int(row[0]), float(row[1]), real or row[2]
+        return int(row[0]), float(row[1]), real or row[2], row[4]
 
     def moments_of(self, clip_id: int) -> np.ndarray:
         """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""

@@ -30,13 +30,16 @@ from pydantic import BaseModel, Field
 from ..collection import VIDEO_SUFFIXES, is_within, model_for_index
 from ..errors import ConfigError, SemanticMomentsError
 from ..index import Index
-from .guards import LOCAL_HOSTS, RequestGuard
+from .guards import BODY_IDLE_SECONDS, LOCAL_HOSTS, RequestGuard
 from .previews import Previews
+from .work import WorkQueue
 
 STATIC = Path(__file__).parent / "static"
 THUMBNAIL_SIZE = (90, 160)  # height, width
 THUMBNAIL_CACHE = 2048
-THUMBNAIL_DECODES = 2  # thumbnails decoding at once; more requests wait
+THUMBNAIL_DECODES = 2  # thumbnails decoding at once
+WAITING = 8  # requests of each kind of slow work allowed to wait; more get 503 with Retry-After
+UPLOADS_FOLDER = "semantic-moments-uploads"  # the server's own folder inside an --upload-dir
 LARGEST_ID = 2**63 - 1  # SQLite's integer range
 
 
@@ -61,7 +64,11 @@ class ServerState:
             folders = {str(Path(path).parent.resolve()) for path in index.files()} if upload_dir is not None else set()
         if upload_dir is not None and is_within(str(upload_dir.resolve()), folders):  # before anything is created
             raise ConfigError(f"{upload_dir}: uploads must not go inside an indexed folder")
-        self.upload_dir = upload_dir or Path(tempfile.mkdtemp(prefix="semantic-moments-uploads-"))
+        if upload_dir is not None:  # our own folder inside it: emptied now (a stopped server's) and at stop
+            self.upload_dir = upload_dir / UPLOADS_FOLDER
+            shutil.rmtree(self.upload_dir, ignore_errors=True)
+        else:
+            self.upload_dir = Path(tempfile.mkdtemp(prefix="semantic-moments-uploads-"))
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         self.previews = Previews(self.upload_dir / "previews")  # removed with the upload folder
         self.max_upload_bytes = max_upload_bytes
@@ -71,6 +78,9 @@ class ServerState:
         self._model = None
         self._lock = threading.Lock()
         self._local = threading.local()
+        self.previews_queue = WorkQueue("preview", running=1, waiting=WAITING)
+        self.thumbnails_queue = WorkQueue("thumbnail", running=THUMBNAIL_DECODES, waiting=4 * WAITING)
+        self.uploads_queue = WorkQueue("upload", running=1, waiting=WAITING)
 
     def index(self) -> Index:
         """One connection per server thread (SQLite connections are not shared across threads)."""
@@ -159,18 +169,20 @@ def create_app(
     max_upload_mb: float = 200.0,
     max_uploads: int = 50,
     allowed_hosts: tuple[str, ...] = (),
+    body_idle_seconds: float = BODY_IDLE_SECONDS,
 ):
     """The FastAPI app over the index at ``index_path``. Raises SemanticMomentsError if it is missing
     or empty, or if ``upload_dir`` lies inside an indexed folder. ``allowed_hosts``: host names
-    answered besides 127.0.0.1, localhost and [::1] (guards.py)."""
+    answered besides 127.0.0.1, localhost and [::1]; ``body_idle_seconds``: how long a request body may
+    send nothing (guards.py). Uploads live in a folder of the server's own (inside ``upload_dir``
+    when given), emptied when it starts and when it stops."""
     state = ServerState(Path(index_path), Path(upload_dir) if upload_dir else None,
                         int(max_upload_mb * 2**20), max_uploads)
 
     @asynccontextmanager
     async def lifespan(_app):
         yield
-        if upload_dir is None:  # our own temporary folder: uploads live only as long as the server
-            shutil.rmtree(state.upload_dir, ignore_errors=True)
+        shutil.rmtree(state.upload_dir, ignore_errors=True)  # ours alone: uploads live as long as the server
 
     app = FastAPI(title="semantic-moments", description="Search a motion index by example.", version="1",
                   lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -178,8 +190,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _serve_api_docs(app)
     app.add_middleware(RequestGuard, allowed_hosts=(*LOCAL_HOSTS, *allowed_hosts),
-                       max_upload_bytes=state.max_upload_bytes + 64 * 1024)  # multipart headers on top of the file
-    thumbnail_decodes = threading.BoundedSemaphore(THUMBNAIL_DECODES)
+                       max_upload_bytes=state.max_upload_bytes + 64 * 1024,  # multipart headers on top of the file
+                       body_idle_seconds=body_idle_seconds)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -257,31 +269,46 @@ def create_app(
             raise HTTPException(status_code=410, detail=f"clip {clip_id}'s file is gone; rebuild the index") from None
         import stat as stat_module
 
-        if (not stat_module.S_ISREG(status.st_mode) or recorded is None
-                or os.path.realpath(path) != recorded[2] or (status.st_size, status.st_mtime) != recorded[:2]):
+        changed = (not stat_module.S_ISREG(status.st_mode) or recorded is None
+                   or os.path.realpath(path) != recorded[2] or status.st_size != recorded[0])
+        if not changed and status.st_mtime != recorded[1]:  # touched: the content decides
+            from ..video import hash_file
+
+            changed = hash_file(path) != recorded[3]
+        if changed:
             raise HTTPException(status_code=410, detail=f"clip {clip_id}'s file changed since it was indexed "
                                                         "(replaced, moved or linked elsewhere); rebuild the index")
         return Path(path)
 
-    @app.get("/api/clips/{clip_id}/video",
-             summary="the clip's video: the file itself, or an H.264 MP4 preview where browsers cannot play it")
-    def video(clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> FileResponse:
-        path = indexed_file_or_410(clip_id)
+    def unprocessable(what: str, path: Path, error: BaseException) -> HTTPException:
+        """422 naming the clip's file by its name only (a browser never sees where files live)."""
+        reason = str(error).replace(str(path), path.name).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return HTTPException(status_code=422, detail=f"cannot make a {what}: {reason}")
+
+    async def served_video(request: Request, path: Path) -> FileResponse:
+        """The file itself where browsers play it, else its preview (made in the bounded queue)."""
+        def make(cancelled) -> Path:
+            return state.previews.get(path, cancelled)
+
         try:
-            served = state.previews.get(path)
+            served = await state.previews_queue.run(request, make)
         except SemanticMomentsError as error:
-            raise HTTPException(status_code=410, detail=str(error)) from None
+            raise unprocessable("browser preview", path, error) from None
         return FileResponse(served, media_type="video/mp4" if served != path else None)
 
+    @app.get("/api/clips/{clip_id}/video",
+             summary="the clip's video: the file itself, or an H.264 MP4 preview where browsers cannot play it")
+    async def video(request: Request, clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> FileResponse:
+        return await served_video(request, indexed_file_or_410(clip_id))
+
     @app.get("/api/clips/{clip_id}/thumbnail", summary="a JPEG of the clip's middle frame")
-    def thumbnail(clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> Response:
+    async def thumbnail(request: Request, clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> Response:
         if clip_id not in state.thumbnails:
             path = indexed_file_or_410(clip_id)
             try:
-                with thumbnail_decodes:
-                    data = _thumbnail(path)
+                data = await state.thumbnails_queue.run(request, lambda cancelled: _thumbnail(path))
             except SemanticMomentsError as error:
-                raise HTTPException(status_code=410, detail=str(error)) from None
+                raise unprocessable("thumbnail", path, error) from None
             with state._lock:
                 state.thumbnails[clip_id] = data
                 while len(state.thumbnails) > THUMBNAIL_CACHE:
@@ -290,7 +317,7 @@ def create_app(
                         headers={"Cache-Control": "max-age=3600"})
 
     @app.post("/api/uploads", summary="upload a query clip; it is embedded with the index's settings")
-    def upload(file: UploadFile = File(...)) -> dict[str, Any]:
+    async def upload(request: Request, file: UploadFile = File(...)) -> dict[str, Any]:
         name = Path(file.filename or "upload").name
         suffix = Path(name).suffix.lower()
         if suffix not in VIDEO_SUFFIXES:
@@ -299,7 +326,7 @@ def create_app(
         target = state.upload_dir / f"{token}{suffix}"
         written = 0
         with open(target, "wb") as output:
-            while chunk := file.file.read(1 << 20):
+            while chunk := await file.read(1 << 20):
                 written += len(chunk)
                 if written > state.max_upload_bytes:
                     output.close()
@@ -307,22 +334,20 @@ def create_app(
                     raise HTTPException(status_code=413, detail=f"{name}: larger than the {max_upload_mb:g} MB limit")
                 output.write(chunk)
         try:
-            embedding = state.model().embed(target)
+            embedding = await state.uploads_queue.run(request, lambda cancelled: state.model().embed(target))
         except SemanticMomentsError as error:
             target.unlink(missing_ok=True)
             raise HTTPException(status_code=400, detail=str(error).replace(str(target), name)) from None
+        except BaseException:
+            target.unlink(missing_ok=True)  # queue full, client gone: nothing is kept
+            raise
         moments = state.index().raw_of(embedding)
         state.remember(Upload(token, target, name, moments, embedding.motion_map, embedding.duration_seconds))
         return {"token": token, "name": name, "duration_seconds": embedding.duration_seconds}
 
     @app.get("/api/uploads/{token}/video", summary="an uploaded clip's video")
-    def upload_video(token: str) -> FileResponse:
-        path = upload_or_404(token).path
-        try:
-            served = state.previews.get(path)
-        except SemanticMomentsError as error:
-            raise HTTPException(status_code=410, detail=str(error)) from None
-        return FileResponse(served, media_type="video/mp4" if served != path else None)
+    async def upload_video(request: Request, token: str) -> FileResponse:
+        return await served_video(request, upload_or_404(token).path)
 
     @app.post("/api/search", summary="clips most like the query, under query-time alpha")
     def search(request: SearchRequest) -> dict[str, Any]:
@@ -356,6 +381,8 @@ def create_app(
                  end: Optional[float] = Query(None, gt=0.0, allow_inf_nan=False, description="with a: query segment"),
                  motion: Optional[float] = Query(None, ge=0.0, le=1.0, allow_inf_nan=False,
                                                  description="as in /api/search")) -> dict[str, Any]:
+        if (start is None) != (end is None):
+            raise HTTPException(status_code=422, detail="give both start and end for a query segment, or neither")
         segment = (start, end) if start is not None and end is not None else None
         query, _ = query_moments(QueryRef(id=a, upload=upload, segment=segment))
         clip_id, _ = clip_or_404(b)

@@ -11,10 +11,14 @@
   otherwise counted while it streams in and cut off at the limit, so nothing larger than the limit
   is ever read, spooled or written: ``max_upload_bytes`` for uploads, ``max_body_bytes`` (1 MB)
   for everything else.
+* **Time**: a body that stops arriving for ``body_idle_seconds`` is answered 408. A refused body
+  (413, 408) is answered with ``Connection: close``, so the server closes the connection instead of
+  reading the rest of it. (Slow request *headers* are cut off by ``protocol.py``.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -22,6 +26,7 @@ from urllib.parse import urlsplit
 from starlette.exceptions import HTTPException
 
 MAX_BODY_BYTES = 1 << 20
+BODY_IDLE_SECONDS = 30.0  # a request body that sends nothing for this long is answered 408
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -51,8 +56,10 @@ class RequestGuard:
     """
 
     def __init__(self, app, allowed_hosts: Iterable[str], max_upload_bytes: int,
-                 max_body_bytes: int = MAX_BODY_BYTES, upload_paths: Iterable[str] = ("/api/uploads",)) -> None:
+                 max_body_bytes: int = MAX_BODY_BYTES, upload_paths: Iterable[str] = ("/api/uploads",),
+                 body_idle_seconds: float = BODY_IDLE_SECONDS) -> None:
         self.app = app
+        self.body_idle_seconds = float(body_idle_seconds)
         self.allowed_hosts = {host_name(host) for host in allowed_hosts}
         self.max_upload_bytes = int(max_upload_bytes)
         self.max_body_bytes = int(max_body_bytes)
@@ -88,13 +95,19 @@ class RequestGuard:
                 return
         received = 0
         started = False
+        refused = False  # the body was cut off: the connection must close, not be drained
 
         async def counted_receive():
-            nonlocal received
-            message = await receive()
+            nonlocal received, refused
+            try:
+                message = await asyncio.wait_for(receive(), self.body_idle_seconds)
+            except asyncio.TimeoutError:
+                refused = True
+                raise HTTPException(408, f"the request body sent nothing for {self.body_idle_seconds:g} s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    refused = True
                     raise HTTPException(413, f"request body is over the {limit}-byte limit")
             return message
 
@@ -102,6 +115,9 @@ class RequestGuard:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if refused:
+                    message = {**message, "headers": [*[(key, value) for key, value in message.get("headers", [])
+                                                         if key.lower() != b"connection"], (b"connection", b"close")]}
             await send(message)
 
         try:
@@ -109,7 +125,7 @@ class RequestGuard:
         except HTTPException as error:  # raised by counted_receive outside a route's handler
             if started:
                 raise
-            await _refuse(send, error.status_code, str(error.detail))
+            await _refuse(send, error.status_code, str(error.detail))  # _refuse closes the connection
 
 
 async def _refuse(send, status: int, detail: str) -> None:

@@ -4,7 +4,8 @@ Browsers play H.264 in MP4 and VP8/VP9/AV1 in WebM (and MP4); an AVI with MPEG-4
 transport stream or a WMV shows a still frame and a media error. Such a clip is transcoded once, on
 its first request, with PyAV into an H.264 MP4 (no audio, at most ``MAX_SIDE`` pixels on its longer
 side), cached in the server's preview folder under the file's identity (path, size, mtime), and
-served from there. Transcodes run one at a time; other requests for previews wait.
+served from there. Transcodes run through the server's bounded preview queue (``work.py``) and stop
+at the next frame when their client goes away.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+
+from .work import Cancelled
 
 PLAYABLE = {
     "mp4": {"h264", "vp9", "av1"},
@@ -41,11 +45,12 @@ class Previews:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._lock = threading.Lock()  # one transcode at a time: bounded CPU and memory
+        self._lock = threading.Lock()  # one transcode of a file at a time
 
-    def get(self, path: Path) -> Path:
+    def get(self, path: Path, cancelled: Callable[[], bool] = lambda: False) -> Path:
         """``path`` itself if browsers play it, else its cached H.264 preview (made now if missing).
-        Raises SemanticMomentsError (VideoError) when the file cannot be decoded."""
+        Raises SemanticMomentsError (VideoError) when the file cannot be decoded, ``work.Cancelled``
+        once ``cancelled()`` turns true while transcoding (nothing is left behind)."""
         if playable(path):
             return path
         status = path.stat()
@@ -54,15 +59,16 @@ class Previews:
         with self._lock:
             if not target.exists():
                 self.folder.mkdir(parents=True, exist_ok=True)
-                _transcode(path, target)
+                _transcode(path, target, cancelled)
         return target
 
 
-def _transcode(source: Path, target: Path) -> None:
+def _transcode(source: Path, target: Path, cancelled: Callable[[], bool] = lambda: False) -> None:
     """Write ``source``'s video as H.264 MP4 (yuv420p, even sides, at most MAX_SIDE) atomically."""
     import av
 
     from ..errors import VideoError
+    from ..video import describe_error
 
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".mp4.tmp")
     os.close(handle)
@@ -77,6 +83,8 @@ def _transcode(source: Path, target: Path) -> None:
             out.pix_fmt = "yuv420p"
             out.options = {"preset": "veryfast", "crf": "23", "movflags": "+faststart"}
             for frame in reader.decode(stream):
+                if cancelled():
+                    raise Cancelled(f"{source}: preview abandoned")
                 frame = frame.reformat(width=out.width, height=out.height, format="yuv420p")
                 frame.pts = None
                 for packet in out.encode(frame):
@@ -84,7 +92,7 @@ def _transcode(source: Path, target: Path) -> None:
             for packet in out.encode():
                 writer.mux(packet)
         os.replace(temporary, target)
-    except av.error.FFmpegError as error:
-        raise VideoError(f"{source}: cannot make a browser preview ({error})") from None
+    except (av.error.FFmpegError, IndexError, UnicodeDecodeError, ValueError) as error:
+        raise VideoError(f"{source}: cannot make a browser preview ({describe_error(error)})") from None
     finally:
         Path(temporary).unlink(missing_ok=True)

@@ -31,6 +31,8 @@ function card(clip, { video = false, score = null, percentile = null } = {}) {
     }
   } else {
     Object.assign(media, { src: `/api/clips/${clip.id}/thumbnail`, loading: "lazy", alt: clip.name });
+    // a clip that cannot be thumbnailed (the server says why) shows a placeholder, not a broken image
+    media.addEventListener("error", () => { element.classList.add("no-thumbnail"); media.alt = `${clip.name}: no preview`; });
   }
   element.tabIndex = 0; // keyboard: Tab to a card, Enter or Space to use it
   element.setAttribute("role", "button");
