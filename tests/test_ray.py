@@ -248,6 +248,23 @@ def test_a_killed_driver_leaves_a_valid_index_and_the_rerun_completes(cluster, t
     assert summary["unchanged"] == done and summary["added"] == 24 - done
 
 
+def test_ctrl_c_stops_a_ray_build_keeping_what_was_committed(cluster, tmp_path):
+    from semantic_moments.index import Index
+
+    folder = _collection(tmp_path / "videos", 24)
+    process = subprocess.Popen(_build_command(folder, tmp_path / "index", cluster), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=CLUSTER_ENV, text=True)
+    try:
+        assert _wait_for_clips(tmp_path / "index", 2, process), "the build ended before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)  # it ran to the end (35-38 s more) before
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "run the same command again" in err
+    with Index.open(tmp_path / "index") as index:
+        assert 2 <= len(index) < 24 and index.check() == []
+
+
 def test_the_local_path_never_imports_ray():
     code = ("import sys, semantic_moments, semantic_moments.cli, semantic_moments.collection, "
             "semantic_moments.engines.ray_data, semantic_moments.server.app; "

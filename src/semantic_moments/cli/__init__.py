@@ -78,6 +78,14 @@ COMMANDS = {"embed": run_embed, "compare": run_compare, "backbones": run_backbon
             "index": run_index, "search": run_search, "serve": run_serve}
 
 
+INTERRUPTED = {  # what a user needs to know after Ctrl-C, by command
+    ("index", "build"): "every clip committed so far is kept; run the same command again to continue",
+    ("index", "ingest"): "the rows committed so far are kept; run the same command again to add the rest",
+    ("embed", None): "the embedding files written so far are kept; run again to embed the rest",
+    ("bench", "run"): "features computed so far are cached; run again to continue",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process; returns the exit code (tests call this directly)."""
     parser = build_parser()
@@ -93,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"interrupted: {INTERRUPTED.get((args.command, getattr(args, 'index_command', None)), 'stopped')}",
+              file=sys.stderr)
         return 130
 
 
@@ -108,10 +117,6 @@ def entry_point() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 0
     sys.exit(code)
-
-
-if __name__ == "__main__":
-    entry_point()
 
 
 if __name__ == "__main__":

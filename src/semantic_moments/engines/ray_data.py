@@ -82,6 +82,39 @@ class EmbedWorker:
         return rows
 
 
+class _Interrupts:
+    """While open (in the main thread), the first Ctrl-C only sets ``requested`` (the caller stops at
+    its next step, keeping what it committed); a second one raises KeyboardInterrupt at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> _Interrupts:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+        import sys
+
+        if self.requested:
+            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+        print("stopping after the clip in hand (Ctrl-C again to stop at once)...", file=sys.stderr)
+
+    def __exit__(self, *exc_info: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def _columns(batch: dict[str, Any]) -> dict[str, list]:
     """Parquet columns of embedded rows (the failed ones are left out)."""
     out: dict[str, list] = {name: [] for name in ("path", "size_bytes", "mtime", "content_hash", "settings",
@@ -226,18 +259,25 @@ class RayEngine:
             num_gpus=gpus or None)  # Ray Data restarts dead actors and retries their tasks by default
 
     def iter_results(self, paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[EmbedResult, str]]:
-        """(EmbedResult, worker node id) for every path, in the order they finish."""
-        for row in self._dataset([str(path) for path in paths]).iter_rows():
-            name = str(row["path"])
-            if row["ok"]:
-                try:
-                    embedding = Embedding.from_bytes(bytes(row["embedding"]), name)
-                except SemanticMomentsError as error:
-                    yield EmbedResult(name, None, error), str(row["node"])
-                    continue
-                yield EmbedResult(name, embedding, None), str(row["node"])
-            else:
-                yield EmbedResult(name, None, SemanticMomentsError(str(row["error"]))), str(row["node"])
+        """(EmbedResult, worker node id) for every path, in the order they finish.
+
+        Ctrl-C stops it at the next result with KeyboardInterrupt (Ray Data's iterator swallows the
+        interrupt itself and would run the build to its end); a second Ctrl-C stops it at once."""
+        with _Interrupts() as interrupts:
+            for row in self._dataset([str(path) for path in paths]).iter_rows():
+                yield self._result(row)
+                if interrupts.requested:
+                    raise KeyboardInterrupt
+
+    @staticmethod
+    def _result(row) -> tuple[EmbedResult, str]:
+        name = str(row["path"])
+        if not row["ok"]:
+            return EmbedResult(name, None, SemanticMomentsError(str(row["error"]))), str(row["node"])
+        try:
+            return EmbedResult(name, Embedding.from_bytes(bytes(row["embedding"]), name), None), str(row["node"])
+        except SemanticMomentsError as error:
+            return EmbedResult(name, None, error), str(row["node"])
 
     def write_parquet(self, paths: Sequence[str | os.PathLike[str]], folder: str | os.PathLike[str]) -> tuple[int, dict[str, str]]:
         """Embed ``paths`` and write the Parquet shards into ``folder`` from the workers; returns
