@@ -169,3 +169,18 @@ def test_embed_a_folder_of_videos_embeds_each_and_an_image_folder_stays_one_clip
     assert report["embedded"] == 3 and report["failed"] == 0
     assert sorted(path.name for path in out.iterdir()) == ["frames.moments.safetensors", "one.moments.safetensors",
                                                             "two.moments.safetensors"]
+
+
+@pytest.mark.parametrize("command", ["index", "bench"])
+def test_help_lists_every_action(command, capsys):
+    import argparse
+
+    from semantic_moments.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    shown = capsys.readouterr().out
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]  # noqa: SLF001
+    actions = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices  # noqa: SLF001
+    assert ", ".join(actions) in " ".join(shown.split())

@@ -12,8 +12,7 @@ from ..windows import WindowPlan
 def add_bench_commands(commands) -> None:
     bench = commands.add_parser("bench", help="SimMotion-style benchmarks: make data, run, report",
                                 description="Build benchmark manifests and compare methods side by side.")
-    actions = bench.add_subparsers(dest="bench_command", metavar="ACTION", required=True,
-                                   help="make-synthetic, make-real or run")
+    actions = bench.add_subparsers(dest="bench_command", metavar="ACTION", required=True)
 
     synthetic = actions.add_parser(
         "make-synthetic", help="render procedural SimMotion-style triplets",
@@ -89,6 +88,7 @@ def add_bench_commands(commands) -> None:
     localize.add_argument("--windows", default="3:0.5", metavar="LEN[:STRIDE]", help="window plan; default: %(default)s")
     localize.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples; default: %(default)s")
     localize.add_argument("--quiet", action="store_true", help="no progress bars")
+    actions.help = ", ".join(actions.choices)  # from the actions themselves: it cannot go stale
 
 
 def _localize(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from .arguments import (MAX_RESULTS, MODEL_OPTIONS, non_negative_float, parse_al
 def add_index_commands(commands) -> None:
     index = commands.add_parser("index", help="build and maintain a motion index of video folders",
                                 description="A persistent, incremental index: embed a collection once, search it.")
-    actions = index.add_subparsers(dest="index_command", metavar="ACTION", required=True, help="build or info")
+    actions = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     build = actions.add_parser(
         "build", help="add new/changed videos under DIR... to the index (resumable)",
         description="Scan DIR... recursively and embed only new or changed videos (content hash). Each clip is "
@@ -80,6 +80,7 @@ def add_index_commands(commands) -> None:
                                 description="Remove the clips whose stored rows are unusable and the ANN file; "
                                             "SQLite-level damage needs a new index built from the folders.")
     repair.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    actions.help = ", ".join(actions.choices)  # from the actions themselves: it cannot go stale
 
     search = commands.add_parser(
         "search", help="find the indexed clips whose motion is most like QUERY",
