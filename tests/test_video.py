@@ -391,3 +391,39 @@ def test_a_frame_that_never_decodes_is_the_frame_displayed_at_its_time(tmp_path)
         streamed = np.concatenate(list(reader.iter_frames_at([0, last])))
     assert used[0] == 0 and used[1] < last and decoded_index(frames[1]) == used[1]
     np.testing.assert_array_equal(streamed, frames)
+
+
+def test_a_minimum_rate_samples_the_centre_of_a_long_clip_and_leaves_short_ones_alone():
+    from semantic_moments.video import sample_frame_indices
+
+    times = np.arange(300) / 30.0  # 10 s at 30 fps
+    whole = sample_frame_indices(times, 16, duration=10.0)
+    assert np.array_equal(sample_frame_indices(times, 16, duration=10.0, min_rate=1.0), whole)  # 16 s >= 10 s
+    central = sample_frame_indices(times, 16, duration=10.0, min_rate=4.0)  # 4 s: 3 s to 7 s
+    seconds = times[central]
+    assert 3.0 <= seconds[0] < seconds[-1] < 7.0 and np.allclose(np.diff(seconds), 0.25, atol=1 / 30)
+    segment = sample_frame_indices(times, 16, segment=(1.0, 9.0), duration=10.0, min_rate=4.0)  # 3-7 s again
+    assert np.array_equal(segment, central)
+
+
+def test_the_minimum_rate_is_recorded_validated_and_refuses_windows_it_would_change(tmp_path):
+    from semantic_moments import MomentsConfig
+    from semantic_moments.embedder import SemanticMoments
+    from semantic_moments.windows import WindowPlan
+
+    config = MomentsConfig(num_frames=16, min_rate=4.0)
+    assert MomentsConfig.from_dict(config.to_dict()) == config and config.sampled_seconds() == 4.0
+    assert MomentsConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "min_rate"}).min_rate is None
+    for bad in (0.0, -1.0, float("inf"), "x"):
+        with pytest.raises(ConfigError, match="min_rate"):
+            MomentsConfig(min_rate=bad)
+    assert WindowPlan.parse("4:1", 16).require_rate(4.0).length == 4.0
+    with pytest.raises(ConfigError, match="windows of at most 4 s"):
+        WindowPlan.parse("8:1", 16).require_rate(4.0)
+    model = SemanticMoments("test-tiny", frames=8, min_rate=4.0)
+    long = write_video(tmp_path / "long.mp4", numbered_frames(100), fps=10)  # 10 s
+    clip = model.read(long)
+    assert 3.0 <= clip.pts_seconds[0] and clip.pts_seconds[-1] < 7.0  # the central 2 s
+    assert SemanticMoments("test-tiny", frames=8, min_rate=0).config.min_rate is None  # 0: the whole clip
+    embedding = model.embed(long)
+    assert embedding.config.min_rate == 4.0 and embedding.feature_settings()["min_rate"] == 4.0

@@ -152,6 +152,8 @@ def build_index(
         plan = WindowPlan.parse(windows, model.config.num_frames)
     elif index.window_plan is not None:
         plan = WindowPlan.parse(index.window_plan, model.config.num_frames)
+    if plan is not None:
+        plan.require_rate(model.config.min_rate)
     if plan is not None and plan.frames != model.config.num_frames:
         raise ConfigError(f"the index's windows hold {plan.frames} frames, the model samples {model.config.num_frames}")
     if plan is not None and engine is not None:

@@ -39,6 +39,10 @@ class MomentsConfig:
             ``"frame"`` (moments of one pooled/CLS token per frame).
         fusion: ``"concat"`` (R^{len(orders) * d}) or ``"add"`` (weighted sum, R^d).
         num_frames: T, frames sampled uniformly from each clip.
+        min_rate: samples per second at least (``video/sample.py``): a clip longer than
+            T / min_rate seconds is sampled over its central T / min_rate seconds, so that
+            consecutive samples stay close enough for the token flow; None samples the whole clip
+            however long it is (the paper's rule).
         flow_weight: weight of the token flow (``flow.py``: which way the features move, per cell of
             a spatial pyramid, per stretch of the clip) beside the moments; 0 leaves it out of the
             fused vector (it is still computed and stored for patch granularity, so it can be
@@ -58,6 +62,7 @@ class MomentsConfig:
     granularity: Granularity = "patch"
     fusion: Fusion = "concat"
     num_frames: int = 32
+    min_rate: float | None = None
     flow_weight: float = 0.0
     flow_grids: tuple[int, ...] = (2, 4)
     flow_segments: int = 2
@@ -81,6 +86,14 @@ class MomentsConfig:
         if int(self.num_frames) < 2:
             raise ConfigError(f"num_frames must be at least 2 (motion needs two frames), got {self.num_frames}")
         object.__setattr__(self, "num_frames", int(self.num_frames))
+        if self.min_rate is not None:
+            try:
+                rate = float(self.min_rate)
+            except (TypeError, ValueError):
+                raise ConfigError(f"min_rate must be a number of samples per second, got {self.min_rate!r}") from None
+            if not 0.0 < rate < float("inf"):
+                raise ConfigError(f"min_rate must be positive and finite (samples per second), got {self.min_rate!r}")
+            object.__setattr__(self, "min_rate", rate)
         object.__setattr__(self, "flow_weight", validate_flow_weight(self.flow_weight))
         grids = tuple(int(size) for size in self.flow_grids)
         if not grids or any(size < 1 for size in grids) or list(grids) != sorted(set(grids)):
@@ -123,6 +136,7 @@ class MomentsConfig:
             "granularity": self.granularity,
             "fusion": self.fusion,
             "num_frames": self.num_frames,
+            "min_rate": self.min_rate,
             "flow_weight": self.flow_weight,
             "flow_grids": list(self.flow_grids),
             "flow_segments": self.flow_segments,
@@ -139,6 +153,10 @@ class MomentsConfig:
             return cls(**{key: value for key, value in data.items() if key in known})
         except (TypeError, ValueError) as error:
             raise ConfigError(f"invalid config ({error})") from None
+
+    def sampled_seconds(self) -> float | None:
+        """The longest stretch T samples cover (T / min_rate), or None when they cover any clip."""
+        return self.num_frames / self.min_rate if self.min_rate else None
 
     def flow_parts(self) -> tuple[str, ...]:
         """Names of the stored token-flow parts, one per pyramid level (``flow.G``)."""

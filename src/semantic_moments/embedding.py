@@ -298,9 +298,13 @@ def feature_settings(backbone: dict[str, Any], config: MomentsConfig) -> dict[st
     """What must agree for two embeddings to be comparable: backbone features and moment
     definition (not alpha, orders or fusion, which can be changed afterwards)."""
     identity = {key: backbone.get(key) for key in ("name", "layer", "dim", "weights", "image_size")}
-    return {"backbone": identity, "convention": config.convention, "standardized": config.standardized,
-            "granularity": config.granularity, "num_frames": config.num_frames,
-            "flow": {"grids": list(config.flow_grids), "segments": config.flow_segments} if config.flow_parts() else None}
+    settings = {"backbone": identity, "convention": config.convention, "standardized": config.standardized,
+                "granularity": config.granularity, "num_frames": config.num_frames,
+                "flow": {"grids": list(config.flow_grids), "segments": config.flow_segments} if config.flow_parts()
+                else None}
+    if config.min_rate is not None:  # absent for whole-clip sampling, as in files made before it existed
+        settings["min_rate"] = config.min_rate
+    return settings
 
 
 def _first_line(error: BaseException) -> str:

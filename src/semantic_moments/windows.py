@@ -92,6 +92,16 @@ class WindowPlan:
             return 0
         return (samples - self.frames) // self.stride_frames + 1
 
+    def require_rate(self, min_rate: float | None) -> WindowPlan:
+        """This plan, or ConfigError when its windows sample fewer than ``min_rate`` frames a second
+        (the model's minimum rate, ``video/sample.py``): a window must embed as the same segment
+        would, and a longer segment is sampled over its centre only."""
+        if min_rate is not None and self.rate < min_rate * (1 - 1e-9):
+            raise ConfigError(f"windows of {self.length:g} s would sample {self.frames} frames at {self.rate:g} per "
+                              f"second; the model samples at least {min_rate:g} per second: use windows of at most "
+                              f"{self.frames / min_rate:g} s")
+        return self
+
     def require_count(self, duration: float, source: str) -> int:
         """``count(duration)``, or ConfigError naming ``source`` when it is above MAX_WINDOWS."""
         count = self.count(duration)

@@ -88,8 +88,8 @@ def parse_alpha(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-MODEL_OPTIONS = ("preset", "backbone", "layer", "weights", "frames", "flow_weight", "orders", "alpha", "convention",
-                 "granularity", "fusion")
+MODEL_OPTIONS = ("preset", "backbone", "layer", "weights", "frames", "min_rate", "flow_weight", "orders", "alpha",
+                 "convention", "granularity", "fusion")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +107,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--random-weights", action="store_true",
                        help="use randomly initialised weights (speed tests only; results are meaningless)")
     group.add_argument("--frames", type=int, default=None, help="T, frames sampled uniformly per clip; default: the preset's (16)")
+    group.add_argument("--min-rate", type=non_negative_float, default=None, metavar="PER_SECOND",
+                       help="samples per second at least: a clip longer than T / this is sampled over its central "
+                            "T / this seconds (0: over the whole clip, however long); default: the preset's")
     group.add_argument("--flow-weight", type=non_negative_float, default=None,
                        help="weight of the token flow beside the moments (0: moments only); default: the preset's (16)")
     group.add_argument("--orders", type=parse_orders, default=(1, 2, 3),
@@ -140,7 +143,7 @@ def model_from_args(args: argparse.Namespace):
     from ..embedder import SemanticMoments
 
     return SemanticMoments(
-        args.backbone, preset=args.preset, frames=args.frames, flow_weight=args.flow_weight,
+        args.backbone, preset=args.preset, frames=args.frames, min_rate=args.min_rate, flow_weight=args.flow_weight,
         orders=args.orders, alpha=args.alpha, convention=args.convention,
         standardized=args.standardized, granularity=args.granularity, fusion=args.fusion, layer=args.layer,
         weights=args.weights, pretrained=not args.random_weights, device=args.device, dtype=args.dtype,

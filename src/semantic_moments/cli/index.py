@@ -172,7 +172,8 @@ def run_index(args: argparse.Namespace) -> int:
         model = model_for_index(existing, args)
         windows = args.windows
         if windows is not None:
-            windows = WindowPlan.parse(windows, model.config.num_frames, args.windows_from)
+            windows = WindowPlan.parse(windows, model.config.num_frames, args.windows_from).require_rate(
+                model.config.min_rate)
             if getattr(args, "engine", "local") == "ray":
                 raise ConfigError("windows of long videos are embedded by the local engine only (not --engine ray)")
             if existing is not None:

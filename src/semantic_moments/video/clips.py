@@ -59,13 +59,14 @@ def read_video(
     size: tuple[int, int] | None = None,
     segment: tuple[float, float] | None = None,
     decode_threads: int = 0,
+    min_rate: float | None = None,
 ) -> SampledClip:
     """Sample ``num_frames`` frames from a video file (see the module docstring for the rule);
-    ``decode_threads`` as ``VideoReader``'s ``threads``."""
+    ``decode_threads`` as ``VideoReader``'s ``threads``; ``min_rate`` as in ``sample.py``."""
     with VideoReader(path, threads=decode_threads) as reader:
         if reader.num_frames == 0:
             raise VideoError(f"{reader.path}: no decodable video frames")
-        indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds)
+        indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds, min_rate)
         require_motion(indices, str(reader.path), reader.num_frames, segment)
         decoded = _frames_in_two_halves(reader, indices, size) if decode_threads == 1 else None
         frames, indices = decoded if decoded is not None else reader.decode_frames(indices, size)
@@ -136,11 +137,12 @@ def read_image_folder(
     size: tuple[int, int] | None = None,
     segment: tuple[float, float] | None = None,
     fps: float | None = None,
+    min_rate: float | None = None,
 ) -> SampledClip:
     """Sample frames from a folder of images (one frame per file, sorted by name).
 
     Times are ``index / fps`` when ``fps`` is given, else the frame index itself (then a segment is
-    in frames).
+    in frames, and ``min_rate``, in samples per second, does not apply).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -149,7 +151,7 @@ def read_image_folder(
     if not files:
         raise VideoError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     times = np.arange(len(files), dtype=np.float64) / (fps or 1.0)
-    indices = sample_frame_indices(times, num_frames, segment, len(files) / (fps or 1.0))
+    indices = sample_frame_indices(times, num_frames, segment, len(files) / (fps or 1.0), min_rate if fps else None)
     require_motion(indices, str(folder), len(files), segment)
     images: dict[int, np.ndarray] = {}
     digest = hashlib.blake2b(digest_size=16)
@@ -184,8 +186,10 @@ def read_array(
     size: tuple[int, int] | None = None,
     segment: tuple[float, float] | None = None,
     fps: float | None = None,
+    min_rate: float | None = None,
 ) -> SampledClip:
-    """Sample frames from an in-memory clip (T, H, W, 3): uint8, or float in [0, 1]."""
+    """Sample frames from an in-memory clip (T, H, W, 3): uint8, or float in [0, 1]. Without
+    ``fps`` times are frame indices and ``min_rate`` does not apply."""
     array = np.asarray(array)
     if array.ndim != 4 or array.shape[-1] != 3:
         raise VideoError(f"<array>: expected shape (T, H, W, 3), got {array.shape}")
@@ -194,7 +198,7 @@ def read_array(
             raise VideoError(f"<array>: expected uint8 or float in [0, 1], got dtype {array.dtype}")
         array = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
     times = np.arange(len(array), dtype=np.float64) / (fps or 1.0)
-    indices = sample_frame_indices(times, num_frames, segment, len(array) / (fps or 1.0))
+    indices = sample_frame_indices(times, num_frames, segment, len(array) / (fps or 1.0), min_rate if fps else None)
     require_motion(indices, "<array>", len(array), segment)
     return SampledClip(
         frames=resize_frames(array[indices], size),
@@ -214,13 +218,15 @@ def read_clip(
     size: tuple[int, int] | None = None,
     segment: tuple[float, float] | None = None,
     decode_threads: int = 0,
+    min_rate: float | None = None,
 ) -> SampledClip:
     """Sample ``num_frames`` frames from a video file, an image folder or an array (T, H, W, 3).
 
-    ``decode_threads``: the video decoder's threads (0: FFmpeg's choice; see ``VideoReader``)."""
+    ``decode_threads``: the video decoder's threads (0: FFmpeg's choice; see ``VideoReader``);
+    ``min_rate``: at least this many samples per second (``sample.py``; files only)."""
     if isinstance(source, np.ndarray) or hasattr(source, "__array__") and not isinstance(source, (str, os.PathLike)):
         return read_array(np.asarray(source), num_frames, size, segment)
     path = Path(source)
     if path.is_dir():
         return read_image_folder(path, num_frames, size, segment)
-    return read_video(path, num_frames, size, segment, decode_threads)
+    return read_video(path, num_frames, size, segment, decode_threads, min_rate)

@@ -5,6 +5,12 @@ Sampling rule (the same for every source): the segment is cut into T equal inter
 before t_i = start + (i + 0.5) (end - start) / T. This is uniform in time, so variable-frame-rate
 clips are sampled correctly; a clip with fewer than T frames repeats frames (never returns fewer
 than T). A clip with fewer than two distinct frames in the segment is an error: it has no motion.
+
+A minimum rate r (``min_rate``, samples per second) keeps consecutive samples at most 1 / r seconds
+apart, so that the token flow between them measures motion rather than two unrelated moments: a
+segment longer than T / r seconds is sampled over its central T / r seconds. Shorter segments are
+sampled exactly as without it. (Measured, README "Quality": spreading 16 samples over a long clip
+left the flow between them meaningless; repetitions and long clips are where it mattered.)
 """
 
 from __future__ import annotations
@@ -14,16 +20,27 @@ import numpy as np
 from ..errors import VideoError
 
 
+def sampled_span(start: float, end: float, num_frames: int, min_rate: float | None = None) -> tuple[float, float]:
+    """The part of [start, end] (seconds) that T = ``num_frames`` samples cover: all of it, or its
+    central T / ``min_rate`` seconds when it is longer (module doc)."""
+    if min_rate is None or end - start <= num_frames / min_rate:
+        return start, end
+    middle, half = (start + end) / 2, num_frames / min_rate / 2
+    return middle - half, middle + half
+
+
 def sample_frame_indices(
     frame_times: np.ndarray,
     num_frames: int,
     segment: tuple[float, float] | None = None,
     duration: float | None = None,
+    min_rate: float | None = None,
 ) -> np.ndarray:
     """Indices (num_frames,) into ``frame_times`` (sorted, seconds) under the module's sampling rule.
 
     ``segment`` is ``(start, end)`` in seconds; ``duration`` is the clip's end time (defaults to
-    one frame interval past the last frame). Raises VideoError when the segment holds no frame.
+    one frame interval past the last frame); ``min_rate``: see the module doc (None: uniform over the
+    whole segment). Raises VideoError when the segment holds no frame.
     """
     if len(frame_times) == 0:
         raise VideoError("no frames to sample")
@@ -39,6 +56,7 @@ def sample_frame_indices(
         if first + seg_start >= start + duration:
             raise VideoError(f"segment starts at {seg_start:.3f}s, after the clip ends ({duration:.3f}s)")
         start, end = first + seg_start, min(first + seg_end, start + duration)
+    start, end = sampled_span(start, end, num_frames, min_rate)
     centres = start + (np.arange(num_frames) + 0.5) * (end - start) / num_frames
     indices = np.searchsorted(frame_times, centres, side="right") - 1
     lowest = int(np.searchsorted(frame_times, start, side="right") - 1)
