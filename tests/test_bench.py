@@ -165,7 +165,10 @@ def test_reduced_synthetic_benchmark_end_to_end(tmp_path, monkeypatch, capsys):
     main_method = MAIN_NAME
     for method in (main_method, "mean pooling (appearance)", "optical flow (Farneback HOF)", "pixel difference",
                    PAPER_NAME, "token flow only", "moments only (1,8,4), no flow", "flow: 1 segment (no temporal order)",
-                   "moments: frame-level", "moments: additive fusion", "moments: orders 1,2"):
+                   "moments: frame-level", "moments: additive fusion", "moments: orders 1,2", "HOF+MBH (Farneback)",
+                   "optical flow (Farneback HOF), the default's sampling", "pixel difference, the default's sampling",
+                   "sampling: T=16 over the whole clip (the previous default)",
+                   "flow + HOF of token flow (candidate, not kept)", "flow + MBH of token flow (candidate, not kept)"):
         assert any(key[0] == method for key in value), f"{method} missing from the report"
     assert (main_method, "4", "all", "recall_at_1") in value, "the frame-count sweep is reported"
     assert {key[2] for key in value} == {"all", *CATEGORIES}
@@ -175,7 +178,9 @@ def test_reduced_synthetic_benchmark_end_to_end(tmp_path, monkeypatch, capsys):
     assert "| method |" in text and "per category" in text
     assert (report / "synthetic-seed2_categories.png").stat().st_size > 1000
     cached = sorted((report / "feature-cache").glob("*.safetensors"))
-    assert len(cached) == 15 * 4  # 15 clips x (blocks.7 at T=4 and T=8, the paper's blocks.10 at T=32, baselines)
+    # 15 clips x (blocks.7: T=8 and T=4 at the preset's rate; T=16 and T=8 over the whole clip, T=8 at 8/s, T=16 at
+    # 4/s (sampling rows); the paper's blocks.10 at T=32; baselines on 32 uniform frames and on the default's sampling)
+    assert len(cached) == 15 * 9
 
     # a second run reads every feature from the cache: the backbone is never called
     import semantic_moments.bench.runner as runner
@@ -213,11 +218,13 @@ def test_mirrored_twins_make_sided_classes_and_are_read_flipped(labelled_tree, t
     path = built.save(tmp_path / "mirrored.json")
     report = tmp_path / "report"
     assert main(["bench", "run", str(path), "--report", str(report), "--backbone", "test-tiny", "--frames", "8",
-                 "--frames-sweep", "8", "--bootstrap", "50", "--quiet", "--no-plots"]) == 0
+                 "--frames-sweep", "8", "--bootstrap", "50", "--quiet", "--no-plots", "--methods", "main,baseline"]) == 0
     results = json.loads((report / "results.json").read_text())
     assert not results["failures"][built.name]
-    # a clip and its mirror twin are cached apart: 12 clips x (test-tiny at T=8, the pixel baselines)
-    assert len(list((report / "feature-cache").glob("*.safetensors"))) == 12 * 2
+    assert {row["group"] for row in results["rows"]} == {"main", "baseline"}  # --methods chose these groups
+    # a clip and its mirror twin are cached apart: 12 clips x (test-tiny at T=8 and the preset's rate, the pixel
+    # baselines on 32 uniform frames and on that sampling)
+    assert len(list((report / "feature-cache").glob("*.safetensors"))) == 12 * 3
 
 
 def test_labels_with_paths_relative_to_another_folder_say_so(labelled_tree, tmp_path):

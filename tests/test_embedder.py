@@ -297,9 +297,10 @@ def test_a_still_h264_clip_embeds_as_static(preset, default_model, paper_model, 
 
 def test_presets_choose_backbone_layer_frames_and_flow():
     default = SemanticMoments("test-tiny")
-    assert default.config.num_frames == 16 and default.config.flow_weight == 16.0
+    assert default.config.num_frames == 32 and default.config.flow_weight == 16.0 and default.config.min_rate == 4.0
     paper = SemanticMoments(preset="paper")
     assert paper.backbone.layer == "blocks.10" and paper.config.num_frames == 32 and paper.config.flow_weight == 0
+    assert paper.config.min_rate is None  # the paper samples the whole clip
     motion = SemanticMoments()
     assert motion.backbone.name == "efficientnet-lite0" and motion.backbone.layer == "blocks.7"
     assert SemanticMoments(preset="paper", frames=8, flow_weight=2).config.flow_weight == 2.0  # options override

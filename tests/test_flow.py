@@ -130,3 +130,24 @@ def test_bad_input_is_refused():
     flow = TokenFlow((4, 4), total_steps=3)
     with pytest.raises(ConfigError, match="shape"):
         flow.update(torch.zeros(2, 15, 3))
+
+
+def test_candidate_descriptors_of_token_flow():
+    """HOF and MBH of the token flow (bench candidates): orientation histograms against NumPy, and MBH
+    blind to motion the whole frame shares."""
+    from semantic_moments.flow import orientation_histograms, spatial_gradient
+
+    rng = np.random.default_rng(0)
+    dx, dy, weight = (torch.from_numpy(rng.normal(size=(2, 5, 6))) for _ in range(3))
+    histograms = orientation_histograms(dx, dy, weight.abs(), bins=8).numpy()
+    angle = np.mod(np.arctan2(dy.numpy(), dx.numpy()), 2 * np.pi) / (2 * np.pi) * 8
+    length = np.hypot(dx.numpy(), dy.numpy()) * weight.abs().numpy()
+    expected = np.zeros((2, 8, 5, 6))
+    for index in np.ndindex(2, 5, 6):
+        low = int(np.floor(angle[index]))
+        share = angle[index] - low
+        expected[index[0], low % 8, index[1], index[2]] += length[index] * (1 - share)
+        expected[index[0], (low + 1) % 8, index[1], index[2]] += length[index] * share
+    np.testing.assert_allclose(histograms, expected, atol=1e-12)
+    uniform = torch.full((1, 6, 6), 1.5, dtype=torch.float64)  # the whole view moves together
+    assert all(float(g.abs().sum()) == 0.0 for g in spatial_gradient(uniform))  # so its motion boundaries are empty

@@ -398,8 +398,8 @@ def test_a_window_plan_is_kept_only_once_a_file_succeeds_and_a_failed_one_can_be
         summary = build_index(index, [folder], tiny_model, windows="2:1")
         assert summary.failed and index.window_plan is None  # nothing succeeded: no plan kept
         write_video(folder / "long.mp4", moving_square(60, 64, (200, 30, 30), "right"), fps=10)
-        summary = build_index(index, [folder], tiny_model, windows="3:1")  # another plan: allowed, none kept
-        assert index.window_plan["length"] == 3.0 and summary.added == [str(folder / "long.mp4")]
+        summary = build_index(index, [folder], tiny_model, windows="1:0.5")  # another plan: allowed, none kept
+        assert index.window_plan["length"] == 1.0 and summary.added == [str(folder / "long.mp4")]
         with pytest.raises(ConfigError, match="cannot also hold windows"):
             build_index(index, [folder], tiny_model, windows="2:1")  # windows are stored now
     # a file that failed under a plan is tried again by a build without that plan

@@ -35,13 +35,16 @@ class ClipStatistics:
         patch, frame: moment accumulators for the two granularities.
         steps: frame pairs the clip will give (temporal samples - 1), for the flow's segments.
         segments: the flow's temporal segments.
+        candidates: also accumulate the token-flow descriptors measured as candidates
+            (``flow.candidate_maps``; the benchmark's, not the embeddings').
     """
 
-    def __init__(self, patch: TemporalMoments, frame: TemporalMoments, steps: int, segments: int) -> None:
+    def __init__(self, patch: TemporalMoments, frame: TemporalMoments, steps: int, segments: int,
+                 candidates: bool = False) -> None:
         self.patch, self.frame = patch, frame
         self.flow: TokenFlow | None = None  # made at the first batch, when the patch grid is known
         self.grid: tuple[int, int] = (1, 1)
-        self._steps, self._segments = steps, segments
+        self._steps, self._segments, self._candidates = steps, segments, candidates
 
     def update(self, output: TokenOutput, start: int = 0, stop: int | None = None) -> None:
         """Add the tokens of temporal samples ``start:stop`` of a backbone output."""
@@ -50,7 +53,7 @@ class ClipStatistics:
         self.frame.update(output.pooled[start:stop, None, :])
         self.grid = output.grid
         if self.flow is None and self._steps >= 1:
-            self.flow = TokenFlow(output.grid, self._steps, self._segments)
+            self.flow = TokenFlow(output.grid, self._steps, self._segments, self._candidates)
         if self.flow is not None:
             self.flow.update(patch)
 

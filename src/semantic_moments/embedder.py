@@ -156,19 +156,21 @@ class SemanticMoments:
             return self.decode_threads
         return max(1, available_cores() // max(1, min(self.decode_workers, clips)))
 
-    def _new_statistics(self, clip: SampledClip, max_order: int) -> ClipStatistics:
+    def _new_statistics(self, clip: SampledClip, max_order: int, candidates: bool = False) -> ClipStatistics:
         steps = len(clip.frames) // self.backbone.frames_per_step - 1
-        return ClipStatistics(TemporalMoments(max_order), TemporalMoments(max_order), steps, self.config.flow_segments)
+        return ClipStatistics(TemporalMoments(max_order), TemporalMoments(max_order), steps, self.config.flow_segments,
+                              candidates)
 
     def _forward(self, frames: np.ndarray):
         """Backbone tokens of (N, H, W, 3) uint8 frames, N a multiple of the backbone's clip length."""
         return self.backbone.forward_tokens(self.backbone.preprocess(torch.from_numpy(frames)))
 
-    def accumulate(self, clip: SampledClip, max_order: int = 4) -> ClipStatistics:
+    def accumulate(self, clip: SampledClip, max_order: int = 4, candidates: bool = False) -> ClipStatistics:
         """Run the backbone over the clip once; streaming moments of both granularities and the
         token flow. Every convention, order subset, fusion and flow weight can be finalised from
-        these without another pass."""
-        statistics = self._new_statistics(clip, max_order)
+        these without another pass. ``candidates``: also the token-flow descriptors the benchmark
+        compares (``flow.candidate_maps``)."""
+        statistics = self._new_statistics(clip, max_order, candidates)
         with torch.inference_mode():
             for start in range(0, len(clip.frames), self.batch_size):
                 statistics.update(self._forward(clip.frames[start:start + self.batch_size]))

@@ -48,12 +48,10 @@ def cell_bounds(size: int, cells: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def step_flow(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
-    """Rectified, energy-weighted flow of consecutive frames.
-
-    ``previous``, ``current``: (s, rows, columns, d) tokens of s frame pairs. Returns (s, 4, rows,
-    columns) float64: relu(u w), relu(-u w), relu(v w), relu(-v w) (right, left, down, up).
-    """
+def step_displacement(previous: torch.Tensor, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(u, v, w), each (s, rows, columns) float64: the clipped displacement (patches, along columns
+    and rows) and the change energy of s frame pairs (module doc); ``previous``, ``current``:
+    (s, rows, columns, d) tokens."""
     a, b = previous.to(torch.float64), current.to(torch.float64)
     middle = (a + b) / 2
     gx = torch.zeros_like(middle)
@@ -66,9 +64,52 @@ def step_flow(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
     determinant = a11 * a22 - a12 * a12 + RIDGE * (a11 + a22 + 1e-9)
     u = ((a22 * b1 - a12 * b2) / determinant).clamp(-MAX_SHIFT, MAX_SHIFT)
     v = ((a11 * b2 - a12 * b1) / determinant).clamp(-MAX_SHIFT, MAX_SHIFT)
-    energy = change.pow(2).sum(-1).sqrt()
+    return u, v, change.pow(2).sum(-1).sqrt()
+
+
+def step_flow(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """Rectified, energy-weighted flow of consecutive frames.
+
+    ``previous``, ``current``: (s, rows, columns, d) tokens of s frame pairs. Returns (s, 4, rows,
+    columns) float64: relu(u w), relu(-u w), relu(v w), relu(-v w) (right, left, down, up).
+    """
+    u, v, energy = step_displacement(previous, current)
     uw, vw = u * energy, v * energy
     return torch.stack([uw.clamp(min=0), (-uw).clamp(min=0), vw.clamp(min=0), (-vw).clamp(min=0)], dim=1)
+
+
+def orientation_histograms(dx: torch.Tensor, dy: torch.Tensor, weight: torch.Tensor, bins: int = 8) -> torch.Tensor:
+    """(s, bins, rows, columns): each vector (dx, dy) of (s, rows, columns) maps, its length times
+    ``weight`` shared linearly between the two nearest of ``bins`` orientation bins (HOG-style)."""
+    position = torch.remainder(torch.atan2(dy, dx), 2 * torch.pi) / (2 * torch.pi) * bins
+    low = torch.floor(position)
+    share = position - low
+    low = low.long() % bins
+    magnitude = torch.sqrt(dx * dx + dy * dy) * weight
+    out = torch.zeros(dx.shape[0], bins, *dx.shape[1:], dtype=torch.float64)
+    out.scatter_add_(1, low.unsqueeze(1), (magnitude * (1 - share)).unsqueeze(1))
+    out.scatter_add_(1, ((low + 1) % bins).unsqueeze(1), (magnitude * share).unsqueeze(1))
+    return out
+
+
+def spatial_gradient(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Central differences of (s, rows, columns) maps along columns and rows (zero on the border)."""
+    gx, gy = torch.zeros_like(maps), torch.zeros_like(maps)
+    gx[:, :, 1:-1] = (maps[:, :, 2:] - maps[:, :, :-2]) / 2
+    gy[:, 1:-1] = (maps[:, 2:] - maps[:, :-2]) / 2
+    return gx, gy
+
+
+def candidate_maps(previous: torch.Tensor, current: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Descriptors of token flow that were measured as candidates (``bench``; not in embeddings):
+    ``hof``, 8-bin orientation histograms of the displacement weighted by the change energy, and
+    ``mbh``, motion boundary histograms: 8-bin orientation histograms of the spatial gradient of u
+    and of v (16 maps), weighted by the energy: relative motion, blind to what moves together. Each
+    (s, channels, rows, columns) float64."""
+    u, v, energy = step_displacement(previous, current)
+    (ux, uy), (vx, vy) = spatial_gradient(u), spatial_gradient(v)
+    return {"hof": orientation_histograms(u, v, energy),
+            "mbh": torch.cat([orientation_histograms(ux, uy, energy), orientation_histograms(vx, vy, energy)], dim=1)}
 
 
 class TokenFlow:
@@ -83,7 +124,7 @@ class TokenFlow:
     with the first of the next, so chunking does not change the result.
     """
 
-    def __init__(self, grid: tuple[int, int], total_steps: int, segments: int = 2) -> None:
+    def __init__(self, grid: tuple[int, int], total_steps: int, segments: int = 2, candidates: bool = False) -> None:
         if total_steps < 1:
             raise ConfigError(f"token flow needs at least 2 frames, got {total_steps + 1}")
         if segments < 1:
@@ -95,6 +136,8 @@ class TokenFlow:
         self.counts = torch.zeros(self.segments, dtype=torch.float64)
         self.steps = 0
         self._previous: torch.Tensor | None = None
+        # candidates (bench only): {name: (segments, channels, rows, columns)} sums of candidate_maps
+        self.candidates: dict[str, torch.Tensor] | None = {} if candidates else None
 
     def update(self, tokens: torch.Tensor) -> None:
         """Add a chunk (t, P, d) of frames, P = rows * columns."""
@@ -105,13 +148,23 @@ class TokenFlow:
         if self._previous is not None:
             frames = torch.cat([self._previous[None].to(frames.device, frames.dtype), frames])
         if frames.shape[0] >= 2:
+            first = self.steps
             self.add_steps(step_flow(frames[:-1], frames[1:]).cpu())
+            if self.candidates is not None:
+                for name, maps in candidate_maps(frames[:-1], frames[1:]).items():
+                    sums = self.candidates.setdefault(name, torch.zeros(self.segments, maps.shape[1], *self.grid,
+                                                                        dtype=torch.float64))
+                    for offset in range(maps.shape[0]):
+                        sums[self._segment(first + offset)] += maps[offset].cpu()
         self._previous = frames[-1].clone()
+
+    def _segment(self, step: int) -> int:
+        return min(step * self.segments // self.total_steps, self.segments - 1)
 
     def add_steps(self, maps: torch.Tensor) -> None:
         """Add the flow maps (s, 4, rows, columns) of the next s frame pairs (``step_flow``), in order."""
         for index in range(maps.shape[0]):
-            segment = min(self.steps * self.segments // self.total_steps, self.segments - 1)
+            segment = self._segment(self.steps)
             self.sums[segment] += maps[index]
             self.counts[segment] += 1
             self.steps += 1
@@ -149,7 +202,7 @@ def fuse_with_flow(moments: Mapping[int, torch.Tensor], flow: Mapping[int, torch
     keys: list = list(moments)
     weights = list(alpha)
     if flow_weight > 0:
-        for cells in sorted(flow):
+        for cells in sorted(flow, key=lambda key: (isinstance(key, str), str(key).zfill(8))):  # levels, then candidates
             parts[f"flow.{cells}"] = flow[cells]
             keys.append(f"flow.{cells}")
             weights.append(flow_weight)

@@ -1,10 +1,15 @@
 """Classic motion descriptors without semantics, for the side-by-side comparison.
 
-Both work on the same T uniformly sampled frames as SemanticMoments, at 128 x 128 grey.
+They work on sampled frames (T uniform, or a method's own sampling), at 128 x 128 grey.
 
 * ``optical_flow``: dense Farnebäck flow (OpenCV) between consecutive sampled frames, summarised as a
   histogram of flow orientations weighted by magnitude (8 bins) in each cell of a 2 x 2 grid plus a
   global magnitude histogram (8 log-spaced bins); mean and standard deviation over time (HOF-style).
+* ``hof_mbh``: the same HOF beside motion boundary histograms (MBH, Dalal et al. 2006, the strongest
+  hand-crafted descriptor of the dense-trajectories line, Wang et al. 2011/2013): for each flow
+  component u and v, the orientation histogram (8 bins) of its spatial gradient, weighted by the
+  gradient's magnitude, per cell of a 2 x 2 grid; MBH ignores what moves together (camera, whole
+  body) and keeps relative motion. Mean and standard deviation over time of both.
 * ``pixel_difference``: absolute grey-level difference of consecutive frames averaged in an 8 x 8
   grid; mean and standard deviation over time (a motion-energy map).
 """
@@ -31,27 +36,55 @@ def _grid_mean(values: np.ndarray, cells: int) -> np.ndarray:
         cells, height // cells, cells, width // cells).mean(axis=(1, 3)).ravel()
 
 
-def optical_flow(frames: np.ndarray) -> np.ndarray:
-    """HOF-style descriptor (2 * (2 * 2 * 8 + 8) = 80,) float32 of (T, H, W, 3) uint8 frames."""
+def _flows(frames: np.ndarray) -> list[np.ndarray]:
+    """Farnebäck flow (128, 128, 2) of each pair of consecutive frames of (T, H, W, 3) uint8 frames."""
     import cv2
 
     grey = _grey(frames)
-    per_step = []
+    return [cv2.calcOpticalFlowFarneback(previous, current, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+            for previous, current in zip(grey[:-1], grey[1:])]
+
+
+def _cell_histograms(dx: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+    """Orientation histograms (8 bins) of the vectors (dx, dy), weighted by their length, per cell of
+    a 2 x 2 grid, each normalised by the cell's area."""
+    import cv2
+
+    magnitude, angle = cv2.cartToPolar(dx.astype(np.float32), dy.astype(np.float32))
+    bins = np.minimum((angle / (2 * np.pi) * 8).astype(int), 7)
+    half = SIZE // 2
+    return [np.bincount(bins[row, column].ravel(), weights=magnitude[row, column].ravel(), minlength=8) / (half * half)
+            for row in (slice(0, half), slice(half, SIZE)) for column in (slice(0, half), slice(half, SIZE))]
+
+
+def _hof(flow: np.ndarray) -> np.ndarray:
     magnitude_edges = np.concatenate([[0.0], np.logspace(-1.5, 1.5, 7), [np.inf]])
-    for previous, current in zip(grey[:-1], grey[1:]):
-        flow = cv2.calcOpticalFlowFarneback(previous, current, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        magnitude, angle = cv2.cartToPolar(flow[..., 0], flow[..., 1])
-        bins = np.minimum((angle / (2 * np.pi) * 8).astype(int), 7)
-        cells = []
-        half = SIZE // 2
-        for row in (slice(0, half), slice(half, SIZE)):
-            for column in (slice(0, half), slice(half, SIZE)):
-                cells.append(np.bincount(bins[row, column].ravel(), weights=magnitude[row, column].ravel(),
-                                         minlength=8) / (half * half))
-        histogram = np.histogram(magnitude, bins=magnitude_edges)[0] / magnitude.size
-        per_step.append(np.concatenate(cells + [histogram]))
+    magnitude = np.hypot(flow[..., 0], flow[..., 1])
+    histogram = np.histogram(magnitude, bins=magnitude_edges)[0] / magnitude.size
+    return np.concatenate(_cell_histograms(flow[..., 0], flow[..., 1]) + [histogram])
+
+
+def _mbh(flow: np.ndarray) -> np.ndarray:
+    parts = []
+    for component in (flow[..., 0], flow[..., 1]):
+        dy, dx = np.gradient(component)
+        parts += _cell_histograms(dx, dy)
+    return np.concatenate(parts)
+
+
+def _over_time(per_step: list[np.ndarray]) -> np.ndarray:
     steps = np.stack(per_step)
     return np.concatenate([steps.mean(axis=0), steps.std(axis=0)]).astype(np.float32)
+
+
+def optical_flow(frames: np.ndarray) -> np.ndarray:
+    """HOF-style descriptor (2 * (2 * 2 * 8 + 8) = 80,) float32 of (T, H, W, 3) uint8 frames."""
+    return _over_time([_hof(flow) for flow in _flows(frames)])
+
+
+def hof_mbh(frames: np.ndarray) -> np.ndarray:
+    """HOF and MBH (2 * (40 + 2 * 2 * 2 * 8) = 208,) float32 of (T, H, W, 3) uint8 frames."""
+    return _over_time([np.concatenate([_hof(flow), _mbh(flow)]) for flow in _flows(frames)])
 
 
 def pixel_difference(frames: np.ndarray) -> np.ndarray:
@@ -61,4 +94,12 @@ def pixel_difference(frames: np.ndarray) -> np.ndarray:
     return np.concatenate([steps.mean(axis=0), steps.std(axis=0)]).astype(np.float32)
 
 
-BASELINES = {"optical-flow": optical_flow, "pixel-difference": pixel_difference}
+BASELINES = {"optical-flow": optical_flow, "hof-mbh": hof_mbh, "pixel-difference": pixel_difference}
+
+
+def describe(frames: np.ndarray) -> dict[str, np.ndarray]:
+    """Every baseline's descriptor of (T, H, W, 3) uint8 frames, the flow computed once."""
+    flows = _flows(frames)
+    return {"optical-flow": _over_time([_hof(flow) for flow in flows]),
+            "hof-mbh": _over_time([np.concatenate([_hof(flow), _mbh(flow)]) for flow in flows]),
+            "pixel-difference": pixel_difference(frames)}

@@ -7,7 +7,9 @@ statistic of each order 1..4. They are stored as named (d,) float32 vectors
 so any orders/alpha/fusion combination is a cheap function of the cache. Token flow (``flow.py``) is
 kept as per-segment sums pooled on each grid of ``FLOW_GRIDS`` over ``FLOW_SEGMENTS`` stretches,
 ``"patch/flowsum/{g}"`` (segments, 4, g * g) and ``"patch/flowcount"`` (segments,), so any segment
-count dividing ``FLOW_SEGMENTS`` is a sum of neighbours (``flow_from_cache``). Baseline descriptors
+count dividing ``FLOW_SEGMENTS`` is a sum of neighbours (``flow_from_cache``); the candidate
+descriptors of token flow (``flow.candidate_maps``: ``hof``, ``mbh``) likewise as
+``"patch/{name}sum/{g}"``. Baseline descriptors
 (optical flow, pixel difference) are cached the same way under ``"baseline/{name}"``.
 
 Cache files are safetensors named by a hash of (clip content hash, backbone identity, T, extractor
@@ -28,7 +30,7 @@ from ..flow import pool_cells
 from ..moments import finalize_moments, patch_average
 from ..video import SampledClip, hash_file
 
-EXTRACTOR_VERSION = "2"
+EXTRACTOR_VERSION = "3"
 CONVENTIONS = {"reference": ("reference", False), "paper": ("paper", False), "paper-std": ("paper", True)}
 ORDERS = (1, 2, 3, 4)
 FLOW_GRIDS = (1, 2, 3, 4)
@@ -38,7 +40,7 @@ FLOW_SEGMENTS = 4
 def moment_features(model, clip: SampledClip) -> dict[str, np.ndarray]:
     """Every granularity x convention x order statistic and the token-flow sums of one clip, from
     one backbone pass. ``model`` must have been made with ``flow_segments=FLOW_SEGMENTS``."""
-    statistics = model.accumulate(clip, max_order=4)
+    statistics = model.accumulate(clip, max_order=4, candidates=True)
     features: dict[str, np.ndarray] = {}
     for granularity, accumulator in (("patch", statistics.patch), ("frame", statistics.frame)):
         for name, (convention, standardized) in CONVENTIONS.items():
@@ -49,21 +51,25 @@ def moment_features(model, clip: SampledClip) -> dict[str, np.ndarray]:
     if flow is not None and min(statistics.grid) >= max(FLOW_GRIDS):
         for cells in FLOW_GRIDS:
             features[f"patch/flowsum/{cells}"] = pool_cells(flow.sums, cells).numpy().astype(np.float64)
+            for name, sums in (flow.candidates or {}).items():
+                features[f"patch/{name}sum/{cells}"] = pool_cells(sums, cells).numpy().astype(np.float64)
         features["patch/flowcount"] = flow.counts.numpy().astype(np.float64)
     features["patch/motion_level"] = np.array([statistics.motion_level()])
     return features
 
 
-def flow_from_cache(features: dict[str, np.ndarray], prefix: str, grids: tuple[int, ...], segments: int) -> dict[int, np.ndarray]:
+def flow_from_cache(features: dict[str, np.ndarray], prefix: str, grids: tuple[int, ...], segments: int,
+                    name: str = "flow") -> dict[int, np.ndarray]:
     """{g: vector} equal to ``flow.flow_vectors`` of a clip embedded with ``segments`` segments,
-    from the cached sums (``segments`` must divide FLOW_SEGMENTS)."""
+    from the cached sums (``segments`` must divide FLOW_SEGMENTS); ``name`` another token-flow
+    descriptor of the cache (``hof``, ``mbh``), averaged the same way."""
     if FLOW_SEGMENTS % segments:
         raise ValueError(f"flow segments must divide {FLOW_SEGMENTS}, got {segments}")
     group = FLOW_SEGMENTS // segments
     counts = features[f"{prefix}/patch/flowcount"].reshape(segments, group).sum(axis=1)
     vectors = {}
     for cells in grids:
-        sums = features[f"{prefix}/patch/flowsum/{cells}"]
+        sums = features[f"{prefix}/patch/{name}sum/{cells}"]
         merged = sums.reshape(segments, group, *sums.shape[1:]).sum(axis=1)
         vectors[cells] = (merged / np.maximum(counts, 1).reshape(-1, 1, 1)).reshape(-1)
     return vectors

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..video import write_video
+from .variants import MIRROR, clip_source
 
 FORMAT_NAME = "semantic-moments/benchmark"
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -73,8 +74,9 @@ class Manifest:
     path: Path | None = None
 
     def resolve(self, relative: str) -> Path:
-        """The file behind a manifest path (a mirrored twin ``PATH#hflip`` is its source file)."""
-        candidate = Path(mirror_source(relative))
+        """The file behind a manifest path (a mirrored twin ``PATH#hflip`` or a time variant
+        ``PATH#loop4``, ``variants.py``, is read from its source file)."""
+        candidate = Path(clip_source(relative)[0])
         return candidate if candidate.is_absolute() else self.root / candidate
 
     def all_paths(self) -> list[str]:
@@ -167,14 +169,6 @@ def read_labels(labels_csv: Path, actor_separator: str = "|") -> list[LabelledCl
     if missing:
         raise ConfigError(f"{labels_csv}: needs columns path,class,actor_or_source (missing {sorted(missing)})")
     return [LabelledClip(row["path"], row["class"], row[actor_column].split(actor_separator)[0]) for row in rows]
-
-
-MIRROR = "#hflip"
-
-
-def mirror_source(path: str) -> str:
-    """``"a/x.mp4#hflip"`` -> ``"a/x.mp4"``: the file a mirrored twin is read from (flipped left-right)."""
-    return path[: -len(MIRROR)] if path.endswith(MIRROR) else path
 
 
 def build_from_labels(

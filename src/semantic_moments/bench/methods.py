@@ -41,13 +41,17 @@ class Method:
     flow_grids: tuple[int, ...] = (2, 4)
     flow_segments: int = 2
     motion_floor: float = 0.025
+    min_rate: float | None = None
+    candidate: str | None = None  # a candidate token-flow descriptor fused beside the flow: "hof" or "mbh"
+    candidate_grids: tuple[int, ...] = (4,)
 
     @property
     def key(self) -> str:
-        return f"{self.name} [{self.backbone or 'pixels'}, T={self.frames}]"
+        sampling = f", at least {self.min_rate:g}/s" if self.min_rate else ""
+        return f"{self.name} [{self.backbone or 'pixels'}, T={self.frames}{sampling}]"
 
     def extractor(self) -> str:
-        return f"baseline@{self.frames}" if self.baseline else f"{self.backbone}@{self.frames}"
+        return extractor_name("baseline" if self.baseline else self.backbone, self.frames, self.min_rate)
 
     def vector(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """The method's embedding of one clip from its cached features (see features.py)."""
@@ -58,11 +62,21 @@ class Method:
         flow = {cells: torch.from_numpy(vector).double() for cells, vector in
                 flow_from_cache(features, self.extractor(), self.flow_grids, self.flow_segments).items()
                 } if self.flow_weight > 0 else {}
+        if self.candidate:  # one more flow level of the candidate descriptor, weighted as the flow
+            flow.update({f"{self.candidate}{cells}": torch.from_numpy(vector).double() for cells, vector in
+                         flow_from_cache(features, self.extractor(), self.candidate_grids, self.flow_segments,
+                                         self.candidate).items()})
         if float(features[f"{self.extractor()}/patch/motion_level"][0]) < self.motion_floor:  # still: static
             moments = {order: value if order == 1 else torch.zeros_like(value) for order, value in moments.items()}
             flow = {cells: torch.zeros_like(value) for cells, value in flow.items()}
         convention = "reference" if self.convention == "reference" else "paper"
         return fuse_with_flow(moments, flow, self.alpha, self.flow_weight, self.fusion, convention).float().numpy()
+
+
+def extractor_name(source: str, frames: int, min_rate: float | None) -> str:
+    """The prefix of an extractor's cached features: ``"efficientnet-lite0:blocks.7@16"`` (and
+    ``"@4/s"`` with a minimum sampling rate)."""
+    return f"{source}@{frames}" + (f"@{min_rate:g}/s" if min_rate else "")
 
 
 MAIN_NAME = "SemanticMoments + token flow (default)"
@@ -74,47 +88,67 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
     """The default (the ``motion`` preset), the paper's method, the baselines and the ablations on the
     first backbone; the main setting and mean pooling on every other backbone.
 
+    Groups: ``main``; ``baseline`` (mean pooling; Farnebäck HOF, HOF+MBH and pixel difference, each on
+    32 frames over the whole clip and on the default's own sampling, so that "beats optical flow"
+    means against flow at its best); ``paper``; ``sampling`` (where the T frames go: the previous
+    default and the alternatives the protocol weighed); ``ablation`` (parts, weights, conventions,
+    and the candidate token-flow descriptors that were tried); ``frames`` (T); ``backbone``.
     ``backbones[0]`` without a layer gets the preset's layer when it is the preset's backbone.
     """
     settings = preset_settings(None)
     paper = preset_settings("paper")
     main_frames = main_frames or settings["frames"]
+    rate = settings.get("min_rate")
     primary = backbones[0]
     if primary == settings["backbone"]:
         primary = f"{primary}:{settings['layer']}"
     flow = settings["flow_weight"]
-    main = Method(MAIN_NAME, "main", primary, main_frames, flow_weight=flow)
-    methods = [
-        main,
-        Method("mean pooling (appearance)", "baseline", primary, main_frames, orders=(1,), alpha=(1.0,)),
-        Method("optical flow (Farneback HOF)", "baseline", None, BASELINE_FRAMES, baseline="optical-flow"),
-        Method("pixel difference", "baseline", None, BASELINE_FRAMES, baseline="pixel-difference"),
-    ]
+
+    def variant(name: str, group: str, **changes) -> Method:
+        return Method(name, group, **{"backbone": primary, "frames": main_frames, "flow_weight": flow,
+                                      "min_rate": rate, **changes})
+
+    main = variant(MAIN_NAME, "main")
+    methods = [main, variant("mean pooling (appearance)", "baseline", orders=(1,), alpha=(1.0,), flow_weight=0.0)]
+    for label, baseline in (("optical flow (Farneback HOF)", "optical-flow"), ("HOF+MBH (Farneback)", "hof-mbh"),
+                            ("pixel difference", "pixel-difference")):
+        methods.append(Method(label, "baseline", None, BASELINE_FRAMES, baseline=baseline))
+        if (main_frames, rate) != (BASELINE_FRAMES, None):
+            methods.append(Method(f"{label}, the default's sampling", "baseline", None, main_frames, baseline=baseline,
+                                  min_rate=rate))
     if backbones[0] == paper["backbone"]:
         methods.append(Method(PAPER_NAME, "paper", f"{paper['backbone']}:{paper['layer']}", paper["frames"]))
     methods += [
-        Method("moments only (1,8,4), no flow", "ablation", primary, main_frames),
-        Method("token flow only", "ablation", primary, main_frames, alpha=(0.0, 0.0, 0.0), flow_weight=1.0),
-        Method("flow: 1 segment (no temporal order)", "ablation", primary, main_frames, flow_weight=flow, flow_segments=1),
-        Method("flow: 4 segments", "ablation", primary, main_frames, flow_weight=flow, flow_segments=4),
-        Method("flow: grid 2 only", "ablation", primary, main_frames, flow_weight=flow, flow_grids=(2,)),
-        Method("flow: grid 4 only", "ablation", primary, main_frames, flow_weight=flow, flow_grids=(4,)),
-        Method("flow: grids 1,2,4", "ablation", primary, main_frames, flow_weight=flow, flow_grids=(1, 2, 4)),
-        Method("flow weight 4", "ablation", primary, main_frames, flow_weight=4.0),
-        Method("flow weight 64", "ablation", primary, main_frames, flow_weight=64.0),
-        Method("moments: frame-level", "ablation", primary, main_frames, granularity="frame"),
-        Method("moments: additive fusion", "ablation", primary, main_frames, fusion="add"),
-        Method("moments: paper convention (raw)", "ablation", primary, main_frames, convention="paper"),
-        Method("moments: paper convention, standardized", "ablation", primary, main_frames, convention="paper-std"),
+        variant("sampling: T=16 over the whole clip (the previous default)", "sampling", frames=16, min_rate=None),
+        variant(f"sampling: T={main_frames} over the whole clip (no minimum rate)", "sampling", min_rate=None),
+        variant("sampling: at least 8/s", "sampling", min_rate=8.0),
+        variant("sampling: T=16, at least 4/s", "sampling", frames=16, min_rate=4.0),
+        variant("moments only (1,8,4), no flow", "ablation", flow_weight=0.0),
+        variant("token flow only", "ablation", alpha=(0.0, 0.0, 0.0), flow_weight=1.0),
+        variant("flow + HOF of token flow (candidate, not kept)", "ablation", candidate="hof"),
+        variant("flow + MBH of token flow (candidate, not kept)", "ablation", candidate="mbh", candidate_grids=(2,)),
+        variant("flow: 1 segment (no temporal order)", "ablation", flow_segments=1),
+        variant("flow: 4 segments", "ablation", flow_segments=4),
+        variant("flow: grid 2 only", "ablation", flow_grids=(2,)),
+        variant("flow: grid 4 only", "ablation", flow_grids=(4,)),
+        variant("flow: grids 1,2 (coarser, placement-tolerant)", "ablation", flow_grids=(1, 2)),
+        variant("flow: grids 1,2,4", "ablation", flow_grids=(1, 2, 4)),
+        variant("flow weight 8", "ablation", flow_weight=8.0),
+        variant("flow weight 64", "ablation", flow_weight=64.0),
+        variant("moments: frame-level", "ablation", granularity="frame", flow_weight=0.0),
+        variant("moments: additive fusion", "ablation", fusion="add", flow_weight=0.0),
+        variant("moments: paper convention (raw)", "ablation", convention="paper", flow_weight=0.0),
+        variant("moments: paper convention, standardized", "ablation", convention="paper-std", flow_weight=0.0),
     ]
     for orders, alpha in (((2,), (8.0,)), ((1, 2), (1.0, 8.0)), ((2, 3), (8.0, 4.0)), ((1, 2, 3, 4), (1.0, 8.0, 4.0, 4.0))):
         label = ",".join(str(order) for order in orders)
-        methods.append(Method(f"moments: orders {label}", "ablation", primary, main_frames, orders=orders, alpha=alpha))
+        methods.append(variant(f"moments: orders {label}", "ablation", orders=orders, alpha=alpha, flow_weight=0.0))
     for frames in frames_sweep:
         if frames != main_frames:
-            methods.append(Method(main.name, "frames", primary, frames, flow_weight=flow))
+            methods.append(variant(main.name, "frames", frames=frames))
     for backbone in backbones[1:]:
-        methods.append(Method(main.name, "backbone", backbone, main_frames, flow_weight=flow))
-        methods.append(Method("moments only (1,8,4), no flow", "backbone", backbone, main_frames))
-        methods.append(Method("mean pooling (appearance)", "backbone", backbone, main_frames, orders=(1,), alpha=(1.0,)))
+        methods.append(variant(main.name, "backbone", backbone=backbone))
+        methods.append(variant("moments only (1,8,4), no flow", "backbone", backbone=backbone, flow_weight=0.0))
+        methods.append(variant("mean pooling (appearance)", "backbone", backbone=backbone, orders=(1,), alpha=(1.0,),
+                               flow_weight=0.0))
     return methods

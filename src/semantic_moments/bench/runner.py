@@ -14,9 +14,11 @@ import numpy as np
 from ..errors import SemanticMomentsError
 from ..video import SampledClip, read_ahead, read_clip
 from .baselines import BASELINES, SIZE
+from .baselines import describe as describe_baselines
 from .features import FLOW_SEGMENTS, FeatureCache, moment_features
-from .manifest import MIRROR, Manifest
-from .methods import Method
+from .manifest import Manifest
+from .variants import clip_source, read_variant
+from .methods import Method, extractor_name
 from .metrics import bootstrap_interval, cosine_matrix, knn_classify, score_triplets
 
 TRIPLET_METRICS = ("recall_at_1", "triplet_accuracy", "retrieval_accuracy", "mean_rank", "map")
@@ -50,8 +52,21 @@ def _mirrored(clip: SampledClip) -> SampledClip:
     return dataclasses.replace(clip, frames=np.ascontiguousarray(clip.frames[:, :, ::-1]))
 
 
-def _baseline_clip(file: Path, frames: int) -> SampledClip:
-    return read_clip(file, frames, size=(SIZE, SIZE), decode_threads=1)
+def _read(path: str, file: Path, frames: int, size: tuple[int, int] | None, min_rate: float | None) -> SampledClip:
+    """A manifest clip's frames as the method reads them: a time variant by its own timeline
+    (``variants.py``), then mirrored where the path says so."""
+    _, mirrored, variant = clip_source(path)
+    if variant is not None:
+        clip = read_variant(file, variant, frames, size, min_rate)
+    else:
+        clip = read_clip(file, frames, size=size, decode_threads=1, min_rate=min_rate)
+    return _mirrored(clip) if mirrored else clip
+
+
+def _identity(identity: dict[str, Any], path: str) -> dict[str, Any]:
+    """The cache identity of a clip's features: the extractor's, plus how the clip was changed."""
+    _, mirrored, variant = clip_source(path)
+    return {**identity, **({"hflip": True} if mirrored else {}), **({"variant": variant} if variant else {})}
 
 
 def extract_features(
@@ -72,46 +87,48 @@ def extract_features(
     paths = manifest.all_paths()
     features: dict[str, dict[str, np.ndarray]] = {path: {} for path in paths}
     failures: dict[str, str] = {}
-    extractors = sorted({(m.backbone, m.frames, m.baseline is not None) for m in methods}, key=str)
+    extractors = sorted({(m.backbone, m.frames, m.min_rate, m.baseline is not None) for m in methods}, key=str)
     backbones: dict[str, Any] = {}
-    for backbone_name, frames, is_baseline in extractors:
+    for backbone_name, frames, min_rate, is_baseline in extractors:
+        sampling = {"min_rate": min_rate} if min_rate else {}
         if is_baseline:
-            identity: dict[str, Any] = {"baseline": sorted(BASELINES), "frames": frames, "size": SIZE}
+            identity: dict[str, Any] = {"baseline": sorted(BASELINES), "frames": frames, "size": SIZE, **sampling}
             model = None
-            prefix = f"baseline@{frames}"
+            prefix = extractor_name("baseline", frames, min_rate)
+            size: tuple[int, int] | None = (SIZE, SIZE)
         else:
             if backbone_name not in backbones:
                 name, _, layer = backbone_name.partition(":")
                 options = dict(model_options.get(name, {}))
                 backbones[backbone_name] = create_backbone(name, layer=layer or None, **options)
-            model = SemanticMoments(backbones[backbone_name], frames=frames, batch_size=32, flow_segments=FLOW_SEGMENTS)
-            identity = {**backbones[backbone_name].info(), "frames": frames}
-            prefix = f"{backbone_name}@{frames}"
+            model = SemanticMoments(backbones[backbone_name], frames=frames, batch_size=32, flow_segments=FLOW_SEGMENTS,
+                                    min_rate=min_rate or 0)
+            identity = {**backbones[backbone_name].info(), "frames": frames, **sampling}
+            prefix = extractor_name(backbone_name, frames, min_rate)
+            size = model.backbone.preprocessing.image_size
         todo: list[tuple[str, Path]] = []
         for path in paths:  # cached features first: no decoding, no model
             if path in failures:
                 continue
             file = manifest.resolve(path)
-            mirrored = path.endswith(MIRROR)
-            cached = cache.get(file, {**identity, "hflip": True} if mirrored else identity) if file.is_file() else None
+            cached = cache.get(file, _identity(identity, path)) if file.is_file() else None
             if cached is None:
                 todo.append((path, file))
             else:
                 features[path].update({f"{prefix}/{key}": value for key, value in cached.items()})
         # Clips decode single-threaded in read-ahead threads while the model runs on the current one.
-        read = partial(model.read, decode_threads=1) if model else partial(_baseline_clip, frames=frames)
-        ahead = read_ahead(todo, lambda entry, read=read: _mirrored(read(entry[1])) if entry[0].endswith(MIRROR)
-                           else read(entry[1]), workers=2)
+        read = partial(_read, frames=frames, size=size, min_rate=min_rate)
+        ahead = read_ahead(todo, lambda entry, read=read: read(entry[0], entry[1]), workers=2)
         for (path, file), clip in _progress(ahead, progress, total=len(todo), desc=f"{manifest.name}: {prefix}",
                                              unit="clip", dynamic_ncols=True):
             try:
                 if isinstance(clip, Exception):
                     raise clip
                 if model is None:
-                    computed = {name: describe(clip.frames) for name, describe in BASELINES.items()}
+                    computed = describe_baselines(clip.frames)
                 else:
                     computed = moment_features(model, clip)
-                cache.put(file, {**identity, "hflip": True} if path.endswith(MIRROR) else identity, computed)
+                cache.put(file, _identity(identity, path), computed)
             except SemanticMomentsError as error:
                 failures[path] = str(error)
                 continue

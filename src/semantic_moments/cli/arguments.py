@@ -96,8 +96,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose the backbone and the moments; shared by every command that embeds."""
     group = parser.add_argument_group("model")
     group.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                       help="named settings: motion = Lite0 blocks.7, T=16, moments + token flow (the default); "
-                            "paper = Lite0 blocks.10, T=32, moments only; options below override it")
+                       help="named settings: motion = Lite0 blocks.7, T=32 at least 4/s, moments + token flow (the default); "
+                            "paper = Lite0 blocks.10, T=32 over the whole clip, moments only; options below override it")
     group.add_argument("--backbone", default=None,
                        help="registry name (see `semantic-moments backbones`); default: the preset's (efficientnet-lite0)")
     group.add_argument("--layer", default=None,
@@ -106,7 +106,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="local checkpoint file/directory or hub id; default: the backbone's pretrained weights")
     group.add_argument("--random-weights", action="store_true",
                        help="use randomly initialised weights (speed tests only; results are meaningless)")
-    group.add_argument("--frames", type=int, default=None, help="T, frames sampled uniformly per clip; default: the preset's (16)")
+    group.add_argument("--frames", type=int, default=None, help="T, frames sampled uniformly per clip; default: the preset's (32)")
     group.add_argument("--min-rate", type=non_negative_float, default=None, metavar="PER_SECOND",
                        help="samples per second at least: a clip longer than T / this is sampled over its central "
                             "T / this seconds (0: over the whole clip, however long); default: the preset's")

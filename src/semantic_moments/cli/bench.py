@@ -60,6 +60,13 @@ def add_bench_commands(commands) -> None:
                      help="folder of <backbone-name>/ weight directories to pick up; default: %(default)s")
     run.add_argument("--frames", type=int, default=None, help="T of the main setting; default: the preset's (16)")
     run.add_argument("--frames-sweep", default="8,16,32", help="frame counts to sweep; default: %(default)s")
+    run.add_argument("--methods", default="", metavar="GROUP[,GROUP...]",
+                     help="only these groups of methods: main, baseline, paper, sampling, ablation, frames, backbone; "
+                          "default: all")
+    run.add_argument("--variants", default="", metavar="V[,V...]",
+                     help="also score each manifest's stress variants, made from its own clips at read time: loopN "
+                          "(played N times: repetitions), holdN (amid N times as much stillness), slowN (N times "
+                          "slower); e.g. loop4,hold4,slow4; default: none")
     run.add_argument("--cache", type=Path, default=None, help="feature cache folder; default: DIR/feature-cache")
     run.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals; default: %(default)s")
     run.add_argument("--knn-k", type=int, default=20, help="K of the kNN test; default: %(default)s")
@@ -173,12 +180,22 @@ def run_bench(args: argparse.Namespace) -> int:
         chosen = _available_backbones(args.weights_dir)
     sweep = tuple(int(value) for value in args.frames_sweep.split(",") if value.strip())
     methods = default_methods([name for name, _ in chosen], sweep, args.frames)
+    groups = {group.strip() for group in args.methods.split(",") if group.strip()}
+    unknown = groups - {method.group for method in methods} - {"paper", "backbone", "frames"}
+    if unknown:
+        raise ConfigError(f"--methods: unknown group(s) {sorted(unknown)}")
+    if groups:
+        methods = [method for method in methods if method.group in groups]
     options = {name: {"weights": weights, "device": args.device} for name, weights in chosen}
     loaded = [manifests.load_manifest(path) for path in args.manifests]
+    from ..bench.variants import with_variant
+
+    variants = [variant.strip() for variant in args.variants.split(",") if variant.strip()]
+    loaded += [with_variant(manifest, variant) for manifest in list(loaded) for variant in variants]
     results = run_benchmarks(loaded, methods, args.cache or args.report / "feature-cache", options,
                              args.bootstrap, args.knn_k, progress=not args.quiet)
     settings = {"backbones": [name for name, _ in chosen], "frames": args.frames, "frames_sweep": list(sweep),
-                "bootstrap": args.bootstrap, "knn_k": args.knn_k}
+                "bootstrap": args.bootstrap, "knn_k": args.knn_k, "variants": variants}
     report = write_report(results, args.report, settings, plots=not args.no_plots)
     failed = sum(len(result.failures) for result in results)
     print(f"report: {report}" + (f" ({failed} clip(s) failed, listed there)" if failed else ""), file=sys.stderr)
