@@ -407,3 +407,66 @@ def test_raw_query_arrays_are_checked_against_the_layout(tmp_path, collection, m
         assert [hit.id for hit in index.search(row, k=2)] == [hit.id for hit in index.search(row.reshape(1, -1), k=2)]
         with pytest.raises(ConfigError, match="a raw query needs"):
             index.search(row[:-1], k=2)
+
+
+def test_several_examples_and_negatives_follow_the_documented_rule(tmp_path, collection, model):
+    from semantic_moments.embedding import similarity
+    from semantic_moments.index.core import combined_scores
+
+    embeddings = dict(zip(map(str, collection), model.embed(collection)))
+    with Index.open(tmp_path / "idx", create=True) as index:
+        for path, embedding in embeddings.items():
+            index.add(embedding, path=path)
+        a, b, c = (str(path) for path in collection[:3])
+        single = index.search(a, k=5)
+        assert [hit.score for hit in index.search([a], k=5)] == [hit.score for hit in single]  # one example: as before
+        hits = index.search([a, b], k=10, negatives=[c], negative_weight=0.5)
+        assert {a, b, c}.isdisjoint(hit.path for hit in hits)  # examples and negatives are left out
+        for hit in hits:  # the score is the rule, exactly
+            expected = combined_scores([np.array([similarity(embeddings[a], embeddings[hit.path])]),
+                                        np.array([similarity(embeddings[b], embeddings[hit.path])])],
+                                       [np.array([similarity(embeddings[c], embeddings[hit.path])])], 0.5)[0]
+            assert hit.score == pytest.approx(expected, abs=1e-5)
+        with pytest.raises(ConfigError, match="negative_weight"):
+            index.search(a, negatives=[c], negative_weight=-1)
+        with pytest.raises(ConfigError, match="at least one example"):
+            index.search([], k=3)
+        own = index.search(a, k=10, include_own=True)
+        assert own[0].path == a and own[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_where_restricts_results_by_path_folder_duration_and_windows(tmp_path, collection, model):
+    from semantic_moments.index import Where
+
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, [collection[0].parent], model)
+        everything = {hit.path for hit in index.search(str(collection[0]), k=10)}
+        only = index.search(str(collection[0]), k=10, where=Where(path=f"*{collection[1].name}"))
+        assert [hit.path for hit in only] == [str(collection[1])]
+        assert {hit.path for hit in index.search(str(collection[0]), k=10, where=Where(folder=str(collection[0].parent)))} == everything
+        assert index.search(str(collection[0]), k=10, where=Where(min_duration=1e6)) == []
+        assert index.search(str(collection[0]), k=10, where=Where(windowed=True)) == []
+        assert {hit.path for hit in index.search(str(collection[0]), k=10, where=Where(windowed=False))} == everything
+    assert Where.parse(["duration=2-", "windowed=no", "path=*.mp4"]) == Where(path="*.mp4", min_duration=2.0,
+                                                                                windowed=False)
+    for bad in (["duration=x"], ["size=3"], ["path"], ["windowed=maybe"], ["duration=9-2"]):
+        with pytest.raises(ConfigError):
+            Where.parse(bad)
+
+
+def test_a_query_file_with_an_indexed_clips_content_leaves_that_clip_out(tmp_path, collection, capsys):
+    import shutil
+
+    index_path = str(tmp_path / "idx")
+    assert main(["index", "build", str(collection[0].parent), "--index", index_path, "--backbone", "test-tiny",
+                 "--frames", "8", "--quiet"]) == 0
+    copy = tmp_path / "copy.mp4"
+    shutil.copy(collection[2], copy)  # the same clip, elsewhere: not an indexed path
+    capsys.readouterr()
+    assert main(["search", str(copy), "--index", index_path, "--format", "paths", "-k", "10"]) == 0
+    assert str(collection[2]) not in capsys.readouterr().out.split()
+    assert main(["search", str(copy), "--index", index_path, "--format", "paths", "-k", "10", "--include-own"]) == 0
+    assert capsys.readouterr().out.split()[0] == str(collection[2])
+    assert main(["search", str(collection[0]), str(collection[1]), "--not", str(collection[3]), "--index", index_path,
+                 "--format", "paths", "--where", f"path=*{collection[4].name}"]) == 0
+    assert capsys.readouterr().out.split() == [str(collection[4])]

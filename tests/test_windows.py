@@ -227,15 +227,26 @@ def test_cli_builds_windows_and_prints_segments(tmp_path, capsys):
     assert "windows: 2 s windows every 0.5 s" in capsys.readouterr().err
     assert main(["search", "1", "--segment", "5-7", "--index", index, "--format", "json", "-k", "3",
                  "--per-video", "3"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # the query's own video is left out (the only one here)
+    assert main(["search", "1", "--segment", "5-7", "--index", index, "--format", "json", "-k", "3",
+                 "--per-video", "3", "--include-own"]) == 0
     results = json.loads(capsys.readouterr().out)
-    assert all(r["end"] <= 5 or r["start"] >= 7 for r in results)  # its own segment left out
+    assert all(r["end"] <= 5 or r["start"] >= 7 for r in results)  # kept: only its own segment left out
     assert len(results) == 3 and {"start", "end", "score"} <= set(results[0])
-    assert main(["search", str(folder / "long.mp4"), "--segment", "5-7", "--index", index, "-k", "1"]) == 0
+    assert main(["search", str(folder / "long.mp4"), "--segment", "5-7", "--index", index, "-k", "1",
+                 "--include-own"]) == 0
     table = capsys.readouterr().out.splitlines()  # an indexed file's segment: its own windows left out too
     assert table[0].split()[:5] == ["rank", "id", "start", "end", "score"] and "0:0" in table[1]
     assert "0:05.0" not in table[1]
     assert main(["search", "1", "--index", index, "--segments", "no", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == []  # one clip, itself excluded
+    assert main(["search", "1", "--segment", "5-7", "--index", index, "--format", "segments", "-k", "2",
+                 "--per-video", "2", "--include-own"]) == 0
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2 and lines[0][0] == str(folder / "long.mp4") and float(lines[0][1]) < float(lines[0][2])
+    with pytest.warns(UserWarning, match="ends after the clip"):
+        assert main(["search", "1", "--segment", "5-60", "--index", index, "-k", "1", "--include-own"]) == 0
+    assert "note: the segment 5-60 s ends after the video; searched with 5-" in capsys.readouterr().err
     assert main(["index", "build", str(folder), "--index", index, "--windows-from", "3", *options]) == 2
     assert "--windows-from needs --windows" in capsys.readouterr().err
     assert main(["index", "info", "--index", index]) == 0

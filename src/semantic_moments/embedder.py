@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ from .video import SampledClip, VideoReader, read_ahead, read_clip
 from .windows import WindowPlan
 
 Source = Union[str, "os.PathLike[str]", np.ndarray]
+
+
+class SegmentClamped(UserWarning):
+    """A segment asked for ends after its clip; the embedding's ``segment`` says what was embedded."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,12 @@ class SemanticMoments:
             spread = accumulator.central_moment(2).sqrt().mean(dim=-1)
             motion_map = spread.reshape(statistics.grid).float().cpu().numpy()
             flow = {size: vector.float().numpy() for size, vector in statistics.flow_vectors(config.flow_grids).items()}
+        if segment and clip.duration_seconds and segment[1] > clip.duration_seconds:
+            # the part embedded ends where the clip does: recorded as such, and said
+            warnings.warn(f"{clip.source}: the segment {segment[0]:g}-{segment[1]:g} s ends after the clip "
+                          f"({clip.duration_seconds:.2f} s); embedded {segment[0]:g}-{clip.duration_seconds:.2f} s",
+                          SegmentClamped, stacklevel=3)
+            segment = (float(segment[0]), float(clip.duration_seconds))
         motion_level = statistics.motion_level()
         if motion_level < config.motion_floor:  # codec noise of a still clip: static, not motion
             moments = {order: value if order == 1 else np.zeros_like(value) for order, value in moments.items()}

@@ -27,6 +27,39 @@ from .registry import BackboneEntry
 
 
 
+HUB_HOST = ("huggingface.co", 443)
+HUB_PROBE_SECONDS = 1.5
+
+
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """False when the hub is off (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE) or does not answer a TCP
+    connection within ``timeout`` seconds (``HF_ENDPOINT`` is honoured)."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or \
+            os.environ.get("TRANSFORMERS_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = endpoint.hostname or HUB_HOST[0], endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _hub_cached(repo_id: str) -> bool:
+    """True when the hub model's config is in the local cache (it may load without a network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # noqa: BLE001 - no hub library or an odd cache: let from_pretrained decide
+        return False
+
+
 class HuggingFaceBackbone(Backbone):
     def __init__(self, entry: BackboneEntry, *, weights: str | None, pretrained: bool, layer: str,
                  device: str = "cpu", dtype: str = "float32", config_overrides: dict[str, Any] | None = None,
@@ -45,6 +78,12 @@ class HuggingFaceBackbone(Backbone):
             if weights and not Path(weights).exists() and ("/" not in weights or weights.startswith((".", "/"))):
                 raise BackboneError(f"{entry.name}: weights path {weights} does not exist")
             transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in our output
+            if not Path(source).exists() and not _hub_cached(source) and not hub_reachable():
+                # the hub's own client would retry for about half a minute before saying the same
+                raise BackboneError(
+                    f"{entry.name}: weights {source!r} are not in the local cache and the model hub cannot be "
+                    f"reached (offline, or HF_HUB_OFFLINE=1). Download the model where there is internet "
+                    f"(huggingface-cli download {entry.default_weights}) and pass weights=DIR (--weights DIR)")
             try:
                 model = model_class.from_pretrained(source, **(config_overrides or {}))
             except (OSError, ValueError, EnvironmentError) as error:

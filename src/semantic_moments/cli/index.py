@@ -83,10 +83,23 @@ def add_index_commands(commands) -> None:
     actions.help = ", ".join(actions.choices)  # from the actions themselves: it cannot go stale
 
     search = commands.add_parser(
-        "search", help="find the indexed clips whose motion is most like QUERY",
-        description="QUERY is a video file (embedded with the index's settings) or the id/path of an indexed clip. "
-                    "--alpha or --motion re-weight the stored moments at query time, without re-embedding.")
-    search.add_argument("query", metavar="QUERY", help="video file, or id/path of an indexed clip")
+        "search", help="find the indexed clips whose motion is most like QUERY (one example or several)",
+        description="QUERY is a video file (embedded with the index's settings) or the id/path of an indexed clip; "
+                    "several QUERY are several examples of the motion wanted, --not examples of what is not (a "
+                    "clip scores its mean cosine with the examples minus --negative-weight times its mean cosine "
+                    "with the --not examples; one example alone: its cosine). --alpha or --motion re-weight the "
+                    "stored moments at query time, without re-embedding. An indexed query's own clip is left out "
+                    "(--include-own keeps it).")
+    search.add_argument("query", nargs="+", metavar="QUERY", help="video file, or id/path of an indexed clip")
+    search.add_argument("--not", dest="negatives", action="append", default=[], metavar="QUERY",
+                        help="an example of what is NOT wanted (file, id or path); repeatable")
+    search.add_argument("--negative-weight", type=non_negative_float, default=0.5, metavar="W",
+                        help="how much a --not example counts against a clip; default: %(default)s")
+    search.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                        help="only results with path=GLOB, folder=DIR, contains=TEXT, duration=A-B (seconds; A- or "
+                             "-B open) or windowed=yes|no; repeatable (all must hold)")
+    search.add_argument("--include-own", action="store_true",
+                        help="keep an indexed query's own clip (or video, in segment search) among the results")
     search.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
     search.add_argument("-k", type=result_count, default=10,
                         help=f"number of results, 1-{MAX_RESULTS:,} (more than the index holds gives them all); "
@@ -107,9 +120,11 @@ def add_index_commands(commands) -> None:
                         help="with segments: at most N segments from one video; default: %(default)s")
     search.epilog = ("pct: the score's percentile among all pairs of indexed clips under the same weights (how "
                      "unusual the match is in this collection; a raw cosine alone means little)")
-    search.add_argument("--format", choices=("table", "json", "csv", "paths"), default="table",
-                        help="table (ranks, ids, scores, paths), json, csv, or paths (one per line, for xargs or "
-                             "playlists); default: %(default)s")
+    search.add_argument("--format", choices=("table", "json", "csv", "paths", "segments"), default="table",
+                        help="table (ranks, ids, scores, paths), json, csv, paths (one per line, for xargs or "
+                             "playlists; a segment as PATH#t=START,END, the media-fragment form players such as mpv "
+                             "and browsers understand) or segments (PATH<TAB>START<TAB>END, seconds); "
+                             "default: %(default)s")
     search.add_argument("--json", action="store_true", help="the same as --format json")
     search.add_argument("--device", default="cpu", help="device for embedding a video query; default: %(default)s")
 
@@ -276,39 +291,62 @@ def _list_or_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _search_query(index, args: argparse.Namespace):
-    """(query, own clip id or None): an indexed clip as itself, or a file (segment) embedded."""
+def _search_query(index, query: str, args: argparse.Namespace, model):
+    """(query for the index, own clip id or None): an indexed clip as itself (by id or path), a
+    segment of one, or a file (segment) embedded. A file whose content is an indexed clip's is that
+    clip (its own results leave it out)."""
     from ..errors import IndexStoreError
 
-    found = index.lookup(args.query)
+    found = index.lookup(query)
     if args.segment is None and found is not None:
-        return args.query, found[0]
-    if found is not None and not Path(args.query).exists():  # a segment of an indexed video given by id
-        return model_for_index(index, args).embed(found[1], segment=args.segment), found[0]
-    if args.query.isdigit() and not Path(args.query).exists():
-        raise IndexStoreError(f"no clip with id {args.query} in the index {args.index} (and no file of that name)")
-    return model_for_index(index, args).embed(args.query, segment=args.segment), found[0] if found else None
+        return query, found[0]
+    if found is not None and not Path(query).exists():  # a segment of an indexed video given by id
+        return model().embed(found[1], segment=args.segment), found[0]
+    if query.isdigit() and not Path(query).exists():
+        raise IndexStoreError(f"no clip with id {query} in the index {args.index} (and no file of that name)")
+    embedding = model().embed(query, segment=args.segment)
+    if found is None:
+        found = index.lookup_content(embedding.content_hash)
+    return embedding, found[0] if found else None
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from ..index import Index
+    from ..index import Index, Where
 
+    where = Where.parse(args.where)
     with Index.open(args.index, create=False) as index:
         alpha, flow_weight = index.motion_weights(args.motion) if args.motion is not None else (args.alpha, args.flow_weight)
-        query, own = _search_query(index, args)
-        found = index.lookup(own) if own is not None else None
+        made = []
+
+        def model():
+            if not made:
+                made.append(model_for_index(index, args))
+            return made[0]
+
+        resolved = [_search_query(index, query, args, model) for query in args.query]
+        negatives = [_search_query(index, query, args, model)[0] for query in args.negatives]
+        queries = [query for query, _ in resolved]
+        owns = {own for _, own in resolved if own is not None}
         segments = args.segments == "yes" or (args.segments == "auto" and index.has_windows())
+        options = dict(alpha=alpha, flow_weight=flow_weight, negatives=negatives,
+                       negative_weight=args.negative_weight, where=where, include_own=args.include_own)
         if segments:
-            exclude = {own: args.segment} if own is not None else None
-            hits = index.search_segments(query, k=args.k, per_video=args.per_video, alpha=alpha,
-                                         flow_weight=flow_weight, exclude=exclude)
+            # an indexed query's own video is left out whole; kept (--include-own), only the query's own span is
+            exclude = {own: args.segment if args.include_own else None for own in owns}
+            hits = index.search_segments(queries, k=args.k, per_video=args.per_video, exclude=exclude, **options)
         else:
-            hits = index.search(query, k=args.k, alpha=alpha, flow_weight=flow_weight,
-                                exclude=[own] if own is not None else ())
-        percentiles = index.percentile([hit.score for hit in hits], alpha, flow_weight)
-    described = f"clip {found[0]} ({found[1]})" if found else str(args.query)
-    if args.segment is not None:
-        described += f", {args.segment[0]:g}-{args.segment[1]:g} s"
+            hits = index.search(queries, k=args.k, exclude=() if args.include_own else owns, **options)
+        percentiles = index.percentile([hit.score for hit in hits], alpha, flow_weight,
+                                       kind="segments" if segments else "clips")
+        clamped = [query for query in queries if getattr(query, "segment", None) and args.segment
+                   and query.segment[1] < args.segment[1]]
+        durations = index.durations_of([hit.id for hit in hits]) if args.format == "segments" and not segments else {}
+        described = ", ".join(_describe_query(index, given, query, args) for given, query in zip(args.query, queries))
+    if args.negatives:
+        described += " | not " + ", ".join(args.negatives)
+    for query in clamped:
+        print(f"note: the segment {args.segment[0]:g}-{args.segment[1]:g} s ends after the video; searched with "
+              f"{query.segment[0]:g}-{query.segment[1]:g} s", file=sys.stderr)
     times = (lambda hit: {"start": hit.start, "end": hit.end}) if segments else (lambda hit: {})
     records = [{"rank": rank, "id": hit.id, **times(hit), "score": hit.score, "percentile": percentile,
                 "path": hit.path, **{part_label(k): v for k, v in hit.per_moment.items()}}
@@ -323,6 +361,10 @@ def run_search(args: argparse.Namespace) -> int:
     elif style == "paths":
         for hit in hits:
             print(f"{hit.path}#t={hit.start:g},{hit.end:g}" if segments else hit.path)
+    elif style == "segments":
+        for hit in hits:
+            start, end = (hit.start, hit.end) if segments else (0.0, durations.get(hit.id, 0.0))
+            print(f"{hit.path}\t{start:g}\t{end:g}")
     elif style == "csv":
         import csv
 
@@ -339,6 +381,15 @@ def run_search(args: argparse.Namespace) -> int:
             print(f"{record['rank']:>4}  {record['id']:>6}  {span}{record['score']:7.4f}  {record['percentile']:5.1f}  "
                   + "  ".join(f"{record[label]:6.3f}" for label in parts) + f"  {one_line(record['path'])}")
     return 0
+
+
+def _describe_query(index, given: str, query, args: argparse.Namespace) -> str:
+    found = index.lookup(query) if isinstance(query, (str, int)) else None
+    text = f"clip {found[0]} ({found[1]})" if found else str(given)
+    if args.segment is not None:
+        segment = getattr(query, "segment", None) or args.segment
+        text += f", {segment[0]:g}-{segment[1]:g} s"
+    return text
 
 
 def _clock(seconds: float) -> str:

@@ -9,6 +9,7 @@ The parts depend one way, and none imports ``Index``::
     ann.py          the FAISS HNSW file
     calibration.py  percentiles and the motion knob, from a ClipMatrix
     segments.py     windows of long videos scored and merged into segments
+    where.py        Where: which clips a search may return (path, folder, duration, windowed), as SQL
     maintenance.py  check, repair, Parquet export
     core.py         Index: the façade over all of them
 """
@@ -16,5 +17,6 @@ The parts depend one way, and none imports ``Index``::
 from .calibration import motion_alpha
 from .core import Failure, Index, SearchHit
 from .segments import SegmentHit
+from .where import Where
 
-__all__ = ["Failure", "Index", "SearchHit", "SegmentHit", "motion_alpha"]
+__all__ = ["Failure", "Index", "SearchHit", "SegmentHit", "Where", "motion_alpha"]

@@ -34,23 +34,24 @@ class Calibration:
     """The collection statistics of one index, cached per (generation, weights, sample)."""
 
     def __init__(self) -> None:
-        self._pairs: tuple[Any, np.ndarray] | None = None  # key, sorted pair scores
+        self._pairs: dict[str, tuple[Any, np.ndarray]] = {}  # kind -> (key, sorted pair scores)
         self._spreads: tuple[Any, dict[str, float]] | None = None  # key, per-part cosine spreads
 
     def percentile(self, matrix: ClipMatrix, layout: RowLayout, weights: tuple[float, ...], scores: Sequence[float],
-                   sample: int = 1000) -> list[float]:
+                   sample: int = 1000, kind: str = "clips") -> list[float]:
         """Where each score lies among the scores of all pairs of indexed clips under the same
         weights: the percentage of pairs scoring lower (0-100). The pairs come from up to
         ``sample`` clips (a fixed, evenly spaced choice), computed once per generation and weights.
         A raw cosine means little alone (every pair of a collection may score 0.7-0.9); its
-        percentile says how unusual a match is in this collection."""
+        percentile says how unusual a match is in this collection. ``kind`` names the population
+        (clips, or the windows and clips of segment search), each cached apart."""
         key = (matrix.generation, weights, sample)
-        if self._pairs is None or self._pairs[0] != key:
+        if kind not in self._pairs or self._pairs[kind][0] != key:
             chosen = matrix.raw[matrix.sample(sample)]
             fused = layout.fused(chosen, weights) if len(chosen) else np.zeros((0, 1))
             pairs = (fused @ fused.T)[np.triu_indices(len(fused), 1)]
-            self._pairs = (key, np.sort(pairs))
-        pairs = self._pairs[1]
+            self._pairs[kind] = (key, np.sort(pairs))
+        pairs = self._pairs[kind][1]
         if len(pairs) == 0:
             return [float("nan")] * len(scores)
         return [float(100.0 * np.searchsorted(pairs, score, side="left") / len(pairs)) for score in scores]

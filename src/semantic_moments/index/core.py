@@ -55,9 +55,32 @@ from .layout import RowLayout, require_settings
 from .matrix import ClipMatrix
 from .rows import part_name, part_similarities, unit_blocks, weighted_query, weighted_scores
 from .segments import SegmentEntries, SegmentHit
+from .where import Where
 from .store import RowStore
 
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
+NEGATIVE_WEIGHT = 0.5  # how much a negative example's similarity counts against a clip (search, documented there)
+
+
+def validate_negative_weight(weight: float) -> float:
+    """The weight as a float; ConfigError unless it is finite and non-negative."""
+    try:
+        value = float(weight)
+    except (TypeError, ValueError):
+        raise ConfigError(f"negative_weight must be a number, got {weight!r}") from None
+    if not 0.0 <= value < float("inf"):
+        raise ConfigError(f"negative_weight must be finite and non-negative, got {weight!r}")
+    return value
+
+
+def combined_scores(positive: Sequence[np.ndarray], negative: Sequence[np.ndarray],
+                    negative_weight: float = NEGATIVE_WEIGHT) -> np.ndarray:
+    """(N,) the ranking score of several examples: the mean cosine with the positives minus
+    ``negative_weight`` times the mean cosine with the negatives; one positive alone: its cosine."""
+    score = np.mean(np.stack(positive), axis=0)
+    if len(negative):
+        score = score - negative_weight * np.mean(np.stack(negative), axis=0)
+    return score
 
 
 @dataclass(frozen=True)
@@ -419,6 +442,12 @@ class Index:
                 break
         return (int(row[0]), row[1]) if row else None
 
+    def lookup_content(self, content_hash: str) -> tuple[int, str] | None:
+        """(id, path) of an indexed clip whose file has this content hash (the lowest id), or None."""
+        row = self.store.execute("SELECT id, path FROM clips WHERE content_hash = ? ORDER BY id LIMIT 1",
+                                 (content_hash,)).fetchone()
+        return (int(row[0]), row[1]) if row else None
+
     def file_record(self, clip_id: int) -> tuple[int, float, str, str] | None:
         """(size_bytes, mtime, real path, content hash) recorded for a clip's file when it was indexed,
         or None. The real path is where the indexed path led then (through any links); older rows give
@@ -486,50 +515,94 @@ class Index:
         hits = self._rescore(raw_query, [clip_id], self.weights(alpha, flow_weight))
         return hits[0] if hits else None
 
+    def _examples(self, query, negatives=(), include_own: bool = False) -> tuple[list[np.ndarray], list[np.ndarray], set[int]]:
+        """(positive raw rows, negative raw rows, clip ids to leave out of the results): an indexed
+        query (or negative) is left out of its own results unless ``include_own``."""
+        positives = list(query) if isinstance(query, (list, tuple)) else [query]
+        if not positives:
+            raise ConfigError("give at least one example to search with")
+        raws, negative_raws, own = [], [], set()
+        for example in positives:
+            raw, clip_id = self._raw_query(example)
+            raws.append(raw)
+            if clip_id is not None and not include_own:
+                own.add(clip_id)
+        for example in negatives:
+            raw, clip_id = self._raw_query(example)
+            negative_raws.append(raw)
+            if clip_id is not None:
+                own.add(clip_id)
+        return raws, negative_raws, own
+
     def search(
         self,
-        query: Embedding | np.ndarray | str | int,
+        query: Embedding | np.ndarray | str | int | Sequence[Embedding | np.ndarray | str | int],
         k: int = 10,
         alpha: Sequence[float] | None = None,
         exclude: Iterable[int] = (),
         flow_weight: float | None = None,
+        *,
+        negatives: Sequence[Embedding | np.ndarray | str | int] = (),
+        negative_weight: float = NEGATIVE_WEIGHT,
+        where: Where | None = None,
+        include_own: bool = False,
     ) -> list[SearchHit]:
         """The k clips most similar to ``query`` under ``alpha`` and ``flow_weight`` (default: the index's).
 
         ``query`` is an Embedding (checked against the index's settings), a raw row (``raw_of``), or
-        the id/path of an indexed clip (which is then left out of its own results). Scores are exact
-        cosine similarities of the fused embeddings; results are sorted by score, then id.
+        the id/path of an indexed clip (which is then left out of its own results unless
+        ``include_own``), or a list of them: several examples of what is wanted. ``negatives``:
+        examples of what is not. A clip scores the mean of its exact cosines with the examples minus
+        ``negative_weight`` times the mean of its cosines with the negatives (``combined_scores``);
+        with one example and no negative that is the plain cosine. ``where`` restricts the results
+        (``Where``: a path glob or folder, a duration range, windowed or not). Results are sorted by
+        score, then id.
         """
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
         if k > 1000:  # never more results than clips (counting rows costs a scan: only for large k)
             k = min(int(k), max(len(self), 1))
-        excluded = set(exclude)
-        raw_query, own = self._raw_query(query)
-        if own is not None:
-            excluded.add(own)
+        positives, negative_rows, own = self._examples(query, negatives, include_own)
+        excluded = set(exclude) | own
         weights = self.weights(alpha, flow_weight)
-        candidates = self._candidates(raw_query, weights, k * RESCORE_FACTOR + len(excluded))
-        candidates = [clip_id for clip_id in candidates if clip_id not in excluded]
-        return self._rescore(raw_query, candidates, weights)[:k]
+        validate_negative_weight(negative_weight)
+        allowed = self.matching_ids(where) if where is not None and not where.empty else None
+        count = k * RESCORE_FACTOR + len(excluded)
+        candidates: dict[int, None] = {}
+        for raw in positives:
+            candidates.update(dict.fromkeys(self._candidates(raw, weights, count, allowed)))
+        if negative_rows and allowed is None:  # a negative can push everything found down: look further
+            for raw in positives:
+                candidates.update(dict.fromkeys(self._candidates(raw, weights, count * 4, allowed)))
+        chosen = [clip_id for clip_id in candidates if clip_id not in excluded]
+        return self._rescore(positives, chosen, weights, negative_rows, negative_weight)[:k]
 
-    def _candidates(self, raw_query: np.ndarray, weights: tuple[float, ...], count: int) -> list[int]:
+    def matching_ids(self, where: Where) -> set[int]:
+        """Ids of the clips ``where`` lets through (``Where``)."""
+        sql, parameters = where.sql()
+        return {int(row[0]) for row in self.store.execute(f"SELECT id FROM clips WHERE {sql}", parameters)}
+
+    def _candidates(self, raw_query: np.ndarray, weights: tuple[float, ...], count: int,
+                    allowed: set[int] | None = None) -> list[int]:
         layout = self.layout
-        ann = self._ann.load(self.store.setting("ann"), self.ef_search) if self.approximate else None
+        ann = self._ann.load(self.store.setting("ann"), self.ef_search) if self.approximate and allowed is None else None
         if ann is None:
             matrix = self.matrix()
             if len(matrix) == 0:
                 return []
+            rows = np.arange(len(matrix)) if allowed is None else np.flatnonzero(np.isin(matrix.ids, list(allowed)))
+            if len(rows) == 0:
+                return []
             if layout.separable:  # the exact cosine (rows.py): a still query finds still clips
-                scores = weighted_scores(matrix.units, matrix.present, raw_query, weights, layout.sizes)
+                scores = weighted_scores(matrix.units[rows], matrix.present[rows], raw_query, weights, layout.sizes)
             else:  # other conventions/fusions: score everything exactly
-                scores = layout.fused(matrix.raw, weights) @ layout.fused(raw_query[None], weights)[0]
+                scores = layout.fused(matrix.raw[rows], weights) @ layout.fused(raw_query[None], weights)[0]
             if count < len(scores):  # the best ``count`` in O(N), then only those sorted
                 best = np.argpartition(-scores, count - 1)[:count]
                 top = best[np.argsort(-scores[best], kind="stable")]
             else:
                 top = np.argsort(-scores, kind="stable")
-            return matrix.ids[top].tolist()
+            return matrix.ids[rows[top]].tolist()
         graph, covered_up_to = ann
         _, found = graph.search(weighted_query(raw_query, weights, layout.sizes)[None], count)
         candidates = [int(clip_id) for clip_id in found[0] if clip_id >= 0]
@@ -540,17 +613,24 @@ class Index:
             candidates += [rows[i][0] for i in np.argsort(-scores, kind="stable")[:count]]
         return candidates
 
-    def _rescore(self, raw_query: np.ndarray, candidates: list[int], weights: tuple[float, ...]) -> list[SearchHit]:
+    def _rescore(self, positives: np.ndarray | list[np.ndarray], candidates: list[int], weights: tuple[float, ...],
+                 negatives: Sequence[np.ndarray] = (), negative_weight: float = NEGATIVE_WEIGHT) -> list[SearchHit]:
         if not candidates:
             return []
+        positives = [positives] if isinstance(positives, np.ndarray) else list(positives)
         layout = self.layout
         marks = ",".join("?" * len(candidates))
         rows = self.store.execute(f"SELECT id, path, moments FROM clips WHERE id IN ({marks})", candidates).fetchall()
         if not rows:
             return []  # every candidate was removed meanwhile
         raw = self.store.decode(rows, 2, layout.width)
-        scores = layout.fused(raw, weights) @ layout.fused(raw_query[None], weights)[0]
-        similarities = part_similarities(unit_blocks(raw, layout.sizes), raw_query, layout.part_list())
+        fused = layout.fused(raw, weights)
+        scores = combined_scores([fused @ layout.fused(query[None], weights)[0] for query in positives],
+                                 [fused @ layout.fused(query[None], weights)[0] for query in negatives], negative_weight)
+        units = unit_blocks(raw, layout.sizes)
+        per_query = [part_similarities(units, query, layout.part_list()) for query in positives]
+        similarities = [{key: float(np.mean([parts[row][key] for parts in per_query])) for key in per_query[0][row]}
+                        for row in range(len(rows))]
         hits = [SearchHit(int(row[0]), row[1], float(score), parts)
                 for row, score, parts in zip(rows, scores, similarities)]
         return sorted(hits, key=lambda hit: (-round(hit.score, 6), hit.id))
@@ -562,24 +642,30 @@ class Index:
             self._entries = SegmentEntries(self.store, self.layout)
         return self._entries
 
-    def search_segments(self, query: Embedding | np.ndarray | str | int, k: int = 10, per_video: int = 1,
+    def search_segments(self, query, k: int = 10, per_video: int = 1,
                         alpha: Sequence[float] | None = None, flow_weight: float | None = None,
-                        exclude: dict[int, tuple[float, float] | None] | None = None) -> list[SegmentHit]:
+                        exclude: dict[int, tuple[float, float] | None] | None = None, *,
+                        negatives: Sequence[Embedding | np.ndarray | str | int] = (),
+                        negative_weight: float = NEGATIVE_WEIGHT, where: Where | None = None,
+                        include_own: bool = False) -> list[SegmentHit]:
         """The k best segments of long videos (and whole clips) for ``query``, at most ``per_video``
         from one video (``segments.search_segments``).
 
-        ``query`` as for ``search`` (an indexed clip's id/path leaves that clip out). ``exclude``
-        maps clip ids to a (start, end) span whose overlapping windows are left out (a query cut from
-        an indexed video should not find itself), or None to leave the whole clip out.
+        ``query``, ``negatives``, ``negative_weight``, ``where``: as in ``search``; an indexed query's
+        own video is left out unless ``include_own``. ``exclude`` maps clip ids to a (start, end) span
+        whose overlapping windows are left out (a query cut from an indexed video should not find
+        itself), or None to leave the whole clip out.
         """
         segments.check_request(k, per_video)
-        raw_query, own = self._raw_query(query)
-        excluded: dict[int, tuple[float, float] | None] = dict(exclude or {})
-        if own is not None:
-            excluded[own] = None
+        positives, negative_rows, own = self._examples(query, negatives, include_own)
+        excluded: dict[int, tuple[float, float] | None] = {clip_id: None for clip_id in own}
+        excluded.update(exclude or {})
         weights = self.weights(alpha, flow_weight)
-        return segments.search_segments(self.store, self.layout, self._segment_entries(), raw_query, weights, k,
-                                        per_video, excluded)
+        validate_negative_weight(negative_weight)
+        allowed = self.matching_ids(where) if where is not None and not where.empty else None
+        return segments.search_segments(self.store, self.layout, self._segment_entries(), positives, weights, k,
+                                        per_video, excluded, negatives=negative_rows, negative_weight=negative_weight,
+                                        allowed=allowed)
 
     def timeline(self, query: Embedding | np.ndarray | str | int, clip_id: int, alpha: Sequence[float] | None = None,
                  flow_weight: float | None = None) -> list[tuple[float, float, float]]:
@@ -620,9 +706,16 @@ class Index:
         return motion_weights(self.layout, self.part_spreads(sample), motion, str(self.path))
 
     def percentile(self, scores: Sequence[float], alpha: Sequence[float] | None = None,
-                   flow_weight: float | None = None, sample: int = 1000) -> list[float]:
-        """Each score's percentile among all indexed pairs (``calibration.Calibration.percentile``)."""
+                   flow_weight: float | None = None, sample: int = 1000, kind: str = "clips") -> list[float]:
+        """Each score's percentile among all indexed pairs of its kind (``Calibration.percentile``):
+        ``"clips"`` (clip search) or ``"segments"`` (segment search: pairs of windows and whole clips,
+        the entries segment search scores)."""
         weights = self.weights(alpha, flow_weight)
+        if kind == "segments":
+            entries = self._segment_entries()
+            return self._calibration.percentile(entries.as_matrix(), self.layout, weights, scores, sample, kind)
+        if kind != "clips":
+            raise ConfigError(f"kind must be 'clips' or 'segments', got {kind!r}")
         return self._calibration.percentile(self.matrix(), self.layout, weights, scores, sample)
 
     def check(self) -> list[str]:

@@ -12,7 +12,7 @@ in one score order over all videos).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +43,7 @@ class SegmentEntries:
     """Every searchable segment of an index, as arrays (the index keeps one per generation).
 
     Attributes: ``window_ids`` (N,) (-1 for a whole clip), ``clip_ids`` (N,), ``starts``/``ends``
-    (N,) seconds, ``units`` (N, D) unit blocks, ``present`` (N, K), ``raw`` (N, D) where the layout
-    is not separable (else None).
+    (N,) seconds, ``units`` (N, D) unit blocks, ``present`` (N, K), ``raw`` (N, D) raw rows.
     """
 
     def __init__(self, store: RowStore, layout: RowLayout) -> None:
@@ -67,14 +66,21 @@ class SegmentEntries:
         raw = np.concatenate([store.decode([(row[1], row[4]) for row in windows], 1, layout.width),
                               store.decode([(row[0], row[2]) for row in whole], 1, layout.width)])
         self.units = unit_blocks(raw, sizes)
-        self.raw = None if layout.separable else raw
+        self.raw = raw  # for fused vectors (percentiles; every score where the layout is not separable)
+        self.separable = layout.separable
         self.present = present_parts(self.units, sizes)
+
+    def as_matrix(self):
+        """The entries as a ``ClipMatrix`` (window ids, -1 for whole clips), for collection statistics."""
+        from .matrix import ClipMatrix
+
+        return ClipMatrix(self.generation, self.window_ids, self.raw, self.units, self.present)
 
     def scores(self, layout: RowLayout, raw_query: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
         """(N,) exact cosine of every entry with the query under ``weights`` (``rows.py``)."""
         if len(self.units) == 0:
             return np.zeros(0)
-        if self.raw is not None:  # other conventions/fusions: fuse everything exactly
+        if not self.separable:  # other conventions/fusions: fuse everything exactly
             return layout.fused(self.raw, weights) @ layout.fused(raw_query[None], weights)[0]
         return weighted_scores(self.units, self.present, raw_query, weights, layout.sizes)
 
@@ -93,21 +99,29 @@ def search_segments(
     store: RowStore,
     layout: RowLayout,
     entries: SegmentEntries,
-    raw_query: np.ndarray,
+    raw_query: np.ndarray | Sequence[np.ndarray],
     weights: tuple[float, ...],
     k: int = 10,
     per_video: int = 1,
     exclude: Mapping[int, tuple[float, float] | None] | None = None,
     overlap: float = OVERLAP,
+    negatives: Sequence[np.ndarray] = (),
+    negative_weight: float = 0.5,
+    allowed: set[int] | None = None,
 ) -> list[SegmentHit]:
-    """The k best segments for the raw query row (module doc), at most ``per_video`` from one video.
+    """The k best segments for the raw query row (or rows: several examples; module doc), at most
+    ``per_video`` from one video.
 
     ``exclude`` maps clip ids to a (start, end) span whose overlapping windows are left out (a query
     cut from an indexed video should not find itself), or None to leave the whole clip out.
+    ``negatives``, ``negative_weight``: as in ``Index.search`` (``combined``); ``allowed``: the clip
+    ids results may come from (None: all).
     """
     check_request(k, per_video, overlap)
-    scores = entries.scores(layout, raw_query, weights)
-    usable = np.ones(len(scores), dtype=bool)
+    positives = [raw_query] if isinstance(raw_query, np.ndarray) else list(raw_query)
+    scores = combined([entries.scores(layout, query, weights) for query in positives],
+                      [entries.scores(layout, query, weights) for query in negatives], negative_weight)
+    usable = np.ones(len(scores), dtype=bool) if allowed is None else np.isin(entries.clip_ids, list(allowed))
     for clip_id, span in (exclude or {}).items():
         mine = entries.clip_ids == clip_id
         if span is None:
@@ -117,17 +131,25 @@ def search_segments(
     order = np.flatnonzero(usable)[np.argsort(-scores[usable], kind="stable")]
     spans = np.stack([entries.starts, entries.ends], axis=1)
     picked = non_maximum_suppression(spans, order, per_video, overlap, groups=entries.clip_ids, limit=int(k))
-    return _hits(store, layout, entries, picked, scores, raw_query)
+    return _hits(store, layout, entries, picked, scores, positives)
+
+
+def combined(positive: Sequence[np.ndarray], negative: Sequence[np.ndarray], negative_weight: float) -> np.ndarray:
+    """The mean of the positives' scores minus ``negative_weight`` times the mean of the negatives'."""
+    score = np.mean(np.stack(positive), axis=0)
+    return score - negative_weight * np.mean(np.stack(negative), axis=0) if len(negative) else score
 
 
 def _hits(store: RowStore, layout: RowLayout, entries: SegmentEntries, picked: list[int], scores: np.ndarray,
-          raw_query: np.ndarray) -> list[SegmentHit]:
+          positives: list[np.ndarray]) -> list[SegmentHit]:
     if not picked:
         return []
     clip_ids = sorted({int(entries.clip_ids[i]) for i in picked})
     marks = ",".join("?" * len(clip_ids))
     paths = dict(store.execute(f"SELECT id, path FROM clips WHERE id IN ({marks})", clip_ids).fetchall())
-    similarities = part_similarities(entries.units[picked], raw_query, layout.part_list())
+    per_query = [part_similarities(entries.units[picked], query, layout.part_list()) for query in positives]
+    similarities = [{key: float(np.mean([parts[row][key] for parts in per_query])) for key in per_query[0][row]}
+                    for row in range(len(picked))]
     hits = []
     for position, parts in zip(picked, similarities):
         window = int(entries.window_ids[position])

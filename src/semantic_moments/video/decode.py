@@ -7,6 +7,7 @@ Frame timestamps come from demuxing the packets, never from the container's fram
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -387,7 +388,13 @@ class VideoReader:
 
 
 def describe_error(error: BaseException) -> str:
+    """The cause of a decoding error in plain words: FFmpeg's message without its errno number and
+    the file name it repeats ("Invalid data found when processing input")."""
+    reason = getattr(error, "strerror", None)
+    if isinstance(reason, str) and reason.strip():
+        return reason.strip().splitlines()[0]
     text = str(error).strip() or type(error).__name__
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text.splitlines()[0])
     return text.split(": '")[0] if ": '" in text else text
 
 
