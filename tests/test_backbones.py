@@ -180,9 +180,21 @@ def test_hugging_face_weights_that_cannot_be_had_raise_a_fixable_error(tmp_path,
         raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
 
     monkeypatch.setattr(transformers.Dinov2Model, "from_pretrained", offline)
+    import semantic_moments.backbones.hf as hf
+
+    monkeypatch.setattr(hf, "hub_reachable", lambda: True)  # the hub answers, the download still fails
     with pytest.raises(BackboneError, match="could not load weights 'facebook/dinov2-small'.*pass weights=DIR"):
         create_backbone("dinov2-small")
 
+
+def test_an_uncached_hub_backbone_fails_at_once_when_offline(monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.monotonic()
+    with pytest.raises(BackboneError, match="cannot be reached.*--weights DIR"):
+        create_backbone("dinov2-small")
+    assert time.monotonic() - started < 2.0  # the hub client alone retried for about 30 s
 
 SHARED_DINOV2 = SHARED / "weights" / "dinov2-small"
 
