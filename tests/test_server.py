@@ -158,6 +158,12 @@ def test_page_in_a_real_browser(collection, tmp_path):
         page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")
         page.locator("#clips .card", has_text="red_right").click()
         page.wait_for_selector("#results .card")
+        # the filter box restricts the results too, not only the grid
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 1")
+        assert page.text_content("#results .card .caption").endswith("red_down.mp4")
+        assert "red" in page.text_content("#results-note")
+        page.fill("#filter", "")
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 5")
         page.eval_on_selector("#motion", "el => { el.value = 0; el.dispatchEvent(new Event('input')); }")
         page.wait_for_function("document.querySelector('#motion-value').textContent === '0.00'")
         page.wait_for_function("document.querySelector('#results .card .caption').title === 'red_down.mp4'")
@@ -166,6 +172,18 @@ def test_page_in_a_real_browser(collection, tmp_path):
         page.wait_for_function(f"document.querySelector('#results').dataset.ranking !== {appearance!r}")
         motion = page.get_attribute("#results", "data-ranking")
         assert motion != appearance, "moving the slider must change the ranking"
+        # more like this / not like this refine the list in place
+        before = page.get_attribute("#results", "data-ranking")
+        ruled_out = page.locator("#results .card").nth(1).get_attribute("data-id")
+        page.locator("#results .card").nth(1).get_by_role("button", name="Not like this").click()
+        page.wait_for_function("document.querySelector('#examples').textContent.includes('1 ruled out')")
+        page.wait_for_function(f"document.querySelector('#results').dataset.ranking !== {before!r}")
+        assert ruled_out not in page.get_attribute("#results", "data-ranking").split(",")
+        page.locator("#results .card").first.get_by_role("button", name="More like this").click()
+        page.wait_for_function("document.querySelector('#examples').textContent.includes('2 example(s)')")
+        page.click("#clear-examples")
+        page.wait_for_function("document.querySelector('#examples').textContent === ''")
+        page.wait_for_function(f"document.querySelector('#results').dataset.ranking === {motion!r}")
         page.locator("#results .card").first.click()
         page.wait_for_selector("#explain:not([hidden]) .barrow")
         first = page.locator("#results .card").first.get_attribute("data-id")
@@ -177,6 +195,22 @@ def test_page_in_a_real_browser(collection, tmp_path):
         assert page.evaluate("document.querySelector('#map-candidate').toDataURL().length") > 5000
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "search-page.png"), full_page=True)
+        # "search with this" makes a result the query
+        name = page.locator("#results .card .caption").first.get_attribute("title")
+        page.locator("#results .card").first.get_by_role("button", name="Search with this").click()
+        page.wait_for_function(f"document.querySelector('#query').textContent.includes({name!r})")
+        # the map: every clip a dot, hover shows it, a click searches with it
+        page.click("#show-map")
+        page.wait_for_function("document.querySelector('#map').dataset.points === '6'")
+        box = page.locator("#map").bounding_box()
+        dots = page.evaluate("fetch('/api/map').then(r => r.json()).then(d => d.points)")
+        target = dots[0]
+        page.mouse.move(box["x"] + 6 + target["x"] * (box["width"] - 12), box["y"] + 6 + (1 - target["y"]) * (box["height"] - 12))
+        page.wait_for_selector("#map-tip:not([hidden]) img")
+        assert page.get_attribute("#map-tip", "data-id") == str(target["id"])
+        page.mouse.click(box["x"] + 6 + target["x"] * (box["width"] - 12), box["y"] + 6 + (1 - target["y"]) * (box["height"] - 12))
+        page.wait_for_function(f"document.querySelector('#query').textContent.includes({target['name']!r})")
+        page.click("#show-map")
         # a new query clears the explanation of the old pair; keyboard works on cards
         page.fill("#filter", "blue")
         page.wait_for_function("document.querySelectorAll('#clips .card').length === 2")

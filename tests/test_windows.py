@@ -342,9 +342,32 @@ def test_page_plays_found_segments_with_a_timeline(tmp_path, tiny_model):
         page.wait_for_selector("#results .card canvas.timeline")
         caption = page.text_content("#results .card .caption")
         assert "first.mp4" in caption and "–" in caption  # start–end of the segment, then the name
-        source = page.get_attribute("#results .card video", "src")
-        assert "#t=" in source and source.startswith("/api/clips/")
+        first = page.locator("#results .card").first
+        start, end = float(first.get_attribute("data-start")), float(first.get_attribute("data-end"))
+        poster = page.get_attribute("#results .card video", "poster")
+        assert f"?t={(start + end) / 2:.1f}" in poster  # the segment's own frame, not the video's middle
+        page.wait_for_selector("#results canvas.timeline")
         assert page.evaluate("document.querySelector('#results canvas.timeline').toDataURL().length") > 1000
+        # a found segment plays inside itself: pushed past its end, it comes back to its start
+        page.wait_for_function("document.querySelector('#results .card video').readyState >= 1")
+        page.evaluate(f"document.querySelector('#results .card video').currentTime = {end + 0.2}")
+        page.wait_for_function(f"(() => {{ const v = document.querySelector('#results .card video'); "
+                               f"return !v.seeking && v.currentTime >= {start - 0.3} && v.currentTime <= {end + 0.05}; }})()")
+        # a click on the timeline plays from that time, mapped through the canvas's real (CSS) size
+        timeline = page.locator("#results canvas.timeline").first
+        box = timeline.bounding_box()
+        timeline.click(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
+        duration = float(timeline.get_attribute("data-duration"))
+        assert abs(float(timeline.get_attribute("data-clicked")) - 0.75 * duration) < 0.05 * duration
+        # "why" explains the segment that was found, with its own score
+        score = float(page.text_content("#results .card .score").split()[0])
+        first.locator(".caption").click()
+        page.wait_for_selector("#explain:not([hidden]) .barrow")
+        title = page.text_content("#explain-title")
+        assert "–" in title and f"({score:.3f})" in title
+        # a segment result becomes the query
+        first.get_by_role("button", name="Search with this segment").click()
+        page.wait_for_function("document.querySelector('#query').textContent.includes('first.mp4 0:')")
 
 
 def test_signer_localization_set_keeps_each_actor_in_their_own_videos(tmp_path):

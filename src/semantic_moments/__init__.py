@@ -25,6 +25,7 @@ _EXPORTS = {
     "Embedding": "embedding",
     "similarity": "embedding",
     "moment_similarities": "embedding",
+    "similarity_matrix": "embedding",
     "MomentsConfig": "config",
     "TemporalMoments": "moments",
     "fuse": "moments",
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from .collection import build_index
     from .config import MomentsConfig
     from .embedder import EmbedResult, SemanticMoments
-    from .embedding import Embedding, moment_similarities, similarity
+    from .embedding import Embedding, moment_similarities, similarity, similarity_matrix
     from .errors import (BackboneError, ConfigError, EmbeddingFileError, IndexStoreError, SemanticMomentsError,
                          VideoError)
     from .index import Index, SearchHit

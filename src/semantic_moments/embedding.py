@@ -348,6 +348,26 @@ def similarity(
     return cosine(a.vector(alpha, orders, fusion, flow_weight), b.vector(alpha, orders, fusion, flow_weight))
 
 
+def similarity_matrix(embeddings: Sequence[Embedding], alpha: Sequence[float] | None = None,
+                      orders: Sequence[int] | None = None, fusion: str | None = None,
+                      flow_weight: float | None = None) -> np.ndarray:
+    """(N, N) cosine similarities of every pair of clips, each fused as ``similarity`` fuses them (the
+    first embedding's settings where none are given); every embedding must be comparable."""
+    if not embeddings:
+        return np.zeros((0, 0))
+    first = embeddings[0]
+    for other in embeddings[1:]:
+        require_comparable(first, other)
+    orders = tuple(orders) if orders is not None else first.config.orders
+    alpha = tuple(alpha) if alpha is not None else first.config.alpha_for(orders)
+    fusion = fusion or first.config.fusion
+    flow_weight = first.config.flow_weight if flow_weight is None else flow_weight
+    vectors = np.stack([np.asarray(e.vector(alpha, orders, fusion, flow_weight), dtype=np.float64) for e in embeddings])
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = vectors / np.where(norms > 0, norms, 1.0)
+    return vectors @ vectors.T
+
+
 def moment_similarities(a: Embedding, b: Embedding) -> dict[int | str, float]:
     """Cosine similarity of each part on its own: {k: similarity} for the orders both hold, and
     {"flow": similarity} of the token flow (all pyramid levels, each normalised) where both have it."""

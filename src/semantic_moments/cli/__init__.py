@@ -56,14 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_options(embed)
 
     compare = commands.add_parser(
-        "compare", help="cosine similarity of two clips",
-        description="Similarity of A and B, each a video or an embedding file (.moments.safetensors). "
-                    "Prints the fused similarity and the similarity of each moment on its own.",
+        "compare", help="cosine similarity of two clips, or the similarity matrix of several",
+        description="Similarity of A and B, each a video or an embedding file (.moments.safetensors): the fused "
+                    "similarity and the similarity of each moment on its own. With three or more clips: the "
+                    "similarity matrix of every pair.",
         epilog=EPILOG,
     )
-    compare.add_argument("a", metavar="A", help="a video, image folder or .moments.safetensors file")
-    compare.add_argument("b", metavar="B", help="the clip to compare A with (same kinds as A)")
-    compare.add_argument("--json", action="store_true", help="print JSON to stdout")
+    compare.add_argument("clips", nargs="+", metavar="CLIP",
+                         help="two or more videos, image folders or .moments.safetensors files")
+    compare.add_argument("--json", action="store_true", help="print JSON to stdout (the same as --format json)")
+    compare.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                         help="with three or more clips: the matrix as a table, CSV or JSON; default: %(default)s")
+    compare.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                         help="with three or more clips: also draw the matrix as a heatmap (needs matplotlib)")
     add_model_options(compare)
 
     commands.add_parser("backbones", help="list the registered backbones",

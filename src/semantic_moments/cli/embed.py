@@ -82,14 +82,18 @@ def run_embed(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from ..embedding import Embedding, moment_similarities, similarity
 
+    if len(args.clips) < 2:
+        raise ConfigError("compare needs at least two clips")
     model = None
     embeddings = []
-    for source in (args.a, args.b):
+    for source in args.clips:
         if str(source).endswith(".safetensors"):
             embeddings.append(Embedding.load(source))
         else:
             model = model or model_from_args(args)
             embeddings.append(model.embed(source, segment=args.segment))
+    if len(embeddings) > 2 or args.plot is not None:
+        return _compare_many(embeddings, args)
     first, second = embeddings
     orders = tuple(order for order in first.config.orders if order in second.moments)
     alpha = args.alpha or first.config.alpha_for(orders)
@@ -107,6 +111,58 @@ def run_compare(args: argparse.Namespace) -> int:
         for order, value in per_moment.items():
             print(f"  {part_label(order):>6} {value:.4f}")
     return 0
+
+
+def _compare_many(embeddings, args: argparse.Namespace) -> int:
+    """The similarity matrix of three or more clips, as a table, CSV or JSON, and a heatmap."""
+    from ..embedding import similarity_matrix
+
+    first = embeddings[0]
+    orders = first.config.orders
+    alpha = args.alpha or first.config.alpha_for(orders)
+    flow_weight = first.config.flow_weight if args.flow_weight is None else args.flow_weight
+    matrix = similarity_matrix(embeddings, alpha, orders, flow_weight=flow_weight)
+    names = [Path(e.source).name for e in embeddings]
+    style = "json" if args.json else args.format
+    if style == "json":
+        print(json.dumps({"clips": [e.source for e in embeddings], "matrix": matrix.round(6).tolist(),
+                          "alpha": list(alpha), "flow_weight": flow_weight}, indent=2))
+    elif style == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["clip", *names])
+        for name, row in zip(names, matrix):
+            writer.writerow([name, *(f"{value:.6f}" for value in row)])
+    else:
+        width = max(len(name) for name in names)
+        print(" " * width + "  " + "  ".join(f"{index:>6}" for index in range(len(names))))
+        for index, (name, row) in enumerate(zip(names, matrix)):
+            print(f"{name:<{width}}  " + "  ".join(f"{value:6.3f}" for value in row) + f"   [{index}]")
+    if args.plot is not None:
+        _heatmap(matrix, names, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _heatmap(matrix, names, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib: pip install 'semantic-moments[bench]'") from None
+    size = max(4.0, 0.45 * len(names) + 2)
+    figure, axes = plt.subplots(figsize=(size, size * 0.85))
+    image = axes.imshow(matrix, cmap="viridis", vmin=min(0.0, float(matrix.min())), vmax=1.0)
+    axes.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    axes.set_yticks(range(len(names)), names, fontsize=7)
+    figure.colorbar(image, ax=axes, label="cosine similarity")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def run_backbones(args: argparse.Namespace) -> int:

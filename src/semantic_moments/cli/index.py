@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError, one_line
 from ..windows import WindowPlan
+from .organize import add_organize_actions, run_organize
 from .arguments import (MAX_RESULTS, MODEL_OPTIONS, non_negative_float, parse_alpha, parse_segment, result_count,
                         add_engine_options, add_model_options, engine_from_args, part_label)
 
@@ -80,6 +81,7 @@ def add_index_commands(commands) -> None:
                                 description="Remove the clips whose stored rows are unusable and the ANN file; "
                                             "SQLite-level damage needs a new index built from the folders.")
     repair.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
+    add_organize_actions(actions)
     actions.help = ", ".join(actions.choices)  # from the actions themselves: it cannot go stale
 
     search = commands.add_parser(
@@ -170,6 +172,8 @@ def run_index(args: argparse.Namespace) -> int:
                               "windowed_videos": len(index.windowed()), "window_rows": index.window_count()},
                              indent=2))
         return 0
+    if args.index_command in ("duplicates", "clusters"):
+        return run_organize(args)
     if args.index_command in ("list", "remove"):
         return _list_or_remove(args)
     if args.index_command == "ingest":

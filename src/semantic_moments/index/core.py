@@ -515,6 +515,44 @@ class Index:
         hits = self._rescore(raw_query, [clip_id], self.weights(alpha, flow_weight))
         return hits[0] if hits else None
 
+    def score_window(self, query: np.ndarray | int, window_id: int, alpha: Sequence[float] | None = None,
+                     flow_weight: float | None = None) -> SegmentHit | None:
+        """How ``query`` (a raw row, or an indexed clip's id) scores against one window of a long
+        video (what a segment result found), or None if there is no such window."""
+        try:
+            row = self.store.execute("SELECT w.clip_id, c.path, w.start_seconds, w.end_seconds, w.moments FROM windows w "
+                                     "JOIN clips c ON c.id = w.clip_id WHERE w.id = ?", (int(window_id),)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        if row is None:
+            return None
+        layout = self.layout
+        raw_query = self.moments_of(query) if isinstance(query, int) else layout.raw_array(query)
+        raw = self.store.decode([(row[0], row[4])], 1, layout.width)
+        weights = self.weights(alpha, flow_weight)
+        score = float(layout.fused(raw, weights)[0] @ layout.fused(raw_query[None], weights)[0])
+        parts = part_similarities(unit_blocks(raw, layout.sizes), raw_query, layout.part_list())[0]
+        return SegmentHit(int(row[0]), row[1], float(row[2]), float(row[3]), score, parts, int(window_id))
+
+    def motion_knob_range(self, queries: int = 20, k: int = 10, agreement: float = 0.9) -> float:
+        """The knob value above which the ranking no longer moves: the smallest ``m`` from which every
+        higher setting's top ``k`` agrees with the motion-only top ``k`` by at least ``agreement``
+        (mean over up to ``queries`` evenly spaced indexed clips). 1.0 when the whole range acts."""
+        matrix = self.matrix()
+        if len(matrix) < 3:
+            return 1.0
+        chosen = matrix.ids[matrix.sample(queries)]
+        steps = [round(0.5 + 0.05 * step, 2) for step in range(11)]
+        top = {m: [set(hit.id for hit in self.search(int(q), k=k, alpha=weights[0], flow_weight=weights[1]))
+                   for q in chosen] for m, weights in ((m, self.motion_weights(m)) for m in steps)}
+        acts_up_to = 1.0
+        for m in reversed(steps[:-1]):
+            overlap = np.mean([len(a & b) / max(len(b), 1) for a, b in zip(top[m], top[1.0])])
+            if overlap < agreement:
+                break
+            acts_up_to = m
+        return acts_up_to
+
     def _examples(self, query, negatives=(), include_own: bool = False) -> tuple[list[np.ndarray], list[np.ndarray], set[int]]:
         """(positive raw rows, negative raw rows, clip ids to leave out of the results): an indexed
         query (or negative) is left out of its own results unless ``include_own``."""
@@ -637,7 +675,8 @@ class Index:
 
     # -- long videos (segments.py) ----------------------------------------------------------------
 
-    def _segment_entries(self) -> SegmentEntries:
+    def segment_entries(self) -> SegmentEntries:
+        """Every window and whole clip of segment search as arrays (``SegmentEntries``), per generation."""
         if self._entries is None or self._entries.generation != self.generation:
             self._entries = SegmentEntries(self.store, self.layout)
         return self._entries
@@ -663,7 +702,7 @@ class Index:
         weights = self.weights(alpha, flow_weight)
         validate_negative_weight(negative_weight)
         allowed = self.matching_ids(where) if where is not None and not where.empty else None
-        return segments.search_segments(self.store, self.layout, self._segment_entries(), positives, weights, k,
+        return segments.search_segments(self.store, self.layout, self.segment_entries(), positives, weights, k,
                                         per_video, excluded, negatives=negative_rows, negative_weight=negative_weight,
                                         allowed=allowed)
 
@@ -673,7 +712,7 @@ class Index:
         raw_query, _ = self._raw_query(query)
         if self.lookup(int(clip_id)) is None:
             raise IndexStoreError(f"no clip with id {clip_id} in the index {self.path}")
-        return segments.timeline(self.layout, self._segment_entries(), raw_query, self.weights(alpha, flow_weight),
+        return segments.timeline(self.layout, self.segment_entries(), raw_query, self.weights(alpha, flow_weight),
                                  clip_id)
 
     # -- the approximate index (ann.py) -----------------------------------------------------------
@@ -712,7 +751,7 @@ class Index:
         the entries segment search scores)."""
         weights = self.weights(alpha, flow_weight)
         if kind == "segments":
-            entries = self._segment_entries()
+            entries = self.segment_entries()
             return self._calibration.percentile(entries.as_matrix(), self.layout, weights, scores, sample, kind)
         if kind != "clips":
             raise ConfigError(f"kind must be 'clips' or 'segments', got {kind!r}")

@@ -74,7 +74,8 @@ class ServerState:
         self.max_upload_bytes = max_upload_bytes
         self.max_uploads = max_uploads
         self.uploads: OrderedDict[str, Upload] = OrderedDict()
-        self.thumbnails: OrderedDict[int, bytes] = OrderedDict()
+        self.thumbnails: OrderedDict[tuple[int, Optional[float]], bytes] = OrderedDict()
+        self.cached: dict[str, tuple[int, Any]] = {}  # name -> (index generation, value): the map, the knob's range
         self._model = None
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -94,6 +95,12 @@ class ServerState:
                 self._model = model_for_index(self.index())
             return self._model
 
+    def remember_thumbnail(self, key, data: bytes) -> None:
+        with self._lock:
+            self.thumbnails[key] = data
+            while len(self.thumbnails) > THUMBNAIL_CACHE:
+                self.thumbnails.popitem(last=False)
+
     def remember(self, upload: Upload) -> None:
         with self._lock:
             self.uploads[upload.token] = upload
@@ -102,9 +109,9 @@ class ServerState:
                 old.path.unlink(missing_ok=True)
 
 
-def _thumbnail(path: Path) -> bytes:
-    """A JPEG of the middle frame, decoded straight to thumbnail size (never a full-size frame
-    in memory beyond the decoder's own)."""
+def _thumbnail(path: Path, seconds: Optional[float] = None) -> bytes:
+    """A JPEG of the frame shown at ``seconds`` (None: the middle frame), decoded straight to
+    thumbnail size (never a full-size frame in memory beyond the decoder's own)."""
     from PIL import Image
 
     from ..video import VideoReader
@@ -113,7 +120,10 @@ def _thumbnail(path: Path) -> bytes:
         height, width = reader.frame_size
         scale = min(THUMBNAIL_SIZE[0] * 2 / height, THUMBNAIL_SIZE[1] * 2 / width, 1.0)
         size = (max(2, round(height * scale)), max(2, round(width * scale)))
-        frame = reader.get_frames_at([reader.num_frames // 2], size=size)[0]
+        times = reader.frame_times - reader.frame_times[0]
+        index = reader.num_frames // 2 if seconds is None else \
+            int(np.clip(np.searchsorted(times, seconds, side="right") - 1, 0, reader.num_frames - 1))
+        frame = reader.get_frames_at([index], size=size)[0]
     image = Image.fromarray(frame)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=80)
@@ -150,8 +160,23 @@ class QueryRef(BaseModel):
         None, description="with id: only this part (start, end seconds) of the indexed video is the query")
 
 
+class WhereFilter(BaseModel):
+    contains: Optional[str] = Field(None, max_length=200, description="the path contains this text (any case)")
+    path: Optional[str] = Field(None, max_length=500, description="a glob on the path, e.g. */dogs/*")
+    min_duration: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False, description="seconds")
+    max_duration: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False, description="seconds")
+    windowed: Optional[bool] = Field(None, description="only videos indexed with windows (true) or without (false)")
+
+
 class SearchRequest(BaseModel):
     query: QueryRef
+    more: list[QueryRef] = Field([], max_length=20, description="further examples of the motion wanted")
+    negatives: list[QueryRef] = Field([], max_length=20, alias="not",
+                                      description="examples of what is not wanted: a clip scores its mean cosine "
+                                                  "with the examples minus negative_weight times its mean with these")
+    negative_weight: float = Field(0.5, ge=0.0, le=10.0, allow_inf_nan=False)
+    where: Optional[WhereFilter] = None
+    include_own: bool = Field(False, description="keep an indexed query's own clip (video, for segments)")
     k: int = Field(12, ge=1, le=200)
     alpha: Optional[list[float]] = Field(None, description="one weight per moment; overrides motion")
     flow_weight: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False,
@@ -243,13 +268,44 @@ def create_app(
     def page() -> str:
         return (STATIC / "index.html").read_text()
 
+    def cached(name: str, compute):
+        """``compute(index)`` once per index generation (the map, the knob's range)."""
+        index = state.index()
+        generation = index.generation
+        if name not in state.cached or state.cached[name][0] != generation:
+            state.cached[name] = (generation, compute(index))
+        return state.cached[name][1]
+
     @app.get("/api/info", summary="the index: size and settings")
     def info() -> dict[str, Any]:
         index = state.index()
         return {"clips": len(index), "features": index.feature_settings,
                 "config": index.config.to_dict() if index.config else None,
                 "windows": index.window_plan, "window_rows": index.window_count(),
-                "max_upload_mb": max_upload_mb, "video_suffixes": sorted(VIDEO_SUFFIXES)}
+                "max_upload_mb": max_upload_mb, "video_suffixes": sorted(VIDEO_SUFFIXES),
+                "motion_acts_up_to": cached("knob", lambda index: index.motion_knob_range())}
+
+    @app.get("/api/map", summary="every clip as a point in 2-D (UMAP or PCA of the motion vectors), with its group")
+    async def motion_map(request: Request) -> dict[str, Any]:
+        def compute(cancelled) -> dict[str, Any]:
+            from .. import organize
+
+            def build(index) -> dict[str, Any]:
+                ids, points, method, seconds = organize.map_2d(index)
+                groups = organize.clusters(index) if len(ids) >= 3 else None
+                labels = dict(zip(groups.ids.tolist(), groups.labels.tolist())) if groups else {}
+                paths = dict(index.store.execute("SELECT id, path FROM clips").fetchall())
+                return {"method": method, "seconds": round(seconds, 2), "groups": groups.k if groups else 1,
+                        "points": [{"id": int(clip_id), "x": round(float(x), 5), "y": round(float(y), 5),
+                                    "group": int(labels.get(int(clip_id), 0)), "name": Path(paths[int(clip_id)]).name}
+                                   for clip_id, (x, y) in zip(ids, points)]}
+
+            return cached("map", build)
+
+        try:
+            return await state.thumbnails_queue.run(request, compute)
+        except SemanticMomentsError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
 
     @app.get("/api/clips", summary="browse and filter the indexed clips")
     def clips(q: str = Query("", max_length=200, description="substring of the path"),
@@ -301,19 +357,19 @@ def create_app(
     async def video(request: Request, clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> FileResponse:
         return await served_video(request, indexed_file_or_410(clip_id))
 
-    @app.get("/api/clips/{clip_id}/thumbnail", summary="a JPEG of the clip's middle frame")
-    async def thumbnail(request: Request, clip_id: int = PathParameter(ge=0, le=LARGEST_ID)) -> Response:
-        if clip_id not in state.thumbnails:
+    @app.get("/api/clips/{clip_id}/thumbnail", summary="a JPEG of the clip's middle frame (or of the frame at t)")
+    async def thumbnail(request: Request, clip_id: int = PathParameter(ge=0, le=LARGEST_ID),
+                        t: Optional[float] = Query(None, ge=0.0, le=1e7, allow_inf_nan=False,
+                                                   description="seconds: the frame shown then (a segment's)")) -> Response:
+        key = (clip_id, None if t is None else round(t, 1))
+        if key not in state.thumbnails:
             path = indexed_file_or_410(clip_id)
             try:
-                data = await state.thumbnails_queue.run(request, lambda cancelled: _thumbnail(path))
+                data = await state.thumbnails_queue.run(request, lambda cancelled: _thumbnail(path, key[1]))
             except SemanticMomentsError as error:
                 raise unprocessable("thumbnail", path, error) from None
-            with state._lock:
-                state.thumbnails[clip_id] = data
-                while len(state.thumbnails) > THUMBNAIL_CACHE:
-                    state.thumbnails.popitem(last=False)
-        return Response(state.thumbnails[clip_id], media_type="image/jpeg",
+            state.remember_thumbnail(key, data)
+        return Response(state.thumbnails[key], media_type="image/jpeg",
                         headers={"Cache-Control": "max-age=3600"})
 
     @app.post("/api/uploads", summary="upload a query clip; it is embedded with the index's settings")
@@ -349,28 +405,43 @@ def create_app(
     async def upload_video(request: Request, token: str) -> FileResponse:
         return await served_video(request, upload_or_404(token).path)
 
-    @app.post("/api/search", summary="clips most like the query, under query-time alpha")
+    @app.post("/api/search", summary="clips most like the query (and further examples), under query-time alpha")
     def search(request: SearchRequest) -> dict[str, Any]:
-        query, exclude = query_moments(request.query)
+        from ..index import Where
+
+        examples = [query_moments(ref) for ref in [request.query, *request.more]]
+        negatives = [query_moments(ref)[0] for ref in request.negatives]
+        queries = [query for query, _ in examples]
+        exclude: dict[int, Optional[tuple[float, float]]] = {}
+        for _, own in examples:  # an indexed example's clip: out whole, or (include_own) only its own span
+            for clip_id, span in own.items():
+                if not request.include_own:
+                    exclude[clip_id] = None
+                elif span is not None:
+                    exclude[clip_id] = span
         if request.alpha is not None:
             alpha, flow_weight = tuple(request.alpha), request.flow_weight
         else:
             alpha, flow_weight = weights_for(request.motion)
         index = state.index()
         segments = request.segments if request.segments is not None else index.has_windows()
+        where = Where(**request.where.model_dump()) if request.where is not None else None
+        options = dict(alpha=alpha, flow_weight=flow_weight, negatives=negatives,
+                       negative_weight=request.negative_weight, where=where, include_own=request.include_own)
         try:
             if segments:
-                hits = index.search_segments(query, k=request.k, per_video=request.per_video, alpha=alpha,
-                                             flow_weight=flow_weight, exclude=exclude)
+                hits = index.search_segments(queries, k=request.k, per_video=request.per_video, exclude=exclude,
+                                             **options)
             else:
-                hits = index.search(query, k=request.k, alpha=alpha, exclude=list(exclude), flow_weight=flow_weight)
+                hits = index.search(queries, k=request.k, exclude=list(exclude), **options)
         except SemanticMomentsError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
-        percentiles = index.percentile([hit.score for hit in hits], alpha, flow_weight)
+        percentiles = index.percentile([hit.score for hit in hits], alpha, flow_weight,
+                                       kind="segments" if segments else "clips")
         return {"alpha": list(alpha) if alpha else None, "flow_weight": flow_weight, "segments": segments,
                 "results": [{"id": hit.id, "name": Path(hit.path).name, "path": hit.path, "score": hit.score,
                              "percentile": percentile,
-                             **({"start": hit.start, "end": hit.end} if segments else {}),
+                             **({"start": hit.start, "end": hit.end, "window": hit.window} if segments else {}),
                              "per_moment": {str(k): v for k, v in hit.per_moment.items()}}
                             for hit, percentile in zip(hits, percentiles)]}
 
@@ -392,19 +463,33 @@ def create_app(
         return {"id": clip_id, "duration_seconds": duration,
                 "windows": [{"start": w_start, "end": w_end, "score": score} for w_start, w_end, score in windows]}
 
-    @app.get("/api/explain", summary="why two clips match: per-moment similarity and motion-energy maps")
+    @app.get("/api/explain", summary="why two clips (or a query and a found segment) match: per-part similarity "
+                                     "and motion-energy maps")
     def explain(b: int = Query(ge=0, le=LARGEST_ID), a: Optional[int] = Query(None, ge=0, le=LARGEST_ID),
                 upload: Optional[str] = Query(None, max_length=100),
+                window: Optional[int] = Query(None, ge=0, le=LARGEST_ID,
+                                              description="the window of b a segment result found: explain it"),
+                start: Optional[float] = Query(None, ge=0.0, allow_inf_nan=False, description="with a: query segment"),
+                end: Optional[float] = Query(None, gt=0.0, allow_inf_nan=False, description="with a: query segment"),
                 motion: Optional[float] = Query(None, ge=0.0, le=1.0, allow_inf_nan=False,
                                                 description="as in /api/search")) -> dict[str, Any]:
-        ref = QueryRef(id=a, upload=upload)
+        if (start is None) != (end is None):
+            raise HTTPException(status_code=422, detail="give both start and end for a query segment, or neither")
+        ref = QueryRef(id=a, upload=upload, segment=(start, end) if start is not None else None)
         query, _ = query_moments(ref)
         index = state.index()
         clip_id, _ = clip_or_404(b)
-        query_map = index.motion_map_of(query) if isinstance(query, int) else upload_or_404(upload).motion_map
-        hit = index.score(query, clip_id, *weights_for(motion))
+        query_map = (index.motion_map_of(query) if isinstance(query, int) else
+                     upload_or_404(upload).motion_map if upload is not None else index.motion_map_of(a))
+        if window is not None:
+            hit = index.score_window(query, window, *weights_for(motion))
+            if hit is None or hit.id != clip_id:
+                raise HTTPException(status_code=404, detail=f"no window {window} of clip {clip_id}")
+        else:
+            hit = index.score(query, clip_id, *weights_for(motion))
         candidate_map = index.motion_map_of(clip_id)
         return {"score": hit.score if hit else None,
+                "segment": [hit.start, hit.end] if window is not None else None,
                 "per_moment": {str(k): v for k, v in hit.per_moment.items()} if hit else {},
                 "maps": {"query": query_map.tolist() if query_map is not None else None,
                          "candidate": candidate_map.tolist() if candidate_map is not None else None}}

@@ -1,8 +1,10 @@
-// semantic-moments search page: browse, query by click or upload, re-weight with the slider, explain.
+// semantic-moments search page: browse, query by click or upload (or several examples, and what not to
+// find), re-weight with the slider, filter the results, explain a match, see the collection as a map.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { query: null, queryLabel: "", results: [], timer: null, searchId: 0 };
+const state = { query: null, queryLabel: "", more: [], not: [], results: [], timer: null, searchId: 0, k: 12,
+                actsUpTo: 1 };
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
@@ -11,24 +13,38 @@ async function api(path, options = {}) {
   return body;
 }
 
+function clock(seconds) { // 75.5 -> "1:15.5"
+  const minutes = Math.floor(seconds / 60), rest = seconds - 60 * minutes;
+  return `${minutes}:${rest < 10 ? "0" : ""}${rest.toFixed(1)}`;
+}
+
+function isSegment(clip) { return clip.start !== undefined && clip.end !== undefined; }
+
+function loopSegment(media, clip) {
+  // one mechanism keeps a found segment playing inside [start, end]: start there once the video is
+  // ready, and jump back whenever playback reaches the end (never while a seek is in flight)
+  const restart = () => { media.currentTime = clip.start; media.play().catch(() => {}); };
+  media.addEventListener("loadedmetadata", () => { media.currentTime = clip.start; });
+  media.addEventListener("timeupdate", () => {
+    if (!media.seeking && (media.currentTime >= clip.end || media.currentTime < clip.start - 0.25)) restart();
+  });
+  media.addEventListener("ended", restart);
+}
+
 function card(clip, { video = false, score = null, percentile = null } = {}) {
   const element = document.createElement(video ? "li" : "div");
   element.className = "card";
   element.dataset.id = clip.id;
+  const segment = isSegment(clip);
+  if (segment) { element.dataset.start = clip.start; element.dataset.end = clip.end; }
   const media = document.createElement(video ? "video" : "img");
-  const segment = clip.start !== undefined && clip.end !== undefined;
+  const frameAt = segment ? `?t=${((clip.start + clip.end) / 2).toFixed(1)}` : "";
   if (video) {
     const source = clip.upload ? `/api/uploads/${clip.upload}/video` : `/api/clips/${clip.id}/video`;
-    // a segment plays on its own, over and over (media fragment, then kept inside it)
-    Object.assign(media, { src: segment ? `${source}#t=${clip.start},${clip.end}` : source, muted: true,
-                           loop: !segment, autoplay: true, playsInline: true, preload: "metadata",
-                           ...(clip.upload ? {} : { poster: `/api/clips/${clip.id}/thumbnail` }) });
-    if (segment) {
-      media.addEventListener("timeupdate", () => {
-        if (media.currentTime >= clip.end || media.currentTime < clip.start - 0.5) media.currentTime = clip.start;
-      });
-      media.addEventListener("pause", () => { if (media.currentTime >= clip.end - 0.05) { media.currentTime = clip.start; media.play().catch(() => {}); } });
-    }
+    Object.assign(media, { src: source, muted: true, loop: !segment, autoplay: true, playsInline: true,
+                           preload: "metadata",
+                           ...(clip.upload ? {} : { poster: `/api/clips/${clip.id}/thumbnail${frameAt}` }) });
+    if (segment) loopSegment(media, clip);
   } else {
     Object.assign(media, { src: `/api/clips/${clip.id}/thumbnail`, loading: "lazy", alt: clip.name });
     // a clip that cannot be thumbnailed (the server says why) shows a placeholder, not a broken image
@@ -37,20 +53,48 @@ function card(clip, { video = false, score = null, percentile = null } = {}) {
   element.tabIndex = 0; // keyboard: Tab to a card, Enter or Space to use it
   element.setAttribute("role", "button");
   element.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); element.click(); }
+    if (event.target === element && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); element.click(); }
   });
   const caption = document.createElement("div");
   caption.className = "caption";
   caption.title = clip.name;
   caption.innerHTML = score === null ? "" : `<span class="score" title="cosine; percentile among all pairs of this collection">${score.toFixed(3)}${percentile === null ? "" : ` · top ${Math.max(0.1, 100 - percentile).toFixed(1)}%`}</span> `;
-  caption.append(document.createTextNode(segment ? `${clock(clip.start)}–${clock(clip.end)} ${clip.name}` : clip.name));
+  if (segment) {
+    const span = document.createElement("span");
+    span.className = "span";
+    span.textContent = `${clock(clip.start)}–${clock(clip.end)} `;
+    caption.append(span);
+  }
+  caption.append(document.createTextNode(clip.name));
   element.append(media, caption);
   return element;
 }
 
-function clock(seconds) { // 75.5 -> "1:15.5"
-  const minutes = Math.floor(seconds / 60), rest = seconds - 60 * minutes;
-  return `${minutes}:${rest < 10 ? "0" : ""}${rest.toFixed(1)}`;
+function resultActions(element, hit) {
+  // what a result can do: become the query, join it as an example, or be ruled out
+  const bar = document.createElement("div");
+  bar.className = "actions";
+  const button = (label, title, action) => {
+    const b = document.createElement("button");
+    b.type = "button"; b.textContent = label; b.title = title;
+    b.addEventListener("click", (event) => { event.stopPropagation(); action(); });
+    bar.append(b);
+  };
+  const ref = isSegment(hit) && hit.window !== null && hit.window !== undefined
+    ? { id: hit.id, segment: [hit.start, hit.end] } : { id: hit.id };
+  const label = isSegment(hit) ? `${hit.name} ${clock(hit.start)}–${clock(hit.end)}` : hit.name;
+  button(isSegment(hit) ? "Search with this segment" : "Search with this", "make this result the query",
+         () => setQuery(ref, label));
+  button("More like this", "add it as another example of what you want", () => { state.more.push(ref); refine(); });
+  button("Not like this", "rule out motion like it", () => { state.not.push(ref); refine(); });
+  element.append(bar);
+}
+
+function refine() {
+  $("examples").textContent = state.more.length || state.not.length
+    ? `${1 + state.more.length} example(s)${state.not.length ? `, ${state.not.length} ruled out` : ""}` : "";
+  $("clear-examples").hidden = !(state.more.length || state.not.length);
+  search({ scroll: false });
 }
 
 async function drawTimeline(element, hit) {
@@ -76,12 +120,17 @@ async function drawTimeline(element, hit) {
     if (i === 0) context.moveTo(x, y); else context.lineTo(x, y);
   });
   context.stroke();
+  canvas.dataset.duration = duration;
   canvas.addEventListener("click", (event) => {
+    // the canvas is drawn 240 px wide but laid out by CSS: map the click through its real box
     event.stopPropagation();
+    const box = canvas.getBoundingClientRect();
+    const seconds = Math.min(Math.max((event.clientX - box.left) / box.width, 0), 1) * duration;
     const video = element.querySelector("video");
-    if (video) video.currentTime = (event.offsetX / canvas.width) * duration;
+    if (video) { video.loop = true; video.currentTime = seconds; video.play().catch(() => {}); }
+    canvas.dataset.clicked = seconds.toFixed(2);
   });
-  element.append(canvas);
+  element.insertBefore(canvas, element.querySelector(".caption"));
 }
 
 const PAGE = 120;
@@ -107,8 +156,10 @@ function setQuery(query, label) {
   state.query = query;
   state.queryLabel = label;
   state.k = 12;
+  state.more = []; state.not = [];
+  $("examples").textContent = ""; $("clear-examples").hidden = true;
   document.querySelectorAll("#clips .card").forEach((el) =>
-    el.classList.toggle("selected", query.id !== undefined && Number(el.dataset.id) === query.id));
+    el.classList.toggle("selected", query.id !== undefined && !query.segment && Number(el.dataset.id) === query.id));
   search();
 }
 
@@ -117,25 +168,30 @@ async function search({ scroll = true } = {}) {
   const motion = Number($("motion").value);
   const searchId = ++state.searchId;
   $("query").textContent = `Query: ${state.queryLabel} (motion weight ${motion.toFixed(2)})`;
-  $("query-preview").replaceChildren(card(state.query.id !== undefined ? { id: state.query.id, name: state.queryLabel }
-    : { id: null, name: state.queryLabel, upload: state.query.upload }, { video: true }));
-  const data = await api("/api/search", {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ query: state.query, k: state.k, motion }),
-  });
+  const preview = state.query.id !== undefined
+    ? { id: state.query.id, name: state.queryLabel, ...(state.query.segment ? { start: state.query.segment[0], end: state.query.segment[1] } : {}) }
+    : { id: null, name: state.queryLabel, upload: state.query.upload };
+  $("query-preview").replaceChildren(card(preview, { video: true }));
+  const filter = $("filter").value.trim();
+  const body = { query: state.query, more: state.more, not: state.not, k: state.k, motion,
+                 ...(filter ? { where: { contains: filter } } : {}) };
+  const data = await api("/api/search", { method: "POST", headers: { "Content-Type": "application/json" },
+                                          body: JSON.stringify(body) });
   if (searchId !== state.searchId) return; // a newer search is on its way
   state.results = data.results;
   // a new ranking: the explanation of an earlier pair no longer describes anything on screen
   $("explain").hidden = true;
   $("explain-bars").replaceChildren();
   $("more-results").hidden = data.results.length < state.k;
+  $("results-note").textContent = filter ? `Only results whose path contains "${filter}".` : "";
   $("results").replaceChildren(...data.results.map((hit) => {
     const element = card(hit, { video: true, score: hit.score, percentile: hit.percentile });
     element.addEventListener("click", () => explain(hit));
+    resultActions(element, hit);
     if (data.segments) drawTimeline(element, hit).catch(() => {});
     return element;
   }));
-  $("results").dataset.ranking = data.results.map((hit) => hit.id).join(",");
+  $("results").dataset.ranking = data.results.map((hit) => `${hit.id}${isSegment(hit) ? `@${hit.start}` : ""}`).join(",");
   const top = $("results-panel").getBoundingClientRect().top;
   if (scroll && (top < 0 || top > window.innerHeight * 0.6)) $("results-panel").scrollIntoView({ block: "start" });
 }
@@ -147,7 +203,7 @@ function heat(v) { // 0..1 -> transparent blue .. opaque red: where the features
 async function drawMap(canvas, map, frameUrl) {
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
-  if (frameUrl) { // the clip's middle frame underneath, so the map says where in the picture
+  if (frameUrl) { // the clip's frame underneath, so the map says where in the picture
     const image = new Image();
     image.src = frameUrl;
     try { await image.decode(); context.drawImage(image, 0, 0, canvas.width, canvas.height); } catch (_) { /* no frame */ }
@@ -166,13 +222,16 @@ async function drawMap(canvas, map, frameUrl) {
 }
 
 async function explain(hit) {
-  const q = state.query.id !== undefined ? `a=${state.query.id}` : `upload=${state.query.upload}`;
-  const data = await api(`/api/explain?${q}&b=${hit.id}&motion=${Number($("motion").value)}`);
+  const q = state.query.id !== undefined ? `a=${state.query.id}` + (state.query.segment ? `&start=${state.query.segment[0]}&end=${state.query.segment[1]}` : "")
+    : `upload=${state.query.upload}`;
+  const window_ = isSegment(hit) && hit.window !== null && hit.window !== undefined ? `&window=${hit.window}` : "";
+  const data = await api(`/api/explain?${q}&b=${hit.id}${window_}&motion=${Number($("motion").value)}`);
   const names = { 1: "M(1) appearance", 2: "M(2) spread of change", 3: "M(3) asymmetry", 4: "M(4) tails",
                   flow: "token flow (direction)" };
-  $("explain-title").textContent = `Why ${state.queryLabel} and ${hit.name} match`;
+  const what = data.segment ? `${hit.name} ${clock(data.segment[0])}–${clock(data.segment[1])}` : hit.name;
+  $("explain-title").textContent = `Why ${state.queryLabel} and ${what} match (${data.score.toFixed(3)})`;
   document.querySelectorAll("#results .card").forEach((el) =>
-    el.classList.toggle("explained", Number(el.dataset.id) === hit.id));
+    el.classList.toggle("explained", Number(el.dataset.id) === hit.id && (!isSegment(hit) || Number(el.dataset.start) === hit.start)));
   $("explain-bars").replaceChildren(...Object.entries(data.per_moment).map(([order, value]) => {
     const row = document.createElement("div");
     row.className = "barrow";
@@ -180,9 +239,10 @@ async function explain(hit) {
       `<span class="fill" style="width:${Math.max(0, value) * 12}rem"></span><span>${value.toFixed(3)}</span>`;
     return row;
   }));
+  const frameAt = isSegment(hit) ? `?t=${((hit.start + hit.end) / 2).toFixed(1)}` : "";
   await Promise.all([
     drawMap($("map-query"), data.maps.query, state.query.id !== undefined ? `/api/clips/${state.query.id}/thumbnail` : null),
-    drawMap($("map-candidate"), data.maps.candidate, `/api/clips/${hit.id}/thumbnail`),
+    drawMap($("map-candidate"), data.maps.candidate, `/api/clips/${hit.id}/thumbnail${frameAt}`),
   ]);
   $("explain-path").textContent = hit.path || "";
   $("open-video").href = `/api/clips/${hit.id}/video`;
@@ -211,20 +271,34 @@ function upload(file) {
   request.send(form);
 }
 
-$("filter").addEventListener("input", () => { clearTimeout(state.timer); state.timer = setTimeout(loadClips, 200); });
-$("motion").addEventListener("input", () => {
-  $("motion-value").textContent = Number($("motion").value).toFixed(2);
-  search();
+function showKnob() {
+  // above the point where rankings stop moving the slider changes nothing: say so on the slider itself
+  const acts = state.actsUpTo, slider = $("motion");
+  slider.style.setProperty("--acts", `${acts * 100}%`);
+  slider.classList.toggle("saturates", acts < 1);
+  $("motion-note").textContent = acts < 1 ? `above ${acts.toFixed(2)} the ranking no longer changes` : "";
+  const value = Number(slider.value);
+  $("motion-value").textContent = value.toFixed(2) + (value > acts ? " (= motion only)" : "");
+}
+
+$("filter").addEventListener("input", () => {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(() => { loadClips(); search({ scroll: false }); }, 200);
 });
+$("motion").addEventListener("input", () => { showKnob(); search(); });
 $("upload").addEventListener("change", (event) => { if (event.target.files[0]) upload(event.target.files[0]); });
 $("upload-button").addEventListener("keydown", (event) => {
   if (event.key === "Enter" || event.key === " ") { event.preventDefault(); $("upload").click(); }
 });
 $("more-clips").addEventListener("click", () => loadClips(true));
 $("more-results").addEventListener("click", () => { state.k += 12; search({ scroll: false }); });
+$("clear-examples").addEventListener("click", () => { state.more = []; state.not = []; refine(); });
+$("show-map").addEventListener("click", () => window.motionMap.toggle());
 
 api("/api/info").then((info) => {
   $("info").textContent = `${info.clips} clips · ${info.features.backbone.name}` +
     (info.window_rows ? ` · ${info.window_rows} windows of long videos (${info.windows.length} s)` : "");
+  state.actsUpTo = info.motion_acts_up_to ?? 1;
+  showKnob();
 });
 loadClips();
