@@ -1,0 +1,127 @@
+"""Organising a collection by motion: near-duplicates (planted among real clips), groups, the map."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import SHARED, moving_square, write_video
+from semantic_moments.video import write_video as encode
+from semantic_moments.cli import main
+from semantic_moments.errors import ConfigError, IndexStoreError
+
+pytest.importorskip("faiss")
+DATA = SHARED / "data"
+
+
+def _frames(path):
+    import av
+
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """Real clips of different actions and people, with two planted copies: one re-encoded at half the
+    size and a lower bitrate, one trimmed by 10%."""
+    sources = [DATA / "ud810_arm_actions" / "A1_both_arms_side_raise" / "PS7A1P1T1.avi",
+               DATA / "ud810_arm_actions" / "A2_one_arm_raise" / "PS7A2P2T1.avi",
+               DATA / "ud810_arm_actions" / "A3_both_arms_front_raise" / "PS7A3P1T2.avi",
+               *sorted((DATA / "kth_partial").rglob("*.*"))[:5]]
+    if not all(path.exists() for path in sources):
+        pytest.skip("no ../shared/data")
+    folder = tmp_path_factory.mktemp("planted") / "videos"
+    folder.mkdir()
+    for path in sources:
+        shutil.copy(path, folder / path.name)
+    resized = _frames(sources[0])
+    encode(folder / "copy_resized.mp4", resized[:, ::2, ::2], fps=29.97, crf=35)
+    trimmed = _frames(sources[2])
+    encode(folder / "copy_trimmed.mp4", trimmed[: int(len(trimmed) * 0.9)], fps=29.97, crf=23)
+    index = folder.parent / "index"
+    assert main(["index", "build", str(folder), "--index", str(index), "--quiet"]) == 0
+    return folder, index, {frozenset({sources[0].name, "copy_resized.mp4"}), frozenset({sources[2].name, "copy_trimmed.mp4"})}
+
+
+def test_planted_duplicates_come_first(planted, capsys):
+    import json
+    from pathlib import Path
+
+    folder, index, expected = planted
+    capsys.readouterr()
+    assert main(["index", "duplicates", "--index", str(index), "--top", "2", "--groups", "--format", "json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    pairs = {frozenset({Path(pair["path_a"]).name, Path(pair["path_b"]).name}) for pair in found["pairs"]}
+    assert pairs == expected
+    assert all(pair["score"] > 0.95 and pair["percentile"] > 90 for pair in found["pairs"])
+    assert sorted(len(group) for group in found["groups"]) == [2, 2]
+    assert main(["index", "duplicates", "--index", str(index), "--min-score", "0.999999", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == ["score,a,b"]  # none that close: a header, no rows
+
+
+def test_groups_are_named_and_scored_against_labels(planted, capsys):
+    import json
+
+    folder, index, _ = planted
+    labels = folder.parent / "labels.csv"
+    labels.write_text("path,class\n" + "".join(f"videos/{path.name},{path.stem.split('_')[1] if '_' in path.stem else path.stem[:5]}\n"
+                                                for path in sorted(folder.iterdir())))
+    assert main(["index", "clusters", "--index", str(index), "--k", "3", "--labels", str(labels), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert len(rows) == 10 and {row["cluster"] for row in rows} == {0, 1, 2} and all(row["path"] for row in rows)
+    assert "3 group(s) by kmeans; purity" in captured.err
+    assert main(["index", "clusters", "--index", str(index), "--auto"]) == 0
+    assert "most central:" in capsys.readouterr().out
+    from semantic_moments.organize import purity
+
+    assert purity([0, 0, 1, 1], ["a", "a", "b", "b"]) == 1.0 and purity([0, 0, 0, 0], ["a", "a", "b", "b"]) == 0.5
+    assert purity([-1, -1, 0, 0], ["a", "a", "b", "b"]) == 0.5  # no group counts as wrong
+
+
+def test_map_places_every_clip(planted):
+    from semantic_moments import organize
+    from semantic_moments.index import Index
+
+    _, index_path, _ = planted
+    with Index.open(index_path) as index:
+        for method in ("pca", "auto"):
+            ids, points, used, seconds = organize.map_2d(index, method=method)
+            assert len(ids) == len(index) == len(points) and points.min() >= 0 and points.max() <= 1
+            assert used in ("pca", "umap") and seconds >= 0
+        with pytest.raises(ConfigError, match="map method"):
+            organize.map_2d(index, method="tsne")
+
+
+def test_repeats_inside_long_videos_are_reported_as_duplicate_segments(tmp_path):
+    from semantic_moments import SemanticMoments, organize
+    from semantic_moments.collection import build_index
+    from semantic_moments.index import Index
+
+    right = moving_square(20, 64, (220, 60, 60), "right")
+    down = moving_square(20, 64, (60, 220, 60), "down")
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_video(folder / "twice.mp4", np.concatenate([right, down, right]), fps=10)  # 6 s: right, down, right
+    with Index.open(tmp_path / "index", create=True) as index:
+        build_index(index, [folder], SemanticMoments("test-tiny", frames=8), windows="2:0.5")
+        pairs = organize.duplicate_segments(index, min_score=None, top=3)
+        assert pairs and pairs[0].a == pairs[0].b  # the same motion at two places of one video
+        a, b = sorted([pairs[0].span_a, pairs[0].span_b])
+        assert a[1] <= b[0] and a == (0.0, 2.0) and b == (4.0, 6.0)  # the two "right" stretches
+
+
+def test_bad_requests_are_one_line_errors(tmp_path, capsys):
+    from semantic_moments import organize
+    from semantic_moments.index import Index
+
+    with Index.open(tmp_path / "empty", create=True) as index:
+        with pytest.raises(IndexStoreError, match="empty"):
+            organize.duplicates(index)
+        with pytest.raises(IndexStoreError, match="at least 2 clips"):
+            organize.clusters(index)
+    assert main(["index", "duplicates", "--index", str(tmp_path / "nope")]) == 1
+    assert "no index here" in capsys.readouterr().err
