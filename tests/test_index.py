@@ -347,7 +347,31 @@ def test_export_parquet_holds_ids_paths_settings_and_vectors(tmp_path, collectio
     row = table.slice(2, 1).to_pylist()[0]
     joined = np.concatenate([np.asarray(row[name.replace(".", "_")], dtype=np.float32) for name, _ in parts])
     np.testing.assert_array_equal(joined, expected[row["id"]])
+    model_info = metadata["semantic_moments.model"]
+    assert model_info["backbone"] == "test-tiny" and model_info["num_frames"] == 8 and model_info["package_version"]
+    assert {row["kind"] for row in table.to_pylist()} == {"clip"} and len(row["vector"]) > 0
 
+
+def test_the_exported_vectors_load_into_lancedb_and_find_what_search_finds(tmp_path, collection, model):
+    """The docs' recipe (docs/index-and-search.md, "Export"), run: LanceDB over the exported vectors
+    returns the same top 10 as ``search``."""
+    lancedb = pytest.importorskip("lancedb")
+    import pyarrow.parquet as pq
+
+    more = make_collection(tmp_path / "more", count=12)
+    with Index.open(tmp_path / "idx", create=True) as index:
+        build_index(index, [collection[0].parent, more[0].parent], model)
+        expected = [hit.id for hit in index.search(3, k=10)]
+        index.export_parquet(tmp_path / "clips.parquet")
+    # -- the recipe --
+    table = pq.read_table(tmp_path / "clips.parquet")
+    db = lancedb.connect(str(tmp_path / "lance"))
+    clips = db.create_table("clips", table)
+    query = table.filter(table["id"].to_numpy() == 3)["vector"][0].as_py()
+    found = clips.search(query).distance_type("dot").limit(11).to_list()
+    top = [row["id"] for row in found if row["id"] != 3][:10]
+    # -- --
+    assert top == expected
 
 def test_paths_stay_as_the_user_reaches_them_through_links(tmp_path, collection, model):
     link = tmp_path / "my-videos"

@@ -26,7 +26,6 @@ import numpy as np
 from .errors import ConfigError, IndexStoreError
 from .index import Index
 from .index.ann import APPROXIMATE_FROM, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_NEIGHBOURS
-from .index.rows import unit_blocks
 from .windows import temporal_iou
 
 NEIGHBOURS = 10  # nearest neighbours looked at per clip for duplicates
@@ -34,14 +33,9 @@ DUPLICATE_SCORE = 0.95  # default --min-score
 
 
 def fused_vectors(raw: np.ndarray, index: Index, weights: tuple[float, ...]) -> np.ndarray:
-    """(N, D') float32 unit vectors of raw rows whose inner products are the exact fused cosines."""
-    layout = index.layout
-    if not layout.separable:
-        return layout.fused(raw, weights).astype(np.float32)
-    units = unit_blocks(raw, layout.sizes)
-    scaled = units * np.repeat(np.asarray(weights, dtype=np.float64), layout.sizes)
-    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
-    return (scaled / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    """(N, D') float32 unit vectors of raw rows whose inner products are the exact fused cosines
+    (``RowLayout.unit_fused``)."""
+    return index.layout.unit_fused(raw, weights)
 
 
 def nearest_neighbours(vectors: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -102,6 +102,18 @@ class RowLayout:
         norms = np.linalg.norm(fused, axis=1, keepdims=True)
         return fused / np.where(norms > 0, norms, 1.0)
 
+    def unit_fused(self, raw: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+        """(N, D') float32 unit vectors of raw rows whose inner products are the exact fused cosines
+        search ranks by (a still clip's zero parts carry no weight): what vector databases and
+        nearest-neighbour libraries take."""
+        from .rows import unit_blocks
+
+        if not self.separable:
+            return self.fused(raw, weights).astype(np.float32)
+        scaled = unit_blocks(raw, self.sizes) * np.repeat(np.asarray(weights, dtype=np.float64), self.sizes)
+        norms = np.linalg.norm(scaled, axis=1, keepdims=True)
+        return (scaled / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
     def raw_array(self, query: np.ndarray) -> np.ndarray:
         """A raw query row from an array: (D,) as stored, or (K, d) moments of an index without flow."""
         flat = np.asarray(query, dtype=np.float32).reshape(-1)

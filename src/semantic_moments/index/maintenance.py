@@ -21,35 +21,70 @@ from .store import RowStore
 
 
 def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[str]) -> int:
-    """Write every clip to a Parquet file that pandas, DuckDB, Spark or a vector database read:
-    ``id``, ``path``, ``content_hash``, ``size_bytes``, ``mtime``, ``duration_seconds``, ``fps``,
-    ``num_source_frames``, one float32 list column per stored part (``moment_1``.., ``flow_2``..;
-    raw, as stored), and the index's settings as JSON in the file's metadata
-    (``semantic_moments.features``, ``.config``, ``.parts``). Written atomically; returns the
-    number of clips. Needs ``pyarrow``."""
+    """Write every clip, and every window of a long video, to a Parquet file that pandas, DuckDB,
+    Spark or a vector database read: ``id`` (the clip's), ``kind`` (``clip`` or ``window``),
+    ``window_id``, ``start_seconds``/``end_seconds`` (a clip: 0 and its duration), ``path``,
+    ``content_hash``, ``size_bytes``, ``mtime``, ``duration_seconds``, ``fps``, ``num_source_frames``;
+    ``vector``: the fused vector at the index's own weights (float32, unit length: its inner products
+    are the cosines ``search`` ranks by), and one float32 list column per stored part (``moment_1``..,
+    ``flow_2``..; raw, as stored). The file's metadata says what made the vectors: the index's
+    settings as JSON (``semantic_moments.features``, ``.config``, ``.parts``, ``.weights``) and
+    ``semantic_moments.model`` (backbone, weights, layer, preset, T, minimum rate, package version).
+    Written atomically; returns the number of rows. Needs ``pyarrow``."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise ConfigError("Parquet export needs `pip install pyarrow`") from None
-    rows = store.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
-                         "num_source_frames, moments FROM clips ORDER BY id").fetchall()
-    raw = store.decode([(row[0], row[8]) for row in rows], 1, layout.width)
-    columns: dict[str, Any] = {name: [row[i] for row in rows] for i, name in enumerate(
+    from .. import __version__
+    from ..presets import PRESETS
+
+    clips = store.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
+                          "num_source_frames, moments FROM clips ORDER BY id").fetchall()
+    try:
+        windows = store.execute("SELECT w.clip_id, w.id, w.start_seconds, w.end_seconds, w.moments FROM windows w "
+                                "JOIN clips c ON c.id = w.clip_id ORDER BY w.clip_id, w.start_seconds").fetchall()
+    except sqlite3.OperationalError:  # an index from before windows
+        windows = []
+    by_id = {row[0]: row for row in clips}
+    raw = np.concatenate([store.decode([(row[0], row[8]) for row in clips], 1, layout.width),
+                          store.decode([(row[0], row[4]) for row in windows], 1, layout.width)])
+    records = [(row, "clip", None, 0.0, row[5]) for row in clips] + \
+              [(by_id[window[0]], "window", window[1], window[2], window[3]) for window in windows]
+    columns: dict[str, Any] = {name: [record[0][i] for record in records] for i, name in enumerate(
         ("id", "path", "content_hash", "size_bytes", "mtime", "duration_seconds", "fps", "num_source_frames"))}
+    columns["kind"] = [record[1] for record in records]
+    columns["window_id"] = [record[2] for record in records]
+    columns["start_seconds"] = [float(record[3]) for record in records]
+    columns["end_seconds"] = [float(record[4]) if record[4] is not None else None for record in records]
+    weights = layout.weights(None, None, str(store.path)) if layout.config is not None else ()
+    if layout.config is not None:
+        vectors = layout.unit_fused(raw, weights)
+        columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), type=pa.float32()),
+                                                              vectors.shape[1])
     start = 0
     for name, size in layout.parts:
         values = pa.array(raw[:, start:start + size].reshape(-1), type=pa.float32())
         columns[name.replace(".", "_")] = pa.FixedSizeListArray.from_arrays(values, size)
         start += size
+    features = layout.features or {}
+    config = layout.config
+    backbone = features.get("backbone") or {}
+    preset = next((name for name, settings in PRESETS.items() if config is not None
+                   and settings["backbone"] == backbone.get("name") and settings["layer"] == backbone.get("layer")
+                   and settings["frames"] == config.num_frames and settings.get("min_rate") == config.min_rate), None)
+    model = {"backbone": backbone.get("name"), "weights": backbone.get("weights"), "layer": backbone.get("layer"),
+             "preset": preset, "num_frames": config.num_frames if config else None,
+             "min_rate": config.min_rate if config else None, "package_version": __version__}
     metadata = {f"semantic_moments.{key}": json.dumps(value) for key, value in
-                (("features", layout.features), ("config", store.setting("config")), ("parts", layout.part_list()))}
+                (("features", layout.features), ("config", store.setting("config")), ("parts", layout.part_list()),
+                 ("weights", list(weights)), ("model", model))}
     table = pa.table(columns).replace_schema_metadata(metadata)
     target = Path(path)
     temporary = target.with_name(f".{target.name}.tmp")
     pq.write_table(table, temporary)
     os.replace(temporary, target)
-    return len(rows)
+    return len(records)
 
 
 CLIP_COLUMNS = "id, path, moments, duration_seconds, fps, motion_map, map_rows, map_columns"
