@@ -184,3 +184,36 @@ def test_help_lists_every_action(command, capsys):
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]  # noqa: SLF001
     actions = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices  # noqa: SLF001
     assert ", ".join(actions) in " ".join(shown.split())
+
+
+def test_long_clips_are_said_to_be_sampled_over_their_centre(tmp_path, capsys):
+    from conftest import moving_square, write_video
+
+    short = write_video(tmp_path / "short.mp4", moving_square(20, 64, (200, 40, 40), "right"), fps=10)  # 2 s
+    long = write_video(tmp_path / "long.mp4", moving_square(60, 64, (40, 200, 40), "down"), fps=10)  # 6 s
+    argv = ["embed", str(short), str(long), "-o", str(tmp_path / "out"), "--backbone", "test-tiny", "--frames", "8",
+            "--quiet"]
+    assert main(argv) == 0  # T = 8 at 4 per second covers 2 s
+    err = capsys.readouterr().err
+    assert "note: 1 clip(s) longer than 2 s" in err and "--windows 2:0.5" in err and "--min-rate 0" in err
+    assert main(argv + ["--min-rate", "0"]) == 0
+    assert "note:" not in capsys.readouterr().err  # frames spread over whole clips: nothing to say
+
+
+def test_removed_clips_stay_out_of_later_builds_until_taken_back(tmp_path, capsys):
+    from conftest import moving_square, write_video
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for number in range(3):
+        write_video(folder / f"clip{number}.mp4", moving_square(12, 64, (60 * number, 80, 200), "right"))
+    index = str(tmp_path / "idx")
+    build = ["index", "build", str(folder), "--index", index, "--backbone", "test-tiny", "--frames", "8", "--quiet"]
+    assert main(build) == 0
+    assert main(["index", "remove", "1", "--index", index]) == 0
+    capsys.readouterr()
+    assert main(build + ["--json"]) == 0
+    captured = capsys.readouterr()
+    assert "removed with `index remove`" in captured.err and json.loads(captured.out)["clips"] == 2
+    assert main(build + ["--include-removed", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == 1

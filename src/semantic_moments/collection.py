@@ -134,6 +134,7 @@ def build_index(
     retry_failed: bool = False,
     windows: str | WindowPlan | None = None,
     engine=None,
+    include_removed: bool = False,
 ) -> BuildSummary:
     """Bring ``index`` up to date with ``folders`` using ``model`` (a SemanticMoments); see module doc.
 
@@ -145,7 +146,10 @@ def build_index(
     recorded in the index, and videos indexed before without windows are embedded again.
 
     ``engine`` (e.g. ``engines.ray_data.RayEngine``) embeds the files elsewhere; results are
-    committed here one by one as they arrive, in the order they finish."""
+    committed here one by one as they arrive, in the order they finish.
+
+    Files taken out with ``index remove`` (``Index.remove_ids``) stay out (listed in ``skipped``)
+    unless ``include_removed``, which indexes them again and forgets that they were removed."""
     index.require_settings(model.feature_settings(), "the model")  # refuse before any work
     plan = None
     if windows is not None:
@@ -161,6 +165,8 @@ def build_index(
     with index.build_lock():
         if plan is not None:
             index.require_window_plan(plan.to_dict())  # recorded with the first file that succeeds
+        if include_removed:
+            index.forget_removed()
         return _build(index, folders, model, glob, prune, show_progress, ann, retry_failed, plan, engine)
 
 
@@ -176,10 +182,14 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
         unwindowed = {path for path, duration in index.durations().items()
                       if path not in windowed and duration >= plan.min_duration and plan.count(duration) >= 2}
     failed_before = index.failures()
+    removed = index.removed_paths()
     present = {str(path) for path in files}
     to_embed: list[tuple[Path, bool]] = []
     for path in files:
         key = str(path)
+        if key in removed:
+            summary.skipped[key] = "removed with `index remove`; `index build --include-removed` indexes it again"
+            continue
         try:
             stat = path.stat()
         except OSError as error:  # vanished (or became unreadable) since the scan

@@ -184,3 +184,18 @@ def engine_from_args(args: argparse.Namespace, model):
     return RayEngine(model.options(), address=args.ray_address, workers=args.ray_workers,
                      cpus_per_worker=args.ray_cpus_per_worker, gpus_per_worker=args.ray_gpus_per_worker,
                      files_per_task=args.ray_files_per_task)
+
+
+def sampling_note(config, durations) -> str | None:
+    """Once per run: how many clips were longer than the T frames cover (their central T / min_rate
+    seconds were sampled), and what to do where the whole of them matters; None when none were."""
+    span = config.sampled_seconds()
+    if span is None:
+        return None
+    longer = [duration for duration in durations if duration and duration > span + 1e-6]
+    if not longer:
+        return None
+    return (f"note: {len(longer)} clip(s) longer than {span:g} s (up to {max(longer):.0f} s) were sampled over their "
+            f"central {span:g} s, {config.num_frames} frames at {config.min_rate:g} per second; to search all of a "
+            f"long video index it with windows (`index build --windows {span:g}:{span / 4:g}`), or spread the frames "
+            "over whole clips with --min-rate 0")

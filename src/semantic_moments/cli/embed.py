@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, one_line
-from .arguments import engine_from_args, model_from_args, part_label
+from .arguments import engine_from_args, model_from_args, part_label, sampling_note
 
 def _output_names(sources: Sequence[str]) -> list[str]:
     """``<stem>.moments.safetensors`` per source; a stem used twice gets a short hash of its path."""
@@ -70,6 +70,10 @@ def run_embed(args: argparse.Namespace) -> int:
                         "duration_seconds": round(result.embedding.duration_seconds, 4)})
     succeeded = len(records) - len(failures)
     print(f"embedded {succeeded} of {len(records)} clip(s) into {args.output} with {model!r}", file=sys.stderr)
+    note = sampling_note(model.config, [record.get("duration_seconds", 0.0) for record in records]) \
+        if args.segment is None else None
+    if note:
+        print(note, file=sys.stderr)
     if failures:
         print(f"{len(failures)} failed:", file=sys.stderr)
         for failure in failures:

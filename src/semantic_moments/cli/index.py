@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ConfigError, one_line
 from ..windows import WindowPlan
 from .organize import add_organize_actions, run_organize
-from .arguments import (MAX_RESULTS, MODEL_OPTIONS, non_negative_float, parse_alpha, parse_segment, result_count,
+from .arguments import (MAX_RESULTS, sampling_note, MODEL_OPTIONS, non_negative_float, parse_alpha, parse_segment, result_count,
                         add_engine_options, add_model_options, engine_from_args, part_label)
 
 def add_index_commands(commands) -> None:
@@ -33,6 +33,8 @@ def add_index_commands(commands) -> None:
                        help="drop indexed clips whose files are gone (only under the folders given)")
     build.add_argument("--retry-failed", action="store_true",
                        help="try files that failed before again even if they did not change")
+    build.add_argument("--include-removed", action="store_true",
+                       help="index again the files taken out with `index remove` (builds leave them out otherwise)")
     build.add_argument("--ann", choices=("auto", "exact", "hnsw"), default="auto",
                        help="search structure: exact, HNSW, or auto (HNSW from 50,000 clips); default: %(default)s")
     build.add_argument("--windows", default=None, metavar="LEN[:STRIDE]",
@@ -64,8 +66,10 @@ def add_index_commands(commands) -> None:
     listing.add_argument("--offset", type=int, default=0, help="skip this many; default: %(default)s")
     listing.add_argument("--limit", type=result_count, default=1000, help="at most this many; default: %(default)s")
     listing.add_argument("--json", action="store_true", help="print JSON to stdout")
-    removing = actions.add_parser("remove", help="remove clips by id",
-                                  description="Remove clips from the index (their files are untouched).")
+    removing = actions.add_parser("remove", help="remove clips by id (later builds leave them out)",
+                                  description="Remove clips from the index (their files are untouched). Later builds "
+                                              "of their folders leave them out; `index build --include-removed` "
+                                              "takes them back.")
     removing.add_argument("ids", nargs="+", type=int, metavar="ID", help="clip ids (see `index list`)")
     removing.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
     export = actions.add_parser("export", help="write the index as a Parquet file (ids, paths, settings, vectors)",
@@ -215,11 +219,14 @@ def run_index(args: argparse.Namespace) -> int:
                     engine.check_resources()
                 summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
                                       show_progress=not args.quiet, ann=args.ann, retry_failed=args.retry_failed,
-                                      windows=windows, engine=engine)
+                                      windows=windows, engine=engine, include_removed=args.include_removed)
             finally:
                 if engine is not None:
                     engine.close()
         total = len(index)
+        durations, windowed = index.durations(), index.windowed()
+        note = sampling_note(model.config, [durations.get(path, 0.0) for path in summary.added + summary.updated
+                                            if path not in windowed])
     counts = summary.counts()
     print(f"index {args.index}: {total} clips; " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
     if summary.workers:
@@ -229,6 +236,8 @@ def run_index(args: argparse.Namespace) -> int:
         print(f"  failed: {one_line(reason)}", file=sys.stderr)
     for path, reason in summary.skipped.items():
         print(f"  skipped: {one_line(path)}: {reason}", file=sys.stderr)
+    if note:
+        print(note, file=sys.stderr)
     if args.json:
         print(json.dumps({"clips": total, **counts, "failures": summary.failed, "skipped": summary.skipped,
                           "workers": summary.workers}, indent=2))

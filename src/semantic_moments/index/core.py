@@ -356,11 +356,33 @@ class Index:
                 self.store.bump_generation()
         return removed
 
-    def remove_ids(self, ids: Iterable[int]) -> list[str]:
-        """Remove clips by id; returns the paths removed (ids not in the index are ignored)."""
+    def remove_ids(self, ids: Iterable[int], remember: bool = True) -> list[str]:
+        """Remove clips by id; returns the paths removed (ids not in the index are ignored). With
+        ``remember`` (the default) builds leave those paths out from now on (``removed_paths``),
+        until ``forget_removed``."""
+        import time
+
         paths = [found[1] for found in (self.lookup(int(clip_id)) for clip_id in ids) if found]
         self.remove(paths)
+        if remember and paths:
+            with self.store.transaction():
+                self.store.executemany("INSERT OR REPLACE INTO removed (path, removed_at) VALUES (?, ?)",
+                                       [(path, time.time()) for path in paths])
         return paths
+
+    def removed_paths(self) -> set[str]:
+        """Paths taken out with ``remove_ids`` that builds leave out."""
+        try:
+            return {row[0] for row in self.store.execute("SELECT path FROM removed")}
+        except sqlite3.OperationalError:  # a read-only index from before this table
+            return set()
+
+    def forget_removed(self, paths: Iterable[str] | None = None) -> int:
+        """Let builds index these removed paths again (None: all of them); returns how many."""
+        with self.store.transaction():
+            if paths is None:
+                return self.store.execute("DELETE FROM removed").rowcount
+            return sum(self.store.execute("DELETE FROM removed WHERE path = ?", (str(path),)).rowcount for path in paths)
 
     def failures(self) -> dict[str, Failure]:
         """{path: Failure} of files that failed to embed, by file version."""

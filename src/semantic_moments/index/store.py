@@ -4,7 +4,8 @@ decoding of stored rows. No search logic.
 Tables: ``settings`` (key -> JSON), ``clips`` (one row per clip: path, file identity, raw parts as
 one float32 blob, motion map, header JSON), ``windows`` (one row per window of a long video: clip id,
 start, end, raw parts; deleted with their clip by a trigger, whatever removes it) and ``failures``
-(files that failed to embed, by version).
+(files that failed to embed, by version) and ``removed`` (paths taken out with ``index remove``, which
+builds leave out until asked to take them back).
 
 ``RowStore`` is the one object the index's other parts (``layout``, ``matrix``, ``ann``,
 ``calibration``, ``segments``, ``maintenance``) read and write through; none of them knows ``Index``.
@@ -58,6 +59,10 @@ CREATE TABLE IF NOT EXISTS failures (
     mtime REAL NOT NULL,
     reason TEXT NOT NULL,
     windows TEXT
+);
+CREATE TABLE IF NOT EXISTS removed (
+    path TEXT PRIMARY KEY,
+    removed_at REAL NOT NULL
 );
 """
 # Columns added to tables of older indexes when they are opened for writing: (table, column, declaration).
