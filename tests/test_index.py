@@ -435,7 +435,7 @@ def test_raw_query_arrays_are_checked_against_the_layout(tmp_path, collection, m
 
 def test_several_examples_and_negatives_follow_the_documented_rule(tmp_path, collection, model):
     from semantic_moments.embedding import similarity
-    from semantic_moments.index.core import combined_scores
+    from semantic_moments.index.rows import combined_scores
 
     embeddings = dict(zip(map(str, collection), model.embed(collection)))
     with Index.open(tmp_path / "idx", create=True) as index:

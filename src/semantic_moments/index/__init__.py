@@ -10,12 +10,16 @@ The parts depend one way, and none imports ``Index``::
     calibration.py  percentiles and the motion knob, from a ClipMatrix
     segments.py     windows of long videos scored and merged into segments
     where.py        Where: which clips a search may return (path, folder, duration, windowed), as SQL
+    search.py       clip search: ANN or exact candidates, exact re-scoring of one or several examples
+    records.py      writing clip and window rows; failures and removals builds read
     maintenance.py  check, repair, Parquet export
     core.py         Index: the façade over all of them
 """
 
 from .calibration import motion_alpha
-from .core import Failure, Index, SearchHit
+from .core import Index
+from .records import Failure
+from .search import SearchHit
 from .segments import SegmentHit
 from .where import Where
 

@@ -7,7 +7,7 @@ per generation (``Calibration``), so they follow the collection as it grows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -105,3 +105,19 @@ def motion_weights(layout: RowLayout, spreads: dict[str, float], motion: float,
     if not any(weight > 0 for weight in new_alpha):  # motion only with the flow alone: keep alpha valid
         new_alpha = tuple(1e-12 if order == orders[-1] else 0.0 for order in orders)
     return new_alpha, new_flow
+
+
+def knob_range(queries: Sequence[int], top: Callable[[float, int], set[int]], agreement: float = 0.9) -> float:
+    """The knob value above which the ranking no longer moves: the smallest ``m`` (in steps of 0.05
+    from 0.5) from which every higher setting's top results (``top(m, query)``) agree with the
+    motion-only ones by at least ``agreement`` on average over ``queries``; 1.0 when the whole
+    range acts."""
+    steps = [round(0.5 + 0.05 * step, 2) for step in range(11)]
+    tops = {m: [top(m, query) for query in queries] for m in steps}
+    acts_up_to = 1.0
+    for m in reversed(steps[:-1]):
+        overlap = np.mean([len(a & b) / max(len(b), 1) for a, b in zip(tops[m], tops[1.0])])
+        if overlap < agreement:
+            break
+        acts_up_to = m
+    return acts_up_to

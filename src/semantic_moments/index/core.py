@@ -48,62 +48,19 @@ import numpy as np
 from ..config import MomentsConfig
 from ..embedding import Embedding
 from ..errors import ConfigError, IndexStoreError
-from . import maintenance, segments
+from . import maintenance, records, segments
 from .ann import HNSW_EF_SEARCH, AnnFile, write_ann
-from .calibration import Calibration, motion_alpha, motion_flow_weight, motion_weights
+from .calibration import Calibration, knob_range, motion_alpha, motion_flow_weight, motion_weights
 from .layout import RowLayout, require_settings
 from .matrix import ClipMatrix
-from .rows import part_name, part_similarities, unit_blocks, weighted_query, weighted_scores
+from .records import Failure
+from .rows import NEGATIVE_WEIGHT, validate_negative_weight
+from .search import SearchHit, candidates, rescore
 from .segments import SegmentEntries, SegmentHit
-from .where import Where
 from .store import RowStore
+from .where import Where
 
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
-NEGATIVE_WEIGHT = 0.5  # how much a negative example's similarity counts against a clip (search, documented there)
-
-
-def validate_negative_weight(weight: float) -> float:
-    """The weight as a float; ConfigError unless it is finite and non-negative."""
-    try:
-        value = float(weight)
-    except (TypeError, ValueError):
-        raise ConfigError(f"negative_weight must be a number, got {weight!r}") from None
-    if not 0.0 <= value < float("inf"):
-        raise ConfigError(f"negative_weight must be finite and non-negative, got {weight!r}")
-    return value
-
-
-def combined_scores(positive: Sequence[np.ndarray], negative: Sequence[np.ndarray],
-                    negative_weight: float = NEGATIVE_WEIGHT) -> np.ndarray:
-    """(N,) the ranking score of several examples: the mean cosine with the positives minus
-    ``negative_weight`` times the mean cosine with the negatives; one positive alone: its cosine."""
-    score = np.mean(np.stack(positive), axis=0)
-    if len(negative):
-        score = score - negative_weight * np.mean(np.stack(negative), axis=0)
-    return score
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A file version that failed to embed: its size and mtime then, why, and the window plan of
-    the build it failed in (None for a plain build)."""
-
-    size_bytes: int
-    mtime: float
-    reason: str
-    windows: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One result: the clip's id and path, its cosine ``score`` under the query's alpha, and the
-    similarity of each part on its own (``per_moment``: {order: cosine, and "flow": cosine of the
-    token flow where the index has it})."""
-
-    id: int
-    path: str
-    score: float
-    per_moment: dict[int | str, float]
 
 
 class Index:
@@ -228,16 +185,8 @@ class Index:
         with self.store.transaction():
             self._record_plan(window_plan)
             clip_id = self._insert(embedding, path or embedding.source, size_bytes, mtime)
-            width = width or RowLayout.read(self.store).width
-            rows = []
-            for start, end, raw in windows:
-                raw = np.asarray(raw, dtype=np.float32).ravel()
-                if raw.size != width or not np.isfinite(raw).all() or not 0 <= float(start) < float(end):
-                    raise ConfigError(f"{path or embedding.source}: window {start}-{end} s is unusable "
-                                      f"({raw.size} values, expected {width}, or times out of order)")
-                rows.append((clip_id, float(start), float(end), raw.tobytes()))
-            self.store.executemany("INSERT INTO windows (clip_id, start_seconds, end_seconds, moments) VALUES (?,?,?,?)",
-                                   rows)
+            records.insert_windows(self.store, clip_id, windows, width or RowLayout.read(self.store).width,
+                                   path or embedding.source)
             self.store.bump_generation()
         return clip_id
 
@@ -313,45 +262,12 @@ class Index:
             handle.close()
 
     def _insert(self, embedding: Embedding, key: str, size_bytes: int, mtime: float) -> int:
-        self.layout.require_compatible(embedding, str(self.path))
-        orders = sorted(embedding.moments)
-        parts = embedding.parts()
-        row = np.concatenate([np.asarray(value, dtype=np.float32).ravel() for value in parts.values()])
-        header = {"pts_seconds": embedding.pts_seconds.tolist(), "frame_indices": embedding.frame_indices.tolist(),
-                  "segment": list(embedding.segment) if embedding.segment else None, "backbone": embedding.backbone,
-                  "config": embedding.config.to_dict(),
-                  # the file the path led to when indexed: a later swap of the path for a link elsewhere shows
-                  "real_path": os.path.realpath(key) if os.path.exists(key) else None}
-        motion_map = embedding.motion_map
-        store = self.store
-        if self.feature_settings is None:
-            store.set_setting("features", embedding.feature_settings())
-            store.set_setting("config", embedding.config.to_dict())
-            store.set_setting("orders", orders)
-            store.set_setting("dim", embedding.dim)
-            store.set_setting("parts", [[part_name(key), int(np.size(value))] for key, value in parts.items()])
-        old = store.execute("SELECT id FROM clips WHERE path = ?", (key,)).fetchone()
-        if old:
-            store.execute("DELETE FROM clips WHERE id = ?", old)
-        cursor = store.execute(
-            "INSERT INTO clips (path, content_hash, size_bytes, mtime, duration_seconds, fps, num_source_frames,"
-            " moments, motion_map, map_rows, map_columns, header) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (key, embedding.content_hash, size_bytes, mtime, embedding.duration_seconds, embedding.fps,
-             embedding.num_source_frames, row.tobytes(),
-             motion_map.astype(np.float32).tobytes() if motion_map is not None else None,
-             motion_map.shape[0] if motion_map is not None else None,
-             motion_map.shape[1] if motion_map is not None else None, json.dumps(header)))
-        return int(cursor.lastrowid)
+        return records.insert_clip(self.store, self.layout, embedding, key, size_bytes, mtime, str(self.path))
 
     def remove(self, paths: Iterable[str]) -> int:
         """Remove clips by path; returns how many were removed."""
-        removed = 0
         with self.store.transaction():
-            for path in paths:
-                row = self.store.execute("SELECT id FROM clips WHERE path = ?", (str(path),)).fetchone()
-                if row:
-                    self.store.execute("DELETE FROM clips WHERE id = ?", row)
-                    removed += 1
+            removed = records.delete_paths(self.store, paths)
             if removed:
                 self.store.bump_generation()
         return removed
@@ -360,54 +276,32 @@ class Index:
         """Remove clips by id; returns the paths removed (ids not in the index are ignored). With
         ``remember`` (the default) builds leave those paths out from now on (``removed_paths``),
         until ``forget_removed``."""
-        import time
-
         paths = [found[1] for found in (self.lookup(int(clip_id)) for clip_id in ids) if found]
         self.remove(paths)
         if remember and paths:
             with self.store.transaction():
-                self.store.executemany("INSERT OR REPLACE INTO removed (path, removed_at) VALUES (?, ?)",
-                                       [(path, time.time()) for path in paths])
+                records.remember_removed(self.store, paths)
         return paths
 
     def removed_paths(self) -> set[str]:
         """Paths taken out with ``remove_ids`` that builds leave out."""
-        try:
-            return {row[0] for row in self.store.execute("SELECT path FROM removed")}
-        except sqlite3.OperationalError:  # a read-only index from before this table
-            return set()
+        return records.removed_paths(self.store)
 
     def forget_removed(self, paths: Iterable[str] | None = None) -> int:
         """Let builds index these removed paths again (None: all of them); returns how many."""
         with self.store.transaction():
-            if paths is None:
-                return self.store.execute("DELETE FROM removed").rowcount
-            return sum(self.store.execute("DELETE FROM removed WHERE path = ?", (str(path),)).rowcount for path in paths)
+            return records.forget_removed(self.store, paths)
 
     def failures(self) -> dict[str, Failure]:
         """{path: Failure} of files that failed to embed, by file version."""
-        try:
-            rows = self.store.execute("SELECT path, size_bytes, mtime, reason, windows FROM failures").fetchall()
-        except sqlite3.OperationalError:  # a read-only index from before this table (or its windows column)
-            try:
-                rows = [(*row, None) for row in
-                        self.store.execute("SELECT path, size_bytes, mtime, reason FROM failures").fetchall()]
-            except sqlite3.OperationalError:
-                return {}
-        return {path: Failure(int(size), float(mtime), reason, json.loads(windows) if windows else None)
-                for path, size, mtime, reason, windows in rows}
+        return records.failures(self.store)
 
     def record_failure(self, path: str, size_bytes: int, mtime: float, reason: str | None,
                        windows: dict[str, Any] | None = None) -> None:
         """Remember that this version of ``path`` failed (``reason``) in a build with the window
         plan ``windows`` (None: without windows), or forget it (``reason`` None)."""
         with self.store.transaction():
-            if reason is None:
-                self.store.execute("DELETE FROM failures WHERE path = ?", (path,))
-            else:
-                self.store.execute("INSERT OR REPLACE INTO failures (path, size_bytes, mtime, reason, windows) "
-                                   "VALUES (?,?,?,?,?)", (path, size_bytes, mtime, reason,
-                                                          json.dumps(windows) if windows else None))
+            records.record_failure(self.store, path, size_bytes, mtime, reason, windows)
 
     def touch(self, path: str, size_bytes: int, mtime: float) -> None:
         """Record a new mtime/size for a clip whose content is unchanged."""
@@ -534,46 +428,27 @@ class Index:
         """How ``query`` (a raw row, see ``raw_of``, or an indexed clip's id) scores against one clip,
         or None if the clip is not in the index."""
         raw_query = self.moments_of(query) if isinstance(query, int) else self.layout.raw_array(query)
-        hits = self._rescore(raw_query, [clip_id], self.weights(alpha, flow_weight))
+        hits = rescore(self.store, self.layout, raw_query, [clip_id], self.weights(alpha, flow_weight))
         return hits[0] if hits else None
 
     def score_window(self, query: np.ndarray | int, window_id: int, alpha: Sequence[float] | None = None,
                      flow_weight: float | None = None) -> SegmentHit | None:
         """How ``query`` (a raw row, or an indexed clip's id) scores against one window of a long
         video (what a segment result found), or None if there is no such window."""
-        try:
-            row = self.store.execute("SELECT w.clip_id, c.path, w.start_seconds, w.end_seconds, w.moments FROM windows w "
-                                     "JOIN clips c ON c.id = w.clip_id WHERE w.id = ?", (int(window_id),)).fetchone()
-        except sqlite3.OperationalError:
-            return None
-        if row is None:
-            return None
-        layout = self.layout
-        raw_query = self.moments_of(query) if isinstance(query, int) else layout.raw_array(query)
-        raw = self.store.decode([(row[0], row[4])], 1, layout.width)
-        weights = self.weights(alpha, flow_weight)
-        score = float(layout.fused(raw, weights)[0] @ layout.fused(raw_query[None], weights)[0])
-        parts = part_similarities(unit_blocks(raw, layout.sizes), raw_query, layout.part_list())[0]
-        return SegmentHit(int(row[0]), row[1], float(row[2]), float(row[3]), score, parts, int(window_id))
+        raw_query = self.moments_of(query) if isinstance(query, int) else self.layout.raw_array(query)
+        return segments.score_window(self.store, self.layout, raw_query, window_id, self.weights(alpha, flow_weight))
 
     def motion_knob_range(self, queries: int = 20, k: int = 10, agreement: float = 0.9) -> float:
-        """The knob value above which the ranking no longer moves: the smallest ``m`` from which every
-        higher setting's top ``k`` agrees with the motion-only top ``k`` by at least ``agreement``
-        (mean over up to ``queries`` evenly spaced indexed clips). 1.0 when the whole range acts."""
+        """The knob value above which the ranking no longer moves (``calibration.knob_range``), over up
+        to ``queries`` evenly spaced indexed clips."""
         matrix = self.matrix()
-        if len(matrix) < 3:
-            return 1.0
-        chosen = matrix.ids[matrix.sample(queries)]
-        steps = [round(0.5 + 0.05 * step, 2) for step in range(11)]
-        top = {m: [set(hit.id for hit in self.search(int(q), k=k, alpha=weights[0], flow_weight=weights[1]))
-                   for q in chosen] for m, weights in ((m, self.motion_weights(m)) for m in steps)}
-        acts_up_to = 1.0
-        for m in reversed(steps[:-1]):
-            overlap = np.mean([len(a & b) / max(len(b), 1) for a, b in zip(top[m], top[1.0])])
-            if overlap < agreement:
-                break
-            acts_up_to = m
-        return acts_up_to
+        chosen = [int(clip_id) for clip_id in matrix.ids[matrix.sample(queries)]]
+
+        def top(motion: float, query: int) -> set[int]:
+            alpha, flow = self.motion_weights(motion)
+            return {hit.id for hit in self.search(query, k=k, alpha=alpha, flow_weight=flow)}
+
+        return knob_range(chosen, top, agreement) if len(matrix) >= 3 else 1.0
 
     def _examples(self, query, negatives=(), include_own: bool = False) -> tuple[list[np.ndarray], list[np.ndarray], set[int]]:
         """(positive raw rows, negative raw rows, clip ids to leave out of the results): an indexed
@@ -628,72 +503,19 @@ class Index:
         validate_negative_weight(negative_weight)
         allowed = self.matching_ids(where) if where is not None and not where.empty else None
         count = k * RESCORE_FACTOR + len(excluded)
-        candidates: dict[int, None] = {}
-        for raw in positives:
-            candidates.update(dict.fromkeys(self._candidates(raw, weights, count, allowed)))
-        if negative_rows and allowed is None:  # a negative can push everything found down: look further
-            for raw in positives:
-                candidates.update(dict.fromkeys(self._candidates(raw, weights, count * 4, allowed)))
-        chosen = [clip_id for clip_id in candidates if clip_id not in excluded]
-        return self._rescore(positives, chosen, weights, negative_rows, negative_weight)[:k]
+        ann = self._ann.load(self.store.setting("ann"), self.ef_search) if self.approximate and allowed is None else None
+        matrix = self.matrix() if ann is None else None
+        found: dict[int, None] = {}
+        for raw in positives:  # a negative can push everything found down: then look further
+            found.update(dict.fromkeys(candidates(self.store, self.layout, matrix, ann, raw, weights,
+                                                  count * (4 if negative_rows else 1), allowed)))
+        chosen = [clip_id for clip_id in found if clip_id not in excluded]
+        return rescore(self.store, self.layout, positives, chosen, weights, negative_rows, negative_weight)[:k]
 
     def matching_ids(self, where: Where) -> set[int]:
         """Ids of the clips ``where`` lets through (``Where``)."""
         sql, parameters = where.sql()
         return {int(row[0]) for row in self.store.execute(f"SELECT id FROM clips WHERE {sql}", parameters)}
-
-    def _candidates(self, raw_query: np.ndarray, weights: tuple[float, ...], count: int,
-                    allowed: set[int] | None = None) -> list[int]:
-        layout = self.layout
-        ann = self._ann.load(self.store.setting("ann"), self.ef_search) if self.approximate and allowed is None else None
-        if ann is None:
-            matrix = self.matrix()
-            if len(matrix) == 0:
-                return []
-            rows = np.arange(len(matrix)) if allowed is None else np.flatnonzero(np.isin(matrix.ids, list(allowed)))
-            if len(rows) == 0:
-                return []
-            if layout.separable:  # the exact cosine (rows.py): a still query finds still clips
-                scores = weighted_scores(matrix.units[rows], matrix.present[rows], raw_query, weights, layout.sizes)
-            else:  # other conventions/fusions: score everything exactly
-                scores = layout.fused(matrix.raw[rows], weights) @ layout.fused(raw_query[None], weights)[0]
-            if count < len(scores):  # the best ``count`` in O(N), then only those sorted
-                best = np.argpartition(-scores, count - 1)[:count]
-                top = best[np.argsort(-scores[best], kind="stable")]
-            else:
-                top = np.argsort(-scores, kind="stable")
-            return matrix.ids[rows[top]].tolist()
-        graph, covered_up_to = ann
-        _, found = graph.search(weighted_query(raw_query, weights, layout.sizes)[None], count)
-        candidates = [int(clip_id) for clip_id in found[0] if clip_id >= 0]
-        rows = self.store.execute("SELECT id, moments FROM clips WHERE id > ?", (covered_up_to,)).fetchall()
-        if rows:  # committed after the ANN file was written: scan them exactly
-            newer = self.store.decode(rows, 1, layout.width)
-            scores = layout.fused(newer, weights) @ layout.fused(raw_query[None], weights)[0]
-            candidates += [rows[i][0] for i in np.argsort(-scores, kind="stable")[:count]]
-        return candidates
-
-    def _rescore(self, positives: np.ndarray | list[np.ndarray], candidates: list[int], weights: tuple[float, ...],
-                 negatives: Sequence[np.ndarray] = (), negative_weight: float = NEGATIVE_WEIGHT) -> list[SearchHit]:
-        if not candidates:
-            return []
-        positives = [positives] if isinstance(positives, np.ndarray) else list(positives)
-        layout = self.layout
-        marks = ",".join("?" * len(candidates))
-        rows = self.store.execute(f"SELECT id, path, moments FROM clips WHERE id IN ({marks})", candidates).fetchall()
-        if not rows:
-            return []  # every candidate was removed meanwhile
-        raw = self.store.decode(rows, 2, layout.width)
-        fused = layout.fused(raw, weights)
-        scores = combined_scores([fused @ layout.fused(query[None], weights)[0] for query in positives],
-                                 [fused @ layout.fused(query[None], weights)[0] for query in negatives], negative_weight)
-        units = unit_blocks(raw, layout.sizes)
-        per_query = [part_similarities(units, query, layout.part_list()) for query in positives]
-        similarities = [{key: float(np.mean([parts[row][key] for parts in per_query])) for key in per_query[0][row]}
-                        for row in range(len(rows))]
-        hits = [SearchHit(int(row[0]), row[1], float(score), parts)
-                for row, score, parts in zip(rows, scores, similarities)]
-        return sorted(hits, key=lambda hit: (-round(hit.score, 6), hit.id))
 
     # -- long videos (segments.py) ----------------------------------------------------------------
 

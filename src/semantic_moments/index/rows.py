@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..errors import ConfigError
+
 import numpy as np
 
 
@@ -97,3 +99,27 @@ def row_problem(blob: object, width: int) -> str | None:
     if not np.isfinite(np.frombuffer(blob, dtype=np.float32)).all():
         return "has NaN or infinite values"
     return None
+
+
+NEGATIVE_WEIGHT = 0.5  # how much a negative example's similarity counts against a clip (search, documented there)
+
+
+def validate_negative_weight(weight: float) -> float:
+    """The weight as a float; ConfigError unless it is finite and non-negative."""
+    try:
+        value = float(weight)
+    except (TypeError, ValueError):
+        raise ConfigError(f"negative_weight must be a number, got {weight!r}") from None
+    if not 0.0 <= value < float("inf"):
+        raise ConfigError(f"negative_weight must be finite and non-negative, got {weight!r}")
+    return value
+
+
+def combined_scores(positive: Sequence[np.ndarray], negative: Sequence[np.ndarray],
+                    negative_weight: float = NEGATIVE_WEIGHT) -> np.ndarray:
+    """(N,) the ranking score of several examples: the mean cosine with the positives minus
+    ``negative_weight`` times the mean cosine with the negatives; one positive alone: its cosine."""
+    score = np.mean(np.stack(positive), axis=0)
+    if len(negative):
+        score = score - negative_weight * np.mean(np.stack(negative), axis=0)
+    return score

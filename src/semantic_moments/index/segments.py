@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..windows import OVERLAP, non_maximum_suppression
 from .layout import RowLayout
-from .rows import part_similarities, present_parts, unit_blocks, weighted_scores
+from .rows import NEGATIVE_WEIGHT, combined_scores, part_similarities, present_parts, unit_blocks, weighted_scores
 from .store import RowStore
 
 
@@ -106,7 +106,7 @@ def search_segments(
     exclude: Mapping[int, tuple[float, float] | None] | None = None,
     overlap: float = OVERLAP,
     negatives: Sequence[np.ndarray] = (),
-    negative_weight: float = 0.5,
+    negative_weight: float = NEGATIVE_WEIGHT,
     allowed: set[int] | None = None,
 ) -> list[SegmentHit]:
     """The k best segments for the raw query row (or rows: several examples; module doc), at most
@@ -114,13 +114,13 @@ def search_segments(
 
     ``exclude`` maps clip ids to a (start, end) span whose overlapping windows are left out (a query
     cut from an indexed video should not find itself), or None to leave the whole clip out.
-    ``negatives``, ``negative_weight``: as in ``Index.search`` (``combined``); ``allowed``: the clip
+    ``negatives``, ``negative_weight``: as in ``Index.search`` (``rows.combined_scores``); ``allowed``: the clip
     ids results may come from (None: all).
     """
     check_request(k, per_video, overlap)
     positives = [raw_query] if isinstance(raw_query, np.ndarray) else list(raw_query)
-    scores = combined([entries.scores(layout, query, weights) for query in positives],
-                      [entries.scores(layout, query, weights) for query in negatives], negative_weight)
+    scores = combined_scores([entries.scores(layout, query, weights) for query in positives],
+                             [entries.scores(layout, query, weights) for query in negatives], negative_weight)
     usable = np.ones(len(scores), dtype=bool) if allowed is None else np.isin(entries.clip_ids, list(allowed))
     for clip_id, span in (exclude or {}).items():
         mine = entries.clip_ids == clip_id
@@ -133,11 +133,6 @@ def search_segments(
     picked = non_maximum_suppression(spans, order, per_video, overlap, groups=entries.clip_ids, limit=int(k))
     return _hits(store, layout, entries, picked, scores, positives)
 
-
-def combined(positive: Sequence[np.ndarray], negative: Sequence[np.ndarray], negative_weight: float) -> np.ndarray:
-    """The mean of the positives' scores minus ``negative_weight`` times the mean of the negatives'."""
-    score = np.mean(np.stack(positive), axis=0)
-    return score - negative_weight * np.mean(np.stack(negative), axis=0) if len(negative) else score
 
 
 def _hits(store: RowStore, layout: RowLayout, entries: SegmentEntries, picked: list[int], scores: np.ndarray,
@@ -168,3 +163,19 @@ def timeline(layout: RowLayout, entries: SegmentEntries, raw_query: np.ndarray, 
     mine = np.flatnonzero(entries.clip_ids == int(clip_id))
     mine = mine[np.argsort(entries.starts[mine], kind="stable")]
     return [(float(entries.starts[i]), float(entries.ends[i]), float(scores[i])) for i in mine]
+
+
+def score_window(store: RowStore, layout: RowLayout, raw_query: np.ndarray, window_id: int,
+                 weights: tuple[float, ...]) -> SegmentHit | None:
+    """The exact cosine of one window with the query, as a SegmentHit, or None for no such window."""
+    try:
+        row = store.execute("SELECT w.clip_id, c.path, w.start_seconds, w.end_seconds, w.moments FROM windows w "
+                            "JOIN clips c ON c.id = w.clip_id WHERE w.id = ?", (int(window_id),)).fetchone()
+    except sqlite3.OperationalError:  # an index from before windows
+        return None
+    if row is None:
+        return None
+    raw = store.decode([(row[0], row[4])], 1, layout.width)
+    score = float(layout.fused(raw, weights)[0] @ layout.fused(raw_query[None], weights)[0])
+    parts = part_similarities(unit_blocks(raw, layout.sizes), raw_query, layout.part_list())[0]
+    return SegmentHit(int(row[0]), row[1], float(row[2]), float(row[3]), score, parts, int(window_id))

@@ -1,0 +1,134 @@
+"""Writing an index: clip rows and window rows, and the bookkeeping builds read (files that failed,
+paths taken out by hand). SQL over the ``RowStore``; every function runs inside the caller's
+transaction (``RowStore.transaction``) unless it says it opens its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..embedding import Embedding
+from ..errors import ConfigError
+from .layout import RowLayout
+from .rows import part_name
+from .store import RowStore
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file version that failed to embed: its size and mtime then, why, and the window plan of
+    the build it failed in (None for a plain build)."""
+
+    size_bytes: int
+    mtime: float
+    reason: str
+    windows: dict[str, Any] | None = None
+
+
+def insert_clip(store: RowStore, layout: RowLayout, embedding: Embedding, key: str, size_bytes: int, mtime: float,
+                where: str) -> int:
+    """Store (or replace) one clip's row under the path ``key``; the first clip of an index also
+    fixes its settings. Returns the clip id. ConfigError if the embedding does not fit ``layout``."""
+    layout.require_compatible(embedding, where)
+    orders = sorted(embedding.moments)
+    parts = embedding.parts()
+    row = np.concatenate([np.asarray(value, dtype=np.float32).ravel() for value in parts.values()])
+    header = {"pts_seconds": embedding.pts_seconds.tolist(), "frame_indices": embedding.frame_indices.tolist(),
+              "segment": list(embedding.segment) if embedding.segment else None, "backbone": embedding.backbone,
+              "config": embedding.config.to_dict(),
+              # the file the path led to when indexed: a later swap of the path for a link elsewhere shows
+              "real_path": os.path.realpath(key) if os.path.exists(key) else None}
+    motion_map = embedding.motion_map
+    if store.setting("features") is None:
+        store.set_setting("features", embedding.feature_settings())
+        store.set_setting("config", embedding.config.to_dict())
+        store.set_setting("orders", orders)
+        store.set_setting("dim", embedding.dim)
+        store.set_setting("parts", [[part_name(key), int(np.size(value))] for key, value in parts.items()])
+    old = store.execute("SELECT id FROM clips WHERE path = ?", (key,)).fetchone()
+    if old:
+        store.execute("DELETE FROM clips WHERE id = ?", old)
+    cursor = store.execute(
+        "INSERT INTO clips (path, content_hash, size_bytes, mtime, duration_seconds, fps, num_source_frames,"
+        " moments, motion_map, map_rows, map_columns, header) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (key, embedding.content_hash, size_bytes, mtime, embedding.duration_seconds, embedding.fps,
+         embedding.num_source_frames, row.tobytes(),
+         motion_map.astype(np.float32).tobytes() if motion_map is not None else None,
+         motion_map.shape[0] if motion_map is not None else None,
+         motion_map.shape[1] if motion_map is not None else None, json.dumps(header)))
+    return int(cursor.lastrowid)
+
+
+def insert_windows(store: RowStore, clip_id: int, windows: Sequence[tuple[float, float, np.ndarray]], width: int,
+                   source: str) -> None:
+    """Store a long video's window rows, (start, end, raw row) each; ConfigError for an unusable one."""
+    rows = []
+    for start, end, raw in windows:
+        raw = np.asarray(raw, dtype=np.float32).ravel()
+        if raw.size != width or not np.isfinite(raw).all() or not 0 <= float(start) < float(end):
+            raise ConfigError(f"{source}: window {start}-{end} s is unusable "
+                              f"({raw.size} values, expected {width}, or times out of order)")
+        rows.append((clip_id, float(start), float(end), raw.tobytes()))
+    store.executemany("INSERT INTO windows (clip_id, start_seconds, end_seconds, moments) VALUES (?,?,?,?)", rows)
+
+
+def delete_paths(store: RowStore, paths: Iterable[str]) -> int:
+    """Delete clips (and their windows) by path; returns how many were there."""
+    removed = 0
+    for path in paths:
+        row = store.execute("SELECT id FROM clips WHERE path = ?", (str(path),)).fetchone()
+        if row:
+            store.execute("DELETE FROM clips WHERE id = ?", row)
+            removed += 1
+    return removed
+
+
+def failures(store: RowStore) -> dict[str, Failure]:
+    """{path: Failure} of files that failed to embed, by file version."""
+    try:
+        rows = store.execute("SELECT path, size_bytes, mtime, reason, windows FROM failures").fetchall()
+    except sqlite3.OperationalError:  # a read-only index from before this table (or its windows column)
+        try:
+            rows = [(*row, None) for row in store.execute("SELECT path, size_bytes, mtime, reason FROM failures")]
+        except sqlite3.OperationalError:
+            return {}
+    return {path: Failure(int(size), float(mtime), reason, json.loads(windows) if windows else None)
+            for path, size, mtime, reason, windows in rows}
+
+
+def record_failure(store: RowStore, path: str, size_bytes: int, mtime: float, reason: str | None,
+                   windows: dict[str, Any] | None = None) -> None:
+    """Remember that this version of ``path`` failed (``reason``) under the window plan ``windows``,
+    or forget it (``reason`` None)."""
+    if reason is None:
+        store.execute("DELETE FROM failures WHERE path = ?", (path,))
+    else:
+        store.execute("INSERT OR REPLACE INTO failures (path, size_bytes, mtime, reason, windows) VALUES (?,?,?,?,?)",
+                      (path, size_bytes, mtime, reason, json.dumps(windows) if windows else None))
+
+
+def removed_paths(store: RowStore) -> set[str]:
+    """Paths taken out by hand (``Index.remove_ids``) that builds leave out."""
+    try:
+        return {row[0] for row in store.execute("SELECT path FROM removed")}
+    except sqlite3.OperationalError:  # a read-only index from before this table
+        return set()
+
+
+def remember_removed(store: RowStore, paths: Sequence[str]) -> None:
+    store.executemany("INSERT OR REPLACE INTO removed (path, removed_at) VALUES (?, ?)",
+                      [(path, time.time()) for path in paths])
+
+
+def forget_removed(store: RowStore, paths: Iterable[str] | None = None) -> int:
+    """Let builds index removed paths again (None: all); returns how many."""
+    if paths is None:
+        return store.execute("DELETE FROM removed").rowcount
+    return sum(store.execute("DELETE FROM removed WHERE path = ?", (str(path),)).rowcount for path in paths)
