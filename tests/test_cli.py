@@ -217,3 +217,15 @@ def test_removed_clips_stay_out_of_later_builds_until_taken_back(tmp_path, capsy
     assert "removed with `index remove`" in captured.err and json.loads(captured.out)["clips"] == 2
     assert main(build + ["--include-removed", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["added"] == 1
+
+
+def test_json_says_how_fast_video_went_through(videos, tmp_path, capsys):
+    assert main(["embed", str(videos / "good.mp4"), "-o", str(tmp_path / "out"), "--backbone", "test-tiny",
+                 "--frames", "8", "--quiet", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["video_seconds"] > 0 and report["wall_seconds"] > 0
+    assert report["video_hours_per_hour"] == pytest.approx(report["video_seconds"] / report["wall_seconds"], rel=0.02)
+    assert main(["index", "build", str(videos), "--index", str(tmp_path / "idx"), "--backbone", "test-tiny",
+                 "--frames", "8", "--quiet", "--json"]) in (0, 1)
+    build = json.loads(capsys.readouterr().out)
+    assert build["video_seconds"] > 0 and build["video_hours_per_hour"] > 0

@@ -275,6 +275,7 @@ class SemanticMoments:
         read = partial(self.read, segment=segment, decode_threads=threads)
         decoded = read_ahead(items, read, self.decode_workers, ahead=ahead)
         open_items: deque[_Work] = deque()  # decoded or failed, not yet yielded, in input order
+        video_seconds = 0.0
         try:
             while True:
                 while sum(work.remaining for work in open_items) < self.batch_size:
@@ -289,6 +290,11 @@ class SemanticMoments:
                 while open_items and open_items[0].remaining == 0:
                     result = self._finish(open_items.popleft(), segment)
                     if progress is not None:
+                        if result.embedding is not None:
+                            video_seconds += result.embedding.duration_seconds
+                        # how fast video goes through: hours of video per hour of wall time (the ETA is tqdm's)
+                        elapsed = progress.format_dict["elapsed"] or 1e-9
+                        progress.set_postfix_str(f"{video_seconds / elapsed:.1f}x real time", refresh=False)
                         progress.update(1)
                         if progress.n == len(items):
                             progress.close()

@@ -199,3 +199,10 @@ def sampling_note(config, durations) -> str | None:
             f"central {span:g} s, {config.num_frames} frames at {config.min_rate:g} per second; to search all of a "
             f"long video index it with windows (`index build --windows {span:g}:{span / 4:g}`), or spread the frames "
             "over whole clips with --min-rate 0")
+
+
+def throughput(video_seconds: float, wall_seconds: float) -> dict[str, float]:
+    """How fast video went through, for --json: seconds of video, of wall time, and their ratio
+    (hours of video per hour)."""
+    return {"video_seconds": round(video_seconds, 2), "wall_seconds": round(wall_seconds, 2),
+            "video_hours_per_hour": round(video_seconds / wall_seconds, 2) if wall_seconds > 0 else None}

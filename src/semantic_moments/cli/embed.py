@@ -7,12 +7,13 @@ import contextlib
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, one_line
-from .arguments import engine_from_args, model_from_args, part_label, sampling_note
+from .arguments import engine_from_args, model_from_args, part_label, sampling_note, throughput
 
 def _output_names(sources: Sequence[str]) -> list[str]:
     """``<stem>.moments.safetensors`` per source; a stem used twice gets a short hash of its path."""
@@ -52,6 +53,7 @@ def run_embed(args: argparse.Namespace) -> int:
     names = _output_names(args.videos)
     records: list[dict[str, Any]] = []
     failures: list[str] = []
+    started = time.perf_counter()
     results = model.iter_embed(args.videos, segment=args.segment, show_progress=not args.quiet)
     for result, name in zip(results, names):
         if result.error is not None:
@@ -79,7 +81,10 @@ def run_embed(args: argparse.Namespace) -> int:
         for failure in failures:
             print(f"  {one_line(failure)}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"embedded": succeeded, "failed": len(failures), "results": records}, indent=2))
+        print(json.dumps({"embedded": succeeded, "failed": len(failures),
+                          **throughput(sum(record.get("duration_seconds", 0.0) for record in records),
+                                       time.perf_counter() - started),
+                          "results": records}, indent=2))
     return 0 if succeeded > 0 else 1
 
 

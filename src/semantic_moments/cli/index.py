@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import sys
+import time
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from ..errors import ConfigError, one_line
 from ..windows import WindowPlan
 from .organize import add_organize_actions, run_organize
-from .arguments import (MAX_RESULTS, sampling_note, MODEL_OPTIONS, non_negative_float, parse_alpha, parse_segment, result_count,
+from .arguments import (MAX_RESULTS, sampling_note, throughput, MODEL_OPTIONS, non_negative_float, parse_alpha, parse_segment, result_count,
                         add_engine_options, add_model_options, engine_from_args, part_label)
 
 def add_index_commands(commands) -> None:
@@ -212,6 +213,7 @@ def run_index(args: argparse.Namespace) -> int:
         if existing is not None:
             existing.close()
         raise
+    started = time.perf_counter()
     with existing or Index.open(args.index, create=True) as index:
         with contextlib.redirect_stdout(sys.stderr):  # stdout is for --json (Ray prints worker news)
             try:
@@ -239,8 +241,9 @@ def run_index(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     if args.json:
-        print(json.dumps({"clips": total, **counts, "failures": summary.failed, "skipped": summary.skipped,
-                          "workers": summary.workers}, indent=2))
+        embedded = sum(durations.get(path, 0.0) for path in summary.added + summary.updated)
+        print(json.dumps({"clips": total, **counts, **throughput(embedded, time.perf_counter() - started),
+                          "failures": summary.failed, "skipped": summary.skipped, "workers": summary.workers}, indent=2))
     return 0 if not summary.failed or summary.added or summary.updated or summary.unchanged else 1
 
 
