@@ -204,5 +204,5 @@ def sampling_note(config, durations) -> str | None:
 def throughput(video_seconds: float, wall_seconds: float) -> dict[str, float]:
     """How fast video went through, for --json: seconds of video, of wall time, and their ratio
     (hours of video per hour)."""
-    return {"video_seconds": round(video_seconds, 2), "wall_seconds": round(wall_seconds, 2),
+    return {"video_seconds": round(video_seconds, 2), "wall_seconds": round(wall_seconds, 3),
             "video_hours_per_hour": round(video_seconds / wall_seconds, 2) if wall_seconds > 0 else None}
