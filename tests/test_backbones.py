@@ -46,7 +46,7 @@ def test_efficientnet_default_layer_gives_stride16_patches():
 def test_efficientnet_fused_trunk_equals_the_package_model(layer):
     import skimage.data
 
-    backbone = create_backbone("efficientnet-lite0", layer=layer)
+    backbone = create_backbone("efficientnet-lite0", layer=layer, runtime="torch")
     photo = torch.from_numpy(skimage.data.astronaut()[::2, ::2][16:240, 16:240].copy())
     noise = torch.randint(0, 256, (224, 224, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     pixels = backbone.preprocess(torch.stack([photo, noise]))
@@ -277,3 +277,36 @@ def test_imgfocus_dinov2_refuses_a_bad_onnx_file(tmp_path):
     bad.write_bytes(b"not a protobuf")
     with pytest.raises(BackboneError, match="bad.onnx"):
         create_backbone("dinov2-small-imgfocus", weights=str(bad))
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_other_cpu_runtimes_give_the_tokens_torch_gives(runtime, tmp_path, monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec(runtime) is None:
+        pytest.skip(f"{runtime} is not installed")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    frames = torch.randint(0, 256, (3, 224, 224, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    reference = create_backbone("efficientnet-lite0", layer="blocks.7", runtime="torch")
+    other = create_backbone("efficientnet-lite0", layer="blocks.7", runtime=runtime)
+    assert other.runtime == runtime and other.info() == reference.info()  # the same features: comparable
+    with torch.inference_mode():
+        expected = reference.forward_tokens(reference.preprocess(frames))
+        got = other.forward_tokens(other.preprocess(frames))
+    difference = float((got.patch - expected.patch).abs().max())
+    assert difference < 1e-3 and got.grid == expected.grid and got.patch.is_contiguous()
+    assert list((tmp_path / "semantic-moments" / "onnx").glob("*.onnx"))  # exported once, into the cache
+    again = create_backbone("efficientnet-lite0", layer="blocks.7", runtime=runtime)  # from the cache
+    with torch.inference_mode():
+        assert torch.equal(again.forward_tokens(again.preprocess(frames)).patch, got.patch)
+
+
+def test_runtimes_are_chosen_and_refused_clearly():
+    from semantic_moments.backbones.runtime import choose
+
+    assert choose("torch", torch.device("cpu")) == "torch"
+    assert choose("auto", torch.device("cuda")) == "torch"  # a GPU runs torch
+    with pytest.raises(BackboneError, match="runs on the CPU only"):
+        choose("onnxruntime", torch.device("cuda"))
+    with pytest.raises(BackboneError, match="runtime must be one of"):
+        choose("tensorrt", torch.device("cpu"))

@@ -26,6 +26,7 @@ import torch.nn.functional as functional
 from torch import nn
 
 from ..errors import BackboneError
+from . import runtime as runtime_module
 from .base import Backbone, Preprocessing, TokenOutput, require_layer
 from .registry import BackboneEntry
 
@@ -45,7 +46,7 @@ def _checkpoint_from_package(package: str, variant: str) -> Path:
 
 class EfficientNetLite(Backbone):
     def __init__(self, entry: BackboneEntry, *, weights: str | None, pretrained: bool, layer: str,
-                 device: str = "cpu", dtype: str = "float32", **options: Any) -> None:
+                 device: str = "cpu", dtype: str = "float32", runtime: str = "auto", **options: Any) -> None:
         super().__init__(device, dtype)
         if options:
             raise BackboneError(f"{entry.name}: unknown options {sorted(options)}")
@@ -72,9 +73,13 @@ class EfficientNetLite(Backbone):
         self.model = model.eval().requires_grad_(False)  # the package's model, as the checkpoint defines it
         self.trunk = _FusedTrunk(model, self._last_block, head=self.layer == "head")
         self.trunk.to(device=self.device, dtype=self.dtype, memory_format=torch.channels_last)
+        # the same trunk, exported once and run by OpenVINO or ONNX Runtime on the CPU (runtime.py)
+        self.runtime, self._run = runtime_module.prepare(
+            self.trunk, torch.zeros(2, 3, size, size), f"{entry.name}-{self.layer}-{self.weights.split('/')[-1]}",
+            runtime, self.device, exportable=self.dtype == torch.float32)
 
     def forward_tokens(self, pixels: torch.Tensor) -> TokenOutput:
-        features = self.trunk(pixels.contiguous(memory_format=torch.channels_last))
+        features = self._run(pixels.contiguous(memory_format=torch.channels_last))
         batch, channels, rows, columns = features.shape
         patch = features.flatten(2).transpose(1, 2)  # (N, rows * columns, channels); contiguous: channels-last
         return TokenOutput(patch=patch, pooled=patch.mean(dim=1), grid=(rows, columns))

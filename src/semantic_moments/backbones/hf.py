@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from ..errors import BackboneError
+from . import runtime as runtime_module
 from .base import Backbone, Preprocessing, TokenOutput, require_layer
 from .registry import BackboneEntry
 
@@ -60,10 +61,22 @@ def _hub_cached(repo_id: str) -> bool:
         return False
 
 
+class _HiddenState(torch.nn.Module):
+    """The model up to the chosen layer: pixels -> that layer's hidden state (N, tokens, d)."""
+
+    def __init__(self, model: torch.nn.Module, index: int | None) -> None:
+        super().__init__()
+        self.model, self.index = model, index
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        output = self.model(pixel_values=pixels, output_hidden_states=self.index is not None)
+        return output.last_hidden_state if self.index is None else output.hidden_states[self.index]
+
+
 class HuggingFaceBackbone(Backbone):
     def __init__(self, entry: BackboneEntry, *, weights: str | None, pretrained: bool, layer: str,
                  device: str = "cpu", dtype: str = "float32", config_overrides: dict[str, Any] | None = None,
-                 clip_length: int | None = None, **options: Any) -> None:
+                 clip_length: int | None = None, runtime: str = "auto", **options: Any) -> None:
         super().__init__(device, dtype)
         if options:
             raise BackboneError(f"{entry.name}: unknown options {sorted(options)}")
@@ -118,10 +131,20 @@ class HuggingFaceBackbone(Backbone):
                 raise BackboneError(f"{entry.name}: clip_length must be a multiple of the tubelet size {self.frames_per_step}")
         self.preprocessing = Preprocessing((size, size), *spec["stats"])
         self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
+        # ONNX Runtime / OpenVINO on the CPU for image models whose pooled token is the CLS (the hidden
+        # state is all that comes out of the exported network); torch for the rest
+        exportable = self.dtype == torch.float32 and not self._video and self._has_cls
+        index = None if self.layer == "final" else int(self.layer.split(".")[1]) + 1
+        self.runtime, run = runtime_module.prepare(_HiddenState(self.model, index), torch.zeros(2, 3, size, size),
+                                                   f"{entry.name}-{self.layer}", runtime, self.device, exportable)
+        self._run = None if self.runtime == "torch" else run
 
     def forward_tokens(self, pixels: torch.Tensor) -> TokenOutput:
         rows, columns = (side // self._patch_size for side in pixels.shape[-2:])
         want_hidden = self.layer != "final"
+        if self._run is not None:  # image model with a CLS token, run by ONNX Runtime or OpenVINO
+            hidden = self._run(pixels)
+            return TokenOutput(patch=hidden[:, self._prefix_tokens:], pooled=hidden[:, 0], grid=(rows, columns))
         if self._video:
             clips = pixels.reshape(-1, self.clip_length, *pixels.shape[1:])
             key = "pixel_values_videos" if "VJEPA" in type(self.model).__name__ else "pixel_values"

@@ -132,6 +132,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                      help="backbone precision (moments always accumulate in float64); default: %(default)s")
     run.add_argument("--batch-size", type=positive_int, default=32, help="frames per backbone pass; default: %(default)s")
+    run.add_argument("--runtime", choices=("auto", "torch", "onnxruntime", "openvino"), default="auto",
+                     help="what runs the backbone on the CPU: auto = the fastest installed (OpenVINO, ONNX Runtime, "
+                          "torch); the same tokens to 1e-4 (tested); a GPU always runs torch; default: %(default)s")
     run.add_argument("--decode-workers", type=positive_int, default=None,
                      help="threads decoding upcoming clips while the backbone runs; default: 2 on the CPU, "
                           "every core but one on a GPU")
@@ -148,6 +151,7 @@ def model_from_args(args: argparse.Namespace):
         standardized=args.standardized, granularity=args.granularity, fusion=args.fusion, layer=args.layer,
         weights=args.weights, pretrained=not args.random_weights, device=args.device, dtype=args.dtype,
         batch_size=args.batch_size, decode_workers=args.decode_workers, decode_threads=args.decode_threads,
+        **({"runtime": args.runtime} if args.runtime != "auto" else {}),
     )
 
 

@@ -145,6 +145,8 @@ def model_for_index(index, args: argparse.Namespace):
         given["pretrained"] = False
     if getattr(args, "standardized", False):
         given["standardized"] = True
+    if getattr(args, "runtime", "auto") != "auto":
+        given["runtime"] = args.runtime
     return build(index, device=getattr(args, "device", "cpu"), dtype=getattr(args, "dtype", None) or "float32",
                  batch_size=getattr(args, "batch_size", None) or 32,
                  decode_workers=getattr(args, "decode_workers", None),
