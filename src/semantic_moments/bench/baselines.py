@@ -95,6 +95,22 @@ def pixel_difference(frames: np.ndarray) -> np.ndarray:
 
 
 BASELINES = {"optical-flow": optical_flow, "hof-mbh": hof_mbh, "pixel-difference": pixel_difference}
+# each block of a descriptor L2-normalised before the cosine, so that a block of small values (MBH's
+# gradients of the flow beside HOF's flow) still counts: (sizes of the cached vector's blocks)
+BLOCKS = {"hof-mbh": (40, 64, 40, 64)}  # HOF mean, MBH mean, HOF std, MBH std
+
+
+def blockwise(name: str, vector: np.ndarray) -> np.ndarray:
+    """The baseline's vector with each block normalised (``BLOCKS``); other baselines unchanged."""
+    if name not in BLOCKS:
+        return vector
+    out, start = [], 0
+    for size in BLOCKS[name]:
+        block = np.asarray(vector[start:start + size], dtype=np.float64)
+        norm = np.linalg.norm(block)
+        out.append(block / norm if norm > 0 else block)
+        start += size
+    return np.concatenate(out).astype(np.float32)
 
 
 def describe(frames: np.ndarray) -> dict[str, np.ndarray]:

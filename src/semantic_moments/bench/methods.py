@@ -11,6 +11,7 @@ import torch
 
 from ..flow import fuse_with_flow
 from ..presets import preset_settings
+from .baselines import blockwise
 from .features import flow_from_cache
 
 BASELINE_FRAMES = 32
@@ -56,7 +57,7 @@ class Method:
     def vector(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """The method's embedding of one clip from its cached features (see features.py)."""
         if self.baseline:
-            return features[f"{self.extractor()}/{self.baseline}"]
+            return blockwise(self.baseline, features[f"{self.extractor()}/{self.baseline}"])
         prefix = f"{self.extractor()}/{self.granularity}/{self.convention}"
         moments = {order: torch.from_numpy(features[f"{prefix}/{order}"]).double() for order in self.orders}
         flow = {cells: torch.from_numpy(vector).double() for cells, vector in
