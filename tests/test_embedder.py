@@ -141,7 +141,7 @@ def test_static_clip_has_no_motion_part(tiny_model):
 
 
 def test_a_global_brightness_change_is_appearance_not_motion(paper_model):
-    # Documented behaviour (README, "What the moments see"): brightening a whole clip uniformly is
+    # Documented behaviour (docs/options.md, "What the moments see"): brightening a whole clip uniformly is
     # an appearance change: it moves M(1) more than the motion moment M(2), so the fused
     # similarity of the clip to its brightened copy is higher than the appearance-only one.
     frames = moving_square(32, 128, (220, 60, 40), "right", background=70).astype(np.float32)
@@ -276,7 +276,7 @@ def _still_h264(path, frame, count=40, crf=28):
 
 @pytest.mark.parametrize("preset", ["motion", "paper"])
 def test_a_still_h264_clip_embeds_as_static(preset, default_model, paper_model, tmp_path):
-    # README, "What the moments see": codec noise is not motion. The still clip's motion level
+    # docs/options.md, "What the moments see": codec noise is not motion. The still clip's motion level
     # (0.017 measured for Lite0 blocks.7) is below the floor; the moving clip's is far above it.
     model = default_model if preset == "motion" else paper_model
     photo = render(Scene("brick", (0.9, 0.6, 0.5), "chelsea", 1, start=(0.4, 0.5)), Motion("line", amount=0.3), 24, 160)
@@ -297,10 +297,12 @@ def test_a_still_h264_clip_embeds_as_static(preset, default_model, paper_model, 
 
 def test_presets_choose_backbone_layer_frames_and_flow():
     default = SemanticMoments("test-tiny")
-    assert default.config.num_frames == 32 and default.config.flow_weight == 16.0 and default.config.min_rate == 4.0
+    assert default.config.num_frames == 16 and default.config.flow_weight == 16.0 and default.config.min_rate == 4.0
     paper = SemanticMoments(preset="paper")
     assert paper.backbone.layer == "blocks.10" and paper.config.num_frames == 32 and paper.config.flow_weight == 0
     assert paper.config.min_rate is None  # the paper samples the whole clip
+    slow = SemanticMoments("test-tiny", preset="slow")
+    assert (slow.config.num_frames, slow.config.min_rate, slow.config.flow_weight) == (16, None, 16.0)
     motion = SemanticMoments()
     assert motion.backbone.name == "efficientnet-lite0" and motion.backbone.layer == "blocks.7"
     assert SemanticMoments(preset="paper", frames=8, flow_weight=2).config.flow_weight == 2.0  # options override

@@ -105,7 +105,7 @@ def test_static_video_has_zero_second_and_third_moments(convention):
 @pytest.mark.parametrize("convention", ["paper", "reference"])
 def test_reversing_time_changes_no_moment(tokens, convention):
     # Temporal moments are statistics of the *set* of frames: playing a clip backwards gives the
-    # same M(1), M(2) and M(3). (The issue text expected M(3) to flip sign; it cannot. See README.)
+    # same M(1), M(2) and M(3). (The issue text expected M(3) to flip sign; it cannot. See docs/options.md.)
     forward = moments(torch.from_numpy(tokens), orders=(1, 2, 3), convention=convention)
     backward = moments(torch.from_numpy(tokens[::-1].copy()), orders=(1, 2, 3), convention=convention)
     for order in (1, 2, 3):

@@ -56,8 +56,9 @@ class SemanticMoments:
         backbone: a registry name (``semantic-moments backbones`` lists them) or a Backbone; None:
             the preset's.
         preset: named settings (``presets.py``): ``"motion"`` (the default: EfficientNet-Lite0
-            ``blocks.7``, T = 16, moments plus token flow) or ``"paper"`` (``blocks.10``, T = 32,
-            moments only). Any option given here overrides the preset's.
+            ``blocks.7``, T = 16 at least 4 per second, moments plus token flow), ``"slow"`` (the
+            same with T = 16 over the whole clip) or ``"paper"`` (``blocks.10``, T = 32 over the
+            whole clip, moments only). Any option given here overrides the preset's.
         frames: T, frames sampled uniformly from each clip; None: the preset's.
         min_rate: samples per second at least (see MomentsConfig): a longer clip is sampled over its
             central T / min_rate seconds; 0: over the whole clip; None: the preset's.

@@ -81,6 +81,11 @@ def extractor_name(source: str, frames: int, min_rate: float | None) -> str:
 
 
 MAIN_NAME = "SemanticMoments + token flow (default)"
+PREVIOUS_NAME = "sampling: T=16 over the whole clip (the previous default; the slow preset)"
+# where the T frames go, the alternatives weighed (T, at least so many per second; None: over the whole clip);
+# those the default or the T sweep (at the default's rate) already run are left out. T=32 at least 4/s was the
+# default for a while.
+SAMPLING_CANDIDATES = ((32, None), (32, 4.0), (32, 8.0), (16, 8.0))
 PAPER_NAME = "SemanticMoments (1,8,4), the paper's method"
 
 
@@ -99,7 +104,7 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
     settings = preset_settings(None)
     paper = preset_settings("paper")
     main_frames = main_frames or settings["frames"]
-    rate = settings.get("min_rate")
+    rate = rate_main = settings.get("min_rate")
     primary = backbones[0]
     if primary == settings["backbone"]:
         primary = f"{primary}:{settings['layer']}"
@@ -120,10 +125,11 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
     if backbones[0] == paper["backbone"]:
         methods.append(Method(PAPER_NAME, "paper", f"{paper['backbone']}:{paper['layer']}", paper["frames"]))
     methods += [
-        variant("sampling: T=16 over the whole clip (the previous default)", "sampling", frames=16, min_rate=None),
-        variant(f"sampling: T={main_frames} over the whole clip (no minimum rate)", "sampling", min_rate=None),
-        variant("sampling: at least 8/s", "sampling", min_rate=8.0),
-        variant("sampling: T=16, at least 4/s", "sampling", frames=16, min_rate=4.0),
+        variant(PREVIOUS_NAME, "sampling", frames=16, min_rate=None),
+        *(variant(f"sampling: T={frames}, {f'at least {rate:g}/s' if rate else 'over the whole clip'}", "sampling",
+                  frames=frames, min_rate=rate)
+          for frames, rate in SAMPLING_CANDIDATES
+          if (frames, rate) != (16, None) and not (rate == rate_main and (frames == main_frames or frames in frames_sweep))),
         variant("moments only (1,8,4), no flow", "ablation", flow_weight=0.0),
         variant("token flow only", "ablation", alpha=(0.0, 0.0, 0.0), flow_weight=1.0),
         variant("flow + HOF of token flow (candidate, not kept)", "ablation", candidate="hof"),

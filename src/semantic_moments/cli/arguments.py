@@ -96,7 +96,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose the backbone and the moments; shared by every command that embeds."""
     group = parser.add_argument_group("model")
     group.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                       help="named settings: motion = Lite0 blocks.7, T=32 at least 4/s, moments + token flow (the default); "
+                       help="named settings: motion = Lite0 blocks.7, T=16 at least 4/s, moments + token flow (the default); "
+                            "slow = the same, T=16 over the whole clip (one slow motion per clip); "
                             "paper = Lite0 blocks.10, T=32 over the whole clip, moments only; options below override it")
     group.add_argument("--backbone", default=None,
                        help="registry name (see `semantic-moments backbones`); default: the preset's (efficientnet-lite0)")
@@ -106,7 +107,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="local checkpoint file/directory or hub id; default: the backbone's pretrained weights")
     group.add_argument("--random-weights", action="store_true",
                        help="use randomly initialised weights (speed tests only; results are meaningless)")
-    group.add_argument("--frames", type=int, default=None, help="T, frames sampled uniformly per clip; default: the preset's (32)")
+    group.add_argument("--frames", type=int, default=None, help="T, frames sampled uniformly per clip; default: the preset's (16)")
     group.add_argument("--min-rate", type=non_negative_float, default=None, metavar="PER_SECOND",
                        help="samples per second at least: a clip longer than T / this is sampled over its central "
                             "T / this seconds (0: over the whole clip, however long); default: the preset's")
@@ -201,8 +202,8 @@ def sampling_note(config, durations) -> str | None:
         return None
     return (f"note: {len(longer)} clip(s) longer than {span:g} s (up to {max(longer):.0f} s) were sampled over their "
             f"central {span:g} s, {config.num_frames} frames at {config.min_rate:g} per second; to search all of a "
-            f"long video index it with windows (`index build --windows {span:g}:{span / 4:g}`), or spread the frames "
-            "over whole clips with --min-rate 0")
+            f"long video index it with windows (`index build --windows {span:g}:{span / 4:g}`), or, where each clip is "
+            "one slow motion, spread the frames over whole clips with --preset slow (or --min-rate 0)")
 
 
 def throughput(video_seconds: float, wall_seconds: float) -> dict[str, float]:

@@ -181,9 +181,11 @@ def run_backbones(args: argparse.Namespace) -> int:
 
     entries = list_backbones()
     width = max(len(entry.name) for entry in entries)
-    preset_layers = {}
+    by_layer: dict[str, dict[str, list[str]]] = {}  # backbone -> layer -> the presets using it
     for name, preset in PRESETS.items():
-        preset_layers.setdefault(preset["backbone"], []).append(f"{preset['layer']} ({name})")
+        by_layer.setdefault(preset["backbone"], {}).setdefault(preset["layer"], []).append(name)
+    preset_layers = {backbone: [f"{layer} ({', '.join(names)})" for layer, names in layers.items()]
+                     for backbone, layers in by_layer.items()}
     print(f"{'backbone':<{width}}  {'layer':<30}  {'offline':<40}  description [weights]")
     for entry in entries:
         layer = ", ".join(preset_layers.get(entry.name, [entry.default_layer]))
