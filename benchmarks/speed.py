@@ -19,7 +19,9 @@ quiet and busy moments.
 * decode: our reader alone (the sampled frames at the backbone's input size, one decoder thread),
   no backbone: what the pipeline must do besides the bound's work;
 * previous: the pipeline with the sampling of the previous default (T = 16 over the whole clip,
-  ``--frames 16 --min-rate 0``), to state what the current default costs against it.
+  ``--frames 16 --min-rate 0``), to state what the current default costs against it; with
+  ``--previous-src DIR`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/f11dabd
+  f11dabd``) it runs that commit's own code at that commit's defaults instead, side by side.
 
 ``--contend N`` keeps N other processes busy on the CPU (NumPy matrix products) during every timed
 run, as on a shared machine; the share of system (kernel) time in the CPU seconds says how much the
@@ -53,35 +55,37 @@ FPS = 30
 
 
 def make_clips(folder: Path) -> list[Path]:
-    """Moving textured content (a scrolling photo and a moving square), encoded with x264 defaults."""
+    """The speed clips (``CLIPS``), each made once."""
+    return [encode_moving_texture(folder / f"{name}.mp4", width, height, seconds)
+            for name, width, height, seconds in CLIPS]
+
+
+def encode_moving_texture(path: Path, width: int, height: int, seconds: int, fps: int = FPS) -> Path:
+    """Moving textured content (a scrolling photo and a moving square), x264 ``veryfast`` crf 23 with
+    its default GOP; made once (an existing ``path`` is kept)."""
     import av
     import skimage.data
 
-    folder.mkdir(parents=True, exist_ok=True)
-    texture = skimage.data.astronaut()
-    paths = []
-    for name, width, height, seconds in CLIPS:
-        path = folder / f"{name}.mp4"
-        paths.append(path)
-        if path.exists():
-            continue
-        tile = np.tile(texture, (height // 512 + 2, width // 512 + 2, 1))
-        temporary = path.with_suffix(".tmp.mp4")
-        with av.open(str(temporary), "w") as container:
-            stream = container.add_stream("libx264", rate=FPS)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"preset": "veryfast", "crf": "23"}
-            for index in range(seconds * FPS):
-                shift = (index * 3) % 512
-                frame = tile[shift:shift + height, shift // 2:shift // 2 + width].copy()
-                x = int((np.sin(index / 15) + 1) / 2 * (width - height // 4))
-                frame[height // 3:height // 3 + height // 4, x:x + height // 4] = (250, 40, 40)
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tile = np.tile(skimage.data.astronaut(), (height // 512 + 2, width // 512 + 2, 1))
+    temporary = path.with_suffix(".tmp.mp4")
+    with av.open(str(temporary), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "23"}
+        for index in range(seconds * fps):
+            shift = (index * 3) % 512
+            frame = tile[shift:shift + height, shift // 2:shift // 2 + width].copy()
+            x = int((np.sin(index / 15) + 1) / 2 * (width - height // 4))
+            frame[height // 3:height // 3 + height // 4, x:x + height // 4] = (250, 40, 40)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
-        temporary.rename(path)
-    return paths
+        for packet in stream.encode():
+            container.mux(packet)
+    temporary.rename(path)
+    return path
 
 
 def _peak_gpu_mb() -> float | None:
@@ -97,11 +101,13 @@ def run_method(method: str, paths: list[Path], options: dict) -> dict:
 
     sampling = {"frames": 16, "min_rate": 0} if method == "previous" else \
         {"frames": options["frames"], "min_rate": options.get("min_rate")}
+    current = {"runtime": options.get("runtime", "auto"), **sampling}
+    if method == "previous" and options.get("previous_src"):
+        current = {}  # an earlier commit's code, at its own defaults (it may not know these options)
     model = SemanticMoments(options["backbone"], pretrained=options["pretrained"],
                             device=options["device"], dtype=options["dtype"], batch_size=options["batch_size"],
                             decode_workers=options["decode_workers"], decode_threads=options["decode_threads"],
-                            runtime=options.get("runtime", "auto"),
-                            **{key: value for key, value in sampling.items() if value is not None})
+                            **{key: value for key, value in current.items() if value is not None})
     method = "pipeline" if method == "previous" else method
     frames_total = model.config.num_frames * len(paths)
     backbone = model.backbone
@@ -198,7 +204,10 @@ def _rounds(args: argparse.Namespace, options: dict, env: dict, rows: dict[str, 
         for method in args.methods.split(","):
             command = [sys.executable, __file__, "--clips", str(args.clips), "--one", method,
                        "--options", json.dumps(options)]
-            output = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+            own = env
+            if method == "previous" and options.get("previous_src"):
+                own = {**env, "PYTHONPATH": str(Path(options["previous_src"]) / "src")}
+            output = subprocess.run(command, capture_output=True, text=True, check=True, env=own)
             row = json.loads(output.stdout.strip().splitlines()[-1])
             if method not in rows or row["seconds"] < rows[method]["seconds"]:
                 rows[method] = row
@@ -231,6 +240,8 @@ def main() -> None:
                         help="backbone runtimes to compare side by side: auto, torch, onnxruntime, openvino")
     parser.add_argument("--contend", type=int, default=0, metavar="N",
                         help="keep N other processes busy on the CPU during the timed runs")
+    parser.add_argument("--previous-src", type=Path, default=None, metavar="DIR",
+                        help="the previous method runs this checkout's code (DIR/src) at its own defaults")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--decode-workers", type=int, default=None, help="default: the library's")
     parser.add_argument("--decode-threads", type=int, default=None, help="default: the library's")
@@ -270,7 +281,8 @@ def main() -> None:
         options = {"backbone": backbone, "runtime": runtime, "frames": args.frames, "min_rate": args.min_rate,
                    "pretrained": offline,
                    "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
-                   "decode_workers": args.decode_workers, "decode_threads": args.decode_threads}
+                   "decode_workers": args.decode_workers, "decode_threads": args.decode_threads,
+                   "previous_src": str(args.previous_src) if args.previous_src else None}
         rows: dict[str, dict] = {}
         neighbours = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(args.contend)]
         try:
@@ -293,9 +305,11 @@ def main() -> None:
                   f"{f'{naive:.1f}x' if naive else ''} | {row['peak_rss_mb']:.0f} | {gpu} |", flush=True)
         if "previous" in rows and "pipeline" in rows:
             ratio = rows["pipeline"]["seconds"] / rows["previous"]["seconds"]
-            ceilings.append(f"{label}: the default's cost per clip is {ratio:.2f}x the previous default's (T = 16 over "
-                            f"the whole clip): {rows['pipeline']['seconds']:.2f} s against {rows['previous']['seconds']:.2f} s "
-                            f"for the {len(paths)} clips")
+            previous = (f"the code at {args.previous_src} at its own defaults" if args.previous_src else
+                        "the previous default's (T = 16 over the whole clip)")
+            ceilings.append(f"{label}: the default's cost per clip is {ratio:.2f}x {previous}, i.e. "
+                            f"{1 / ratio:.2f}x as fast: {rows['pipeline']['seconds']:.2f} s against "
+                            f"{rows['previous']['seconds']:.2f} s for the {len(paths)} clips")
         if "bound" in rows and "decode" in rows:
             bound_row, decode_row = rows["bound"], rows["decode"]
             floor = max(bound_row["seconds"], (bound_row["cpu_seconds"] + decode_row["cpu_seconds"]) / cores)

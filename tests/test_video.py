@@ -406,6 +406,25 @@ def test_a_minimum_rate_samples_the_centre_of_a_long_clip_and_leaves_short_ones_
     assert np.array_equal(segment, central)
 
 
+def test_a_central_excerpt_decodes_from_the_keyframe_before_it_not_from_the_start(tmp_path):
+    from semantic_moments.video import sample_frame_indices
+    from semantic_moments.video.decode import VideoReader
+
+    # 20 s at 12 fps, a keyframe every 24 frames (2 s): the central 4 s (8 s to 12 s) start on a keyframe
+    path = write_video(tmp_path / "long.mp4", numbered_frames(240), fps=12, gop=24)
+    with VideoReader(path, threads=1) as reader:
+        assert reader.keyframe_count == 10 and reader.frames_decoded == 0  # opening only demuxes
+        central = sample_frame_indices(reader.frame_times, 16, duration=reader.duration_seconds, min_rate=4.0)
+        frames, used = reader.decode_frames(central, None)
+        assert [decoded_index(frame) for frame in frames] == central.tolist() == used.tolist()
+        assert 96 <= central[0] < 99  # the keyframe at 8 s is the one before the first sample
+        assert central[-1] - central[0] + 1 <= reader.frames_decoded <= central[-1] - 96 + 1  # nothing before it
+    with VideoReader(path, threads=1) as reader:
+        whole = sample_frame_indices(reader.frame_times, 16, duration=reader.duration_seconds)
+        reader.decode_frames(whole, None)
+        assert reader.frames_decoded > 150  # spread over the clip: every keyframe interval is entered
+
+
 def test_the_minimum_rate_is_recorded_validated_and_refuses_windows_it_would_change(tmp_path):
     from semantic_moments import MomentsConfig
     from semantic_moments.embedder import SemanticMoments

@@ -64,6 +64,7 @@ class VideoReader:
         self._stream.codec_context.thread_count = threads
         self._time_base = float(self._stream.time_base) if self._stream.time_base else None
         self._seek_margin = 0  # keyframes to seek back beyond the one wanted; grows if seeks land late
+        self.frames_decoded = 0  # pictures the decoder has produced since open: what the reads cost
         self._skip_unreferenced = True  # off once a wanted frame fails to come out while skipping
         if scanned is not None:  # a second reader of the same file: its packets are known already
             self._pts, self._keyframes, self._frame_times = scanned._pts, scanned._keyframes, scanned._frame_times
@@ -133,6 +134,11 @@ class VideoReader:
         return len(self._pts)
 
     @property
+    def keyframe_count(self) -> int:
+        """Keyframes found by demuxing: the places a read can start decoding from."""
+        return len(self._keyframes)
+
+    @property
     def frame_times(self) -> np.ndarray:
         """(num_frames,) float64 presentation times, seconds, sorted."""
         assert self._frame_times is not None
@@ -174,6 +180,7 @@ class VideoReader:
                     decoded = packet.decode()
                 except av.error.FFmpegError:
                     continue  # a corrupt packet: skip it, its frame is not counted
+                self.frames_decoded += len(decoded)
                 for frame in decoded:
                     yield (float(frame.time) if frame.time is not None else float("nan")), frame
         except av.error.FFmpegError:
