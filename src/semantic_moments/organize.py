@@ -189,7 +189,8 @@ def clusters(index: Index, k: int | None = None, method: str = "kmeans", alpha: 
         raise IndexStoreError(f"{index.path}: groups need at least 2 clips, the index holds {len(matrix)}")
     vectors = fused_vectors(matrix.raw, index, index.weights(alpha, flow_weight)).astype(np.float64)
     if method == "hdbscan":
-        labels = HDBSCAN(min_cluster_size=max(2, min(5, len(vectors) // 10)), metric="euclidean").fit_predict(vectors)
+        labels = HDBSCAN(min_cluster_size=max(2, min(5, len(vectors) // 10)), metric="euclidean",
+                         copy=True).fit_predict(vectors)
         k = int(labels.max()) + 1
     elif method == "kmeans":
         k = choose_k(vectors, seed=seed) if k is None else int(k)
