@@ -32,8 +32,6 @@ import numpy as np
 from semantic_moments.bench.methods import MAIN_NAME, PREVIOUS_NAME
 
 METRICS = ("recall_at_1", "triplet_accuracy", "knn_majority_acc1")
-PREVIOUS = PREVIOUS_NAME
-MAIN = MAIN_NAME
 MARGIN = 0.01  # a win or loss counts when the set's score moves by more than this
 
 
@@ -57,6 +55,14 @@ def scores(paths: list[Path]) -> tuple[dict[tuple[str, str], float], dict[tuple[
     return {key: float(np.mean(value)) for key, value in by_set.items()}, values, groups
 
 
+def family_mean(key: str, per_set: dict, sets: list[str]) -> float:
+    """The mean over families of ``key``'s mean score on each family's sets among ``sets``."""
+    by_family = defaultdict(list)
+    for dataset in sets:
+        by_family[family(dataset)].append(per_set[(key, dataset)])
+    return float(np.mean([np.mean(values) for values in by_family.values()]))
+
+
 def choose(candidates: list[str], per_set: dict, datasets: list[str], default: str, previous: str,
            reference: str) -> list[dict]:
     """For each family left out: the candidate best on the others (never one that beats ``reference``
@@ -68,23 +74,17 @@ def choose(candidates: list[str], per_set: dict, datasets: list[str], default: s
         train = [d for d in datasets if family(d) != held]
         test = [d for d in datasets if family(d) == held]
 
-        def family_mean(key: str, sets: list[str]) -> float:
-            by_family = defaultdict(list)
-            for dataset in sets:
-                by_family[family(dataset)].append(per_set[(key, dataset)])
-            return float(np.mean([np.mean(v) for v in by_family.values()]))
-
         eligible = []
         for key in candidates:
             moves = [per_set[(key, d)] - per_set[(reference, d)] for d in train]
             wins, losses = sum(m > MARGIN for m in moves), sum(m < -MARGIN for m in moves)
             if not (losses >= 2 and wins <= 1) or key == reference:
                 eligible.append(key)
-        best = max(eligible, key=lambda key: family_mean(key, train))
-        if family_mean(best, train) - family_mean(reference, train) <= MARGIN:
+        best = max(eligible, key=lambda key: family_mean(key, per_set, train))
+        if family_mean(best, per_set, train) - family_mean(reference, per_set, train) <= MARGIN:
             best = reference  # a change has to earn its place: ties keep what is there
-        rows.append({"left out": held, "chosen without it": best, "chosen": family_mean(best, test),
-                     "previous default": family_mean(previous, test), "current default": family_mean(default, test),
+        rows.append({"left out": held, "chosen without it": best, "chosen": family_mean(best, per_set, test),
+                     "previous default": family_mean(previous, per_set, test), "current default": family_mean(default, per_set, test),
                      "sets": test})
     return rows
 
@@ -107,21 +107,15 @@ def short(key: str, default: str, previous: str) -> str:
         return f"**the default** ({setting})"
     if key == previous:
         return f"the previous default ({setting} over the whole clip)"
-    if name == MAIN or name.startswith("sampling:"):
+    if name == MAIN_NAME or name.startswith("sampling:"):
         return setting if "/s" in setting else f"{setting} over the whole clip"
     return name
 
 
 def overall(candidates: list[str], per_set: dict, datasets: list[str]) -> tuple[str, float]:
     """The candidate with the best mean over all families, and that mean."""
-    def family_mean(key: str) -> float:
-        by_family = defaultdict(list)
-        for dataset in datasets:
-            by_family[family(dataset)].append(per_set[(key, dataset)])
-        return float(np.mean([np.mean(v) for v in by_family.values()]))
-
-    best = max(candidates, key=family_mean)
-    return best, family_mean(best)
+    best = max(candidates, key=lambda key: family_mean(key, per_set, datasets))
+    return best, family_mean(best, per_set, datasets)
 
 
 def main() -> None:
@@ -131,8 +125,8 @@ def main() -> None:
     per_set, _, groups = scores(args.results)
     keys = {key for key, _ in per_set}
     datasets = sorted({dataset for _, dataset in per_set})
-    default = next(key for key in keys if key.startswith(MAIN + " [") and groups[key] == "main")
-    previous = next(key for key in keys if key.startswith(PREVIOUS))
+    default = next(key for key in keys if key.startswith(MAIN_NAME + " [") and groups[key] == "main")
+    previous = next(key for key in keys if key.startswith(PREVIOUS_NAME))
     names = {key: short(key, default, previous) for key in keys}
 
     everywhere = [d for d in datasets if (default, d) in per_set]  # every set and variant the default ran on

@@ -1,8 +1,8 @@
 """Named settings: the measured default and the paper's method, each one word.
 
 Every preset is a complete choice of backbone, layer, T and weights; any single option given beside
-a preset overrides that option only. The numbers behind each choice are in the README's benchmark
-section (``bench run`` on the synthetic, WLASL and arm-action sets, with intervals).
+a preset overrides that option only. The numbers behind each choice are in the README's "Quality"
+section and docs/benchmarks.md (``bench run`` on six sets and their stress variants, with intervals).
 
 * ``motion`` (the default): EfficientNet-Lite0 ``blocks.7`` (stride 16, 80 channels), T = 16 frames
   at least 4 per second (a clip longer than 4 s is sampled over its central 4 s, so consecutive

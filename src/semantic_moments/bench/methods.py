@@ -104,7 +104,7 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
     settings = preset_settings(None)
     paper = preset_settings("paper")
     main_frames = main_frames or settings["frames"]
-    rate = rate_main = settings.get("min_rate")
+    rate = settings.get("min_rate")
     primary = backbones[0]
     if primary == settings["backbone"]:
         primary = f"{primary}:{settings['layer']}"
@@ -126,10 +126,11 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
         methods.append(Method(PAPER_NAME, "paper", f"{paper['backbone']}:{paper['layer']}", paper["frames"]))
     methods += [
         variant(PREVIOUS_NAME, "sampling", frames=16, min_rate=None),
-        *(variant(f"sampling: T={frames}, {f'at least {rate:g}/s' if rate else 'over the whole clip'}", "sampling",
-                  frames=frames, min_rate=rate)
-          for frames, rate in SAMPLING_CANDIDATES
-          if (frames, rate) != (16, None) and not (rate == rate_main and (frames == main_frames or frames in frames_sweep))),
+        *(variant(f"sampling: T={frames}, {f'at least {per_second:g}/s' if per_second else 'over the whole clip'}",
+                  "sampling", frames=frames, min_rate=per_second)
+          for frames, per_second in SAMPLING_CANDIDATES
+          if (frames, per_second) != (16, None)
+          and not (per_second == rate and (frames == main_frames or frames in frames_sweep))),
         variant("moments only (1,8,4), no flow", "ablation", flow_weight=0.0),
         variant("token flow only", "ablation", alpha=(0.0, 0.0, 0.0), flow_weight=1.0),
         variant("flow + HOF of token flow (candidate, not kept)", "ablation", candidate="hof"),
