@@ -42,7 +42,7 @@ def measure(path: Path, frames: int, min_rate: float | None, repeats: int) -> tu
             started = time.perf_counter()
             reader.decode_frames(indices, (224, 224))
             best = min(best, time.perf_counter() - started)
-            decoded, total, keyframes = reader.frames_decoded, reader.num_frames, reader.keyframe_count
+            decoded, total, keyframes = reader.frames_decoded, reader.num_frames, len(reader.keyframe_pts)
     return decoded, total, keyframes, best
 
 

@@ -413,7 +413,7 @@ def test_a_central_excerpt_decodes_from_the_keyframe_before_it_not_from_the_star
     # 20 s at 12 fps, a keyframe every 24 frames (2 s): the central 4 s (8 s to 12 s) start on a keyframe
     path = write_video(tmp_path / "long.mp4", numbered_frames(240), fps=12, gop=24)
     with VideoReader(path, threads=1) as reader:
-        assert reader.keyframe_count == 10 and reader.frames_decoded == 0  # opening only demuxes
+        assert len(reader.keyframe_pts) == 10 and reader.frames_decoded == 0  # opening only demuxes
         central = sample_frame_indices(reader.frame_times, 16, duration=reader.duration_seconds, min_rate=4.0)
         frames, used = reader.decode_frames(central, None)
         assert [decoded_index(frame) for frame in frames] == central.tolist() == used.tolist()

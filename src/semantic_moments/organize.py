@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import ConfigError, IndexStoreError
 from .index import Index
-from .index.ann import APPROXIMATE_FROM, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_NEIGHBOURS
+from .index.ann import APPROXIMATE_FROM, HNSW_EF_SEARCH, new_hnsw
 from .windows import temporal_iou
 
 NEIGHBOURS = 10  # nearest neighbours looked at per clip for duplicates
@@ -47,8 +47,7 @@ def nearest_neighbours(vectors: np.ndarray, count: int) -> tuple[np.ndarray, np.
         raise ConfigError("duplicates need FAISS: pip install 'semantic-moments[index]'") from None
     count = min(count + 1, len(vectors))
     if len(vectors) >= APPROXIMATE_FROM:
-        graph = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph = new_hnsw(vectors.shape[1])
         graph.hnsw.efSearch = max(HNSW_EF_SEARCH // 4, count * 4)
     else:
         graph = faiss.IndexFlatIP(vectors.shape[1])
@@ -93,9 +92,8 @@ def duplicates(index: Index, min_score: float | None = DUPLICATE_SCORE, top: int
                 continue
             key = (min(row, other), max(row, other))
             pairs[key] = max(pairs.get(key, -1.0), float(score))
-    ordered = sorted(pairs.items(), key=lambda item: (-item[1], item[0]))[:top] if top else \
-        sorted(pairs.items(), key=lambda item: (-item[1], item[0]))
-    paths = dict(index.store.execute("SELECT id, path FROM clips").fetchall())
+    ordered = sorted(pairs.items(), key=lambda item: (-item[1], item[0]))[:top or None]
+    paths = index.paths()
     percentiles = index.percentile([score for _, score in ordered], alpha, flow_weight)
     return [DuplicatePair(int(matrix.ids[a]), int(matrix.ids[b]), paths[int(matrix.ids[a])], paths[int(matrix.ids[b])],
                           score, percentile) for ((a, b), score), percentile in zip(ordered, percentiles)]
@@ -136,7 +134,7 @@ def duplicate_segments(index: Index, min_score: float | None = DUPLICATE_SCORE, 
         kept.append((score, a, b))
         if top and len(kept) >= top:
             break
-    paths = dict(index.store.execute("SELECT id, path FROM clips").fetchall())
+    paths = index.paths()
     percentiles = index.percentile([score for score, _, _ in kept], alpha, flow_weight, kind="segments")
     return [DuplicatePair(int(entries.clip_ids[a]), int(entries.clip_ids[b]), paths[int(entries.clip_ids[a])],
                           paths[int(entries.clip_ids[b])], score, percentile,

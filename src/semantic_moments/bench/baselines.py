@@ -77,6 +77,12 @@ def _over_time(per_step: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([steps.mean(axis=0), steps.std(axis=0)]).astype(np.float32)
 
 
+def _hof_and_mbh(flows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(HOF descriptor, HOF+MBH descriptor) of a clip's flows, each flow's HOF computed once."""
+    hofs = [_hof(flow) for flow in flows]
+    return _over_time(hofs), _over_time([np.concatenate([hof, _mbh(flow)]) for hof, flow in zip(hofs, flows)])
+
+
 def optical_flow(frames: np.ndarray) -> np.ndarray:
     """HOF-style descriptor (2 * (2 * 2 * 8 + 8) = 80,) float32 of (T, H, W, 3) uint8 frames."""
     return _over_time([_hof(flow) for flow in _flows(frames)])
@@ -84,14 +90,13 @@ def optical_flow(frames: np.ndarray) -> np.ndarray:
 
 def hof_mbh(frames: np.ndarray) -> np.ndarray:
     """HOF and MBH (2 * (40 + 2 * 2 * 2 * 8) = 208,) float32 of (T, H, W, 3) uint8 frames."""
-    return _over_time([np.concatenate([_hof(flow), _mbh(flow)]) for flow in _flows(frames)])
+    return _hof_and_mbh(_flows(frames))[1]
 
 
 def pixel_difference(frames: np.ndarray) -> np.ndarray:
     """Motion-energy descriptor (2 * 64 = 128,) float32 of (T, H, W, 3) uint8 frames."""
     grey = _grey(frames).astype(np.float32) / 255.0
-    steps = np.stack([_grid_mean(np.abs(current - previous), 8) for previous, current in zip(grey[:-1], grey[1:])])
-    return np.concatenate([steps.mean(axis=0), steps.std(axis=0)]).astype(np.float32)
+    return _over_time([_grid_mean(np.abs(current - previous), 8) for previous, current in zip(grey[:-1], grey[1:])])
 
 
 BASELINES = {"optical-flow": optical_flow, "hof-mbh": hof_mbh, "pixel-difference": pixel_difference}
@@ -115,7 +120,5 @@ def blockwise(name: str, vector: np.ndarray) -> np.ndarray:
 
 def describe(frames: np.ndarray) -> dict[str, np.ndarray]:
     """Every baseline's descriptor of (T, H, W, 3) uint8 frames, the flow computed once."""
-    flows = _flows(frames)
-    return {"optical-flow": _over_time([_hof(flow) for flow in flows]),
-            "hof-mbh": _over_time([np.concatenate([_hof(flow), _mbh(flow)]) for flow in flows]),
-            "pixel-difference": pixel_difference(frames)}
+    hof, hof_and_mbh = _hof_and_mbh(_flows(frames))
+    return {"optical-flow": hof, "hof-mbh": hof_and_mbh, "pixel-difference": pixel_difference(frames)}

@@ -1,9 +1,10 @@
-"""``index build|info|list|remove|check|repair`` and ``search``."""
+"""``index`` (build, info, list, remove, export, ingest, check, repair; duplicates and clusters in organize.py) and ``search``."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
 import time
@@ -13,9 +14,10 @@ from typing import Any
 
 from ..errors import ConfigError, one_line
 from ..windows import WindowPlan
+from .arguments import (MAX_RESULTS, MODEL_OPTIONS, add_engine_options, add_model_options, engine_from_args,
+                        non_negative_float, parse_alpha, parse_segment, part_label, result_count, sampling_note,
+                        throughput)
 from .organize import add_organize_actions, run_organize
-from .arguments import (MAX_RESULTS, sampling_note, throughput, MODEL_OPTIONS, non_negative_float, parse_alpha, parse_segment, result_count,
-                        add_engine_options, add_model_options, engine_from_args, part_label)
 
 def add_index_commands(commands) -> None:
     index = commands.add_parser("index", help="build and maintain a motion index of video folders",
@@ -334,12 +336,7 @@ def run_search(args: argparse.Namespace) -> int:
     where = Where.parse(args.where)
     with Index.open(args.index, create=False) as index:
         alpha, flow_weight = index.motion_weights(args.motion) if args.motion is not None else (args.alpha, args.flow_weight)
-        made = []
-
-        def model():
-            if not made:
-                made.append(model_for_index(index, args))
-            return made[0]
+        model = functools.cache(lambda: model_for_index(index, args))  # made only if a file needs embedding
 
         resolved = [_search_query(index, query, args, model) for query in args.query]
         negatives = [_search_query(index, query, args, model)[0] for query in args.negatives]

@@ -61,7 +61,7 @@ def run_organize(args: argparse.Namespace) -> int:
             _print_pairs(pairs, organize.groups(pairs) if args.groups else None, args.format, index)
             return 0
         result = organize.clusters(index, None if args.auto else args.k, args.method, args.alpha)
-        paths = dict(index.store.execute("SELECT id, path FROM clips").fetchall())
+        paths = index.paths()
     rows = [{"id": int(clip_id), "path": paths[int(clip_id)], "cluster": int(label),
              "cluster_name": paths.get(result.names.get(int(label), -1), "") if label >= 0 else ""}
             for clip_id, label in zip(result.ids, result.labels)]
@@ -125,6 +125,6 @@ def _print_pairs(pairs, sets, style: str, index) -> None:
             print(f"{pair.score:7.4f}  {pair.percentile:5.1f}  {one_line(pair.path_a)} {span(pair.span_a)}  <->  "
                   f"{one_line(pair.path_b)} {span(pair.span_b)}")
         if sets is not None:
-            paths = dict(index.store.execute("SELECT id, path FROM clips").fetchall())
+            paths = index.paths()
             for number, members in enumerate(sets):
                 print(f"set {number}: " + ", ".join(Path(paths.get(member, "?")).name for member in members))

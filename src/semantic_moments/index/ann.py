@@ -27,6 +27,15 @@ ANN_CHUNK = 50_000
 STALE_FRACTION = 0.2  # removed clips still in the graph before it is rebuilt
 
 
+def new_hnsw(dim: int):
+    """An empty FAISS HNSW graph over inner products with this project's build parameters."""
+    import faiss
+
+    graph = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    return graph
+
+
 def write_ann(store: RowStore, layout: RowLayout, kind: str = "auto") -> str:
     """Bring the ANN file of the index in ``store`` up to date with its committed rows; returns the
     kind used.
@@ -53,9 +62,7 @@ def write_ann(store: RowStore, layout: RowLayout, kind: str = "auto") -> str:
         while rows := cursor.fetchmany(ANN_CHUNK):  # chunks keep the peak memory near the graph's own
             units = unit_blocks(store.decode(rows, 1, layout.width), layout.sizes)
             if graph is None:
-                hnsw = faiss.IndexHNSWFlat(units.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-                hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-                graph = faiss.IndexIDMap2(hnsw)
+                graph = faiss.IndexIDMap2(new_hnsw(units.shape[1]))
             graph.add_with_ids(units, np.array([row[0] for row in rows], dtype=np.int64))
             covered_up_to = int(rows[-1][0])
         name = f"ann-{store.generation}-{int(time.time() * 1000)}.faiss"

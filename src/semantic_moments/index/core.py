@@ -331,16 +331,20 @@ class Index:
     def browse(self, text: str = "", offset: int = 0, limit: int = 60) -> tuple[int, list[tuple[int, str, float]]]:
         """(total, [(id, path, duration_seconds)]) of clips whose path contains ``text`` (any case),
         sorted by path, ``limit`` of them from ``offset``."""
-        where = "WHERE instr(lower(path), lower(?)) > 0"
-        total = self.store.execute(f"SELECT COUNT(*) FROM clips {where}", (text,)).fetchone()[0]
-        rows = self.store.execute(f"SELECT id, path, duration_seconds FROM clips {where} ORDER BY path LIMIT ? OFFSET ?",
-                                  (text, limit, offset)).fetchall()
+        where, parameters = Where(contains=text).sql()
+        total = self.store.execute(f"SELECT COUNT(*) FROM clips WHERE {where}", parameters).fetchone()[0]
+        rows = self.store.execute(f"SELECT id, path, duration_seconds FROM clips WHERE {where} ORDER BY path "
+                                  "LIMIT ? OFFSET ?", [*parameters, limit, offset]).fetchall()
         return int(total), [(int(r[0]), r[1], r[2]) for r in rows]
 
     def files(self) -> dict[str, tuple[str, int, float]]:
         """{path: (content_hash, size_bytes, mtime)} of every indexed clip."""
         rows = self.store.execute("SELECT path, content_hash, size_bytes, mtime FROM clips")
         return {path: (digest, size, mtime) for path, digest, size, mtime in rows}
+
+    def paths(self) -> dict[int, str]:
+        """{id: path} of every indexed clip."""
+        return dict(self.store.execute("SELECT id, path FROM clips").fetchall())
 
     def lookup(self, key: str | int) -> tuple[int, str] | None:
         """(id, path) of an indexed clip by id or path, or None."""

@@ -258,6 +258,12 @@ def create_app(
             return state.index().raw_of(embedding), {clip_id: (start, end)}
         return upload_or_404(ref.upload).moments, {}
 
+    def query_segment(start: Optional[float], end: Optional[float]) -> Optional[tuple[float, float]]:
+        """The query segment of the ``start``/``end`` query parameters: both or neither (422)."""
+        if (start is None) != (end is None):
+            raise HTTPException(status_code=422, detail="give both start and end for a query segment, or neither")
+        return (start, end) if start is not None else None
+
     def weights_for(motion: Optional[float]) -> tuple[Optional[tuple[float, ...]], Optional[float]]:
         """(alpha, flow weight) of the motion knob; (None, None): the index's own weights."""
         if motion is None:
@@ -294,7 +300,7 @@ def create_app(
                 ids, points, method, seconds = organize.map_2d(index)
                 groups = organize.clusters(index) if len(ids) >= 3 else None
                 labels = dict(zip(groups.ids.tolist(), groups.labels.tolist())) if groups else {}
-                paths = dict(index.store.execute("SELECT id, path FROM clips").fetchall())
+                paths = index.paths()
                 return {"method": method, "seconds": round(seconds, 2), "groups": groups.k if groups else 1,
                         "points": [{"id": int(clip_id), "x": round(float(x), 5), "y": round(float(y), 5),
                                     "group": int(labels.get(int(clip_id), 0)), "name": Path(paths[int(clip_id)]).name}
@@ -452,10 +458,7 @@ def create_app(
                  end: Optional[float] = Query(None, gt=0.0, allow_inf_nan=False, description="with a: query segment"),
                  motion: Optional[float] = Query(None, ge=0.0, le=1.0, allow_inf_nan=False,
                                                  description="as in /api/search")) -> dict[str, Any]:
-        if (start is None) != (end is None):
-            raise HTTPException(status_code=422, detail="give both start and end for a query segment, or neither")
-        segment = (start, end) if start is not None and end is not None else None
-        query, _ = query_moments(QueryRef(id=a, upload=upload, segment=segment))
+        query, _ = query_moments(QueryRef(id=a, upload=upload, segment=query_segment(start, end)))
         clip_id, _ = clip_or_404(b)
         index = state.index()
         windows = index.timeline(query, clip_id, *weights_for(motion))
@@ -473,9 +476,7 @@ def create_app(
                 end: Optional[float] = Query(None, gt=0.0, allow_inf_nan=False, description="with a: query segment"),
                 motion: Optional[float] = Query(None, ge=0.0, le=1.0, allow_inf_nan=False,
                                                 description="as in /api/search")) -> dict[str, Any]:
-        if (start is None) != (end is None):
-            raise HTTPException(status_code=422, detail="give both start and end for a query segment, or neither")
-        ref = QueryRef(id=a, upload=upload, segment=(start, end) if start is not None else None)
+        ref = QueryRef(id=a, upload=upload, segment=query_segment(start, end))
         query, _ = query_moments(ref)
         index = state.index()
         clip_id, _ = clip_or_404(b)

@@ -134,11 +134,6 @@ class VideoReader:
         return len(self._pts)
 
     @property
-    def keyframe_count(self) -> int:
-        """Keyframes found by demuxing: the places a read can start decoding from."""
-        return len(self._keyframes)
-
-    @property
     def frame_times(self) -> np.ndarray:
         """(num_frames,) float64 presentation times, seconds, sorted."""
         assert self._frame_times is not None
