@@ -254,9 +254,9 @@ def main() -> None:
     args = parser.parse_args()
     paths = make_clips(args.clips)
     if args.frames is None:
-        from semantic_moments.presets import preset_settings
+        from semantic_moments.settings import Settings
 
-        args.frames = preset_settings(None)["frames"]
+        args.frames = Settings.preset().frames
     if args.one:
         print(json.dumps(run_method(args.one, paths, json.loads(args.options))))
         return

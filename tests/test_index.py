@@ -250,7 +250,7 @@ def test_cli_build_and_search(tmp_path, collection, capsys):
     assert main(["index", "build", folder, "--index", index_path, "--quiet"]) == 0  # reuses the index's settings
     assert "6 unchanged" in capsys.readouterr().err
     assert main(["index", "build", folder, "--index", index_path, "--frames", "16", "--quiet"]) == 2
-    assert "num_frames: index has 8, the model has 16" in capsys.readouterr().err
+    assert "frames: index has 8, the options given give 16" in capsys.readouterr().err
     assert main(["search", str(collection[1]), "--index", index_path, "-k", "3", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
     assert len(hits) == 3 and [hit["rank"] for hit in hits] == [1, 2, 3]

@@ -27,6 +27,7 @@ _EXPORTS = {
     "moment_similarities": "embedding",
     "similarity_matrix": "embedding",
     "MomentsConfig": "config",
+    "Settings": "settings",
     "TemporalMoments": "moments",
     "fuse": "moments",
     "Index": "index",
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
                          VideoError)
     from .index import Index, SearchHit
     from .moments import TemporalMoments, fuse
+    from .settings import Settings
     from .video import VideoReader, read_clip
 
 

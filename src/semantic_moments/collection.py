@@ -43,16 +43,28 @@ class BuildSummary:
                 for name in ("added", "updated", "unchanged", "removed", "failed", "skipped")}
 
 
-def model_for_index(index: Index | None, **options: Any):
-    """A SemanticMoments model with the settings the index was built with; ``options`` override them
-    (and are then checked against the index when the model is used). A new (or no) index gives the
-    defaults."""
-    from .embedder import SemanticMoments, model_options
+def model_for_index(index: Index | None, preset: str | None = None, execution: dict[str, Any] | None = None,
+                    **overrides: Any):
+    """A SemanticMoments model with the settings ``index`` was built with (a new, empty or absent
+    index: ``preset``'s, the default's without one). A ``preset`` or an override (``Settings``
+    fields; None: not given) that disagrees with the index's settings is refused with a ConfigError
+    naming both values: an index holds one kind of embedding. ``execution``: how the model runs
+    (device, dtype, batch_size, decode_workers, decode_threads, runtime)."""
+    from .embedder import SemanticMoments
+    from .settings import Settings
 
     config, features = (index.config, index.feature_settings) if index is not None else (None, None)
-    stored = model_options(features["backbone"], config) if config is not None and features is not None else {}
-    merged = {**stored, **options}
-    return SemanticMoments(merged.pop("backbone", None), **merged)
+    stored = Settings.of_embedding(features["backbone"], config) if config is not None and features else None
+    settings = Settings.resolve(preset if preset is not None or stored is None else stored, **overrides)
+    if stored is not None:
+        differences = stored.differences(settings)
+        if differences:
+            asked = f"--preset {preset}" if preset is not None else "the options given"
+            details = "; ".join(f"{name}: index has {theirs!r}, {asked} {'give' if preset is None else 'gives'} {mine!r}"
+                                for name, (theirs, mine) in differences.items())
+            raise ConfigError(f"{index.path}: the index was built with other settings ({details}); build another "
+                              "index for these settings, or leave the options out to use the index's")
+    return SemanticMoments(settings=settings, **(execution or {}))
 
 
 def find_videos(folders: Sequence[str | os.PathLike[str]], glob: str | None = None,

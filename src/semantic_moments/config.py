@@ -1,6 +1,9 @@
-"""The settings that decide what a SemanticMoments embedding means.
+"""The moment settings every embedding records (``MomentsConfig``).
 
-They are saved with every embedding, so any number can be traced back to the settings that made it,
+``MomentsConfig`` is derived from the one settings object (``settings.py``: ``Settings.config``) and
+read back from files and indexes; its field defaults are what a file written before a field existed
+means (so ``num_frames`` defaults to the 32 frames of the first release), not the current default,
+which is ``Settings.preset()``'s. They are saved with every embedding, so any number can be traced back to the settings that made it,
 and two embeddings are only compared (or indexed together) when their settings agree.
 """
 
@@ -76,7 +79,8 @@ class MomentsConfig:
             raise ConfigError(f"orders must be a non-empty subset of {SUPPORTED_ORDERS}, got {orders}")
         if list(orders) != sorted(set(orders)):
             raise ConfigError(f"orders must be increasing and unique, got {orders}")
-        validate_alpha(self.alpha, orders)
+        object.__setattr__(self, "flow_weight", validate_flow_weight(self.flow_weight))
+        validate_alpha(self.alpha, orders, flow_only=self.flow_weight > 0)
         if self.convention not in ("reference", "paper"):
             raise ConfigError(f"convention must be 'reference' or 'paper', got {self.convention!r}")
         if self.granularity not in ("patch", "frame"):
@@ -94,7 +98,6 @@ class MomentsConfig:
             if not 0.0 < rate < float("inf"):
                 raise ConfigError(f"min_rate must be positive and finite (samples per second), got {self.min_rate!r}")
             object.__setattr__(self, "min_rate", rate)
-        object.__setattr__(self, "flow_weight", validate_flow_weight(self.flow_weight))
         grids = tuple(int(size) for size in self.flow_grids)
         if not grids or any(size < 1 for size in grids) or list(grids) != sorted(set(grids)):
             raise ConfigError(f"flow_grids must be increasing positive grid sizes like (2, 4), got {self.flow_grids}")
@@ -163,13 +166,14 @@ class MomentsConfig:
         return tuple(f"flow.{size}" for size in self.flow_grids) if self.granularity == "patch" else ()
 
 
-def validate_alpha(alpha: tuple[float, ...], orders: tuple[int, ...]) -> None:
-    """Raise ConfigError unless ``alpha`` holds one finite, non-negative weight per order."""
+def validate_alpha(alpha: tuple[float, ...], orders: tuple[int, ...], flow_only: bool = False) -> None:
+    """Raise ConfigError unless ``alpha`` holds one finite, non-negative weight per order, one of them
+    positive (all zero only where ``flow_only``: the token flow carries the embedding alone)."""
     if len(alpha) != len(orders):
         raise ConfigError(f"alpha needs one weight per order: {len(orders)} orders {orders}, got {len(alpha)} weights {alpha}")
     if any(not (weight >= 0.0 and weight < float("inf")) for weight in alpha):
         raise ConfigError(f"alpha weights must be finite and non-negative, got {alpha}")
-    if not any(weight > 0 for weight in alpha):
+    if not flow_only and not any(weight > 0 for weight in alpha):
         raise ConfigError(f"at least one alpha weight must be positive, got {alpha}")
 
 

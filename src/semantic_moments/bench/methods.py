@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..flow import fuse_with_flow
-from ..presets import preset_settings
+from ..settings import Settings
 from .baselines import blockwise
 from .features import flow_from_cache
 
@@ -19,32 +19,37 @@ BASELINE_FRAMES = 32
 
 @dataclass(frozen=True)
 class Method:
-    """One row of the comparison.
+    """One row of the comparison: a SemanticMoments setting (``settings``) or a classic baseline.
 
-    ``group`` orders the report: ``main`` (the paper's setting), ``baseline``, ``ablation``,
-    ``frames`` (the frame-count sweep) or ``backbone`` (the main setting on another backbone).
-    ``convention`` is ``reference``, ``paper`` or ``paper-std`` (paper, standardized).
-    ``backbone`` is a registry name, optionally with a layer: ``"efficientnet-lite0:blocks.10"``.
-    ``flow_weight`` > 0 adds the token flow (``flow.py``) on ``flow_grids`` over ``flow_segments``.
+    ``group`` orders the report: ``main`` (the default), ``baseline``, ``paper``, ``sampling``,
+    ``ablation``, ``frames`` (the frame-count sweep) or ``backbone`` (the main setting on another
+    backbone). A baseline (``baseline`` names it, ``settings`` None) reads ``baseline_sampling`` =
+    (frames, minimum rate or None). ``candidate``: a candidate token-flow descriptor fused beside the
+    flow (``"hof"`` or ``"mbh"``) on ``candidate_grids``.
     """
 
     name: str
     group: str
-    backbone: str | None
-    frames: int
-    granularity: str = "patch"
-    convention: str = "reference"
-    orders: tuple[int, ...] = (1, 2, 3)
-    alpha: tuple[float, ...] = (1.0, 8.0, 4.0)
-    fusion: str = "concat"
+    settings: Settings | None = None
     baseline: str | None = None
-    flow_weight: float = 0.0
-    flow_grids: tuple[int, ...] = (2, 4)
-    flow_segments: int = 2
-    motion_floor: float = 0.025
-    min_rate: float | None = None
-    candidate: str | None = None  # a candidate token-flow descriptor fused beside the flow: "hof" or "mbh"
+    baseline_sampling: tuple[int, float | None] = (BASELINE_FRAMES, None)
+    candidate: str | None = None
     candidate_grids: tuple[int, ...] = (4,)
+
+    @property
+    def backbone(self) -> str | None:
+        """``"name"`` or ``"name:layer"`` (None for a baseline)."""
+        if self.settings is None:
+            return None
+        return f"{self.settings.backbone}:{self.settings.layer}" if self.settings.layer else self.settings.backbone
+
+    @property
+    def frames(self) -> int:
+        return self.settings.frames if self.settings is not None else self.baseline_sampling[0]
+
+    @property
+    def min_rate(self) -> float | None:
+        return self.settings.min_rate if self.settings is not None else self.baseline_sampling[1]
 
     @property
     def key(self) -> str:
@@ -56,22 +61,25 @@ class Method:
 
     def vector(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """The method's embedding of one clip from its cached features (see features.py)."""
-        if self.baseline:
+        if self.baseline or self.settings is None:
             return blockwise(self.baseline, features[f"{self.extractor()}/{self.baseline}"])
-        prefix = f"{self.extractor()}/{self.granularity}/{self.convention}"
-        moments = {order: torch.from_numpy(features[f"{prefix}/{order}"]).double() for order in self.orders}
+        settings = self.settings
+        config = settings.config
+        cached = "paper-std" if settings.convention == "paper" and settings.standardized else settings.convention
+        prefix = f"{self.extractor()}/{settings.granularity}/{cached}"
+        moments = {order: torch.from_numpy(features[f"{prefix}/{order}"]).double() for order in settings.orders}
         flow = {cells: torch.from_numpy(vector).double() for cells, vector in
-                flow_from_cache(features, self.extractor(), self.flow_grids, self.flow_segments).items()
-                } if self.flow_weight > 0 else {}
+                flow_from_cache(features, self.extractor(), settings.flow_grids, settings.flow_segments).items()
+                } if settings.flow_weight > 0 else {}
         if self.candidate:  # one more flow level of the candidate descriptor, weighted as the flow
             flow.update({f"{self.candidate}{cells}": torch.from_numpy(vector).double() for cells, vector in
-                         flow_from_cache(features, self.extractor(), self.candidate_grids, self.flow_segments,
+                         flow_from_cache(features, self.extractor(), self.candidate_grids, settings.flow_segments,
                                          self.candidate).items()})
-        if float(features[f"{self.extractor()}/patch/motion_level"][0]) < self.motion_floor:  # still: static
+        if float(features[f"{self.extractor()}/patch/motion_level"][0]) < settings.motion_floor:  # still: static
             moments = {order: value if order == 1 else torch.zeros_like(value) for order, value in moments.items()}
             flow = {cells: torch.zeros_like(value) for cells, value in flow.items()}
-        convention = "reference" if self.convention == "reference" else "paper"
-        return fuse_with_flow(moments, flow, self.alpha, self.flow_weight, self.fusion, convention).float().numpy()
+        return fuse_with_flow(moments, flow, config.alpha, settings.flow_weight, settings.fusion,
+                              settings.convention).float().numpy()
 
 
 def extractor_name(source: str, frames: int, min_rate: float | None) -> str:
@@ -101,29 +109,36 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
     and the candidate token-flow descriptors that were tried); ``frames`` (T); ``backbone``.
     ``backbones[0]`` without a layer gets the preset's layer when it is the preset's backbone.
     """
-    settings = preset_settings(None)
-    paper = preset_settings("paper")
-    main_frames = main_frames or settings["frames"]
-    rate = settings.get("min_rate")
-    primary = backbones[0]
-    if primary == settings["backbone"]:
-        primary = f"{primary}:{settings['layer']}"
-    flow = settings["flow_weight"]
+    default = Settings.preset()
+    main_frames = main_frames or default.frames
+    rate = default.min_rate
+    name, _, layer = backbones[0].partition(":")
+    if not layer:
+        layer = default.layer if name == default.backbone else None
+    primary = default.replace(backbone=name, layer=layer or None, frames=main_frames)
 
-    def variant(name: str, group: str, **changes) -> Method:
-        return Method(name, group, **{"backbone": primary, "frames": main_frames, "flow_weight": flow,
-                                      "min_rate": rate, **changes})
+    def variant(label: str, group: str, backbone: str | None = None, convention: str | None = None,
+                candidate: str | None = None, candidate_grids: tuple[int, ...] = (4,), **changes) -> Method:
+        """``primary`` with ``changes`` (Settings fields); ``backbone`` "name[:layer]"; convention
+        ``paper-std`` is the paper's, standardized."""
+        if backbone is not None:
+            other, _, other_layer = backbone.partition(":")
+            changes.update(backbone=other, layer=other_layer or None)
+        if convention is not None:
+            changes.update(convention="paper" if convention == "paper-std" else convention,
+                           standardized=convention == "paper-std")
+        return Method(label, group, primary.replace(**changes), candidate=candidate, candidate_grids=candidate_grids)
 
     main = variant(MAIN_NAME, "main")
     methods = [main, variant("mean pooling (appearance)", "baseline", orders=(1,), alpha=(1.0,), flow_weight=0.0)]
     for label, baseline in (("optical flow (Farneback HOF)", "optical-flow"), ("HOF+MBH (Farneback)", "hof-mbh"),
                             ("pixel difference", "pixel-difference")):
-        methods.append(Method(label, "baseline", None, BASELINE_FRAMES, baseline=baseline))
+        methods.append(Method(label, "baseline", baseline=baseline))
         if (main_frames, rate) != (BASELINE_FRAMES, None):
-            methods.append(Method(f"{label}, the default's sampling", "baseline", None, main_frames, baseline=baseline,
-                                  min_rate=rate))
-    if backbones[0] == paper["backbone"]:
-        methods.append(Method(PAPER_NAME, "paper", f"{paper['backbone']}:{paper['layer']}", paper["frames"]))
+            methods.append(Method(f"{label}, the default's sampling", "baseline", baseline=baseline,
+                                  baseline_sampling=(main_frames, rate)))
+    if name == Settings.preset("paper").backbone:
+        methods.append(Method(PAPER_NAME, "paper", Settings.preset("paper")))
     methods += [
         variant(PREVIOUS_NAME, "sampling", frames=16, min_rate=None),
         *(variant(f"sampling: T={frames}, {f'at least {per_second:g}/s' if per_second else 'over the whole clip'}",

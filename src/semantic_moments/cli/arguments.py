@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import Any
 
 from ..config import parse_number_list
 from ..errors import ConfigError
-from ..presets import PRESETS
+from ..settings import PRESETS, Settings
 
 def parse_segment(text: str) -> tuple[float, float]:
     try:
@@ -88,44 +90,36 @@ def parse_alpha(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-MODEL_OPTIONS = ("preset", "backbone", "layer", "weights", "frames", "min_rate", "flow_weight", "orders", "alpha",
-                 "convention", "granularity", "fusion")
+TYPES = {"int": int, "non_negative_float": non_negative_float, "orders": parse_orders, "alpha": parse_alpha}
+MODEL_OPTIONS = tuple(item.name for item in dataclasses.fields(Settings) if item.metadata.get("flag") != "")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Options that choose the backbone and the moments; shared by every command that embeds."""
+    """Options that choose the backbone and the moments, one per ``Settings`` field (its help text
+    and type are the field's); shared by every command that embeds. None: the preset's (or, for an
+    existing index, the index's) value."""
     group = parser.add_argument_group("model")
     group.add_argument("--preset", choices=tuple(PRESETS), default=None,
                        help="named settings: motion = Lite0 blocks.7, T=16 at least 4/s, moments + token flow (the default); "
                             "slow = the same, T=16 over the whole clip (one slow motion per clip); "
                             "paper = Lite0 blocks.10, T=32 over the whole clip, moments only; options below override it")
-    group.add_argument("--backbone", default=None,
-                       help="registry name (see `semantic-moments backbones`); default: the preset's (efficientnet-lite0)")
-    group.add_argument("--layer", default=None,
-                       help="backbone layer whose tokens are used; default: the preset's, or the backbone's own")
-    group.add_argument("--weights", default=None,
-                       help="local checkpoint file/directory or hub id; default: the backbone's pretrained weights")
-    group.add_argument("--random-weights", action="store_true",
-                       help="use randomly initialised weights (speed tests only; results are meaningless)")
-    group.add_argument("--frames", type=int, default=None, help="T, frames sampled uniformly per clip; default: the preset's (16)")
-    group.add_argument("--min-rate", type=non_negative_float, default=None, metavar="PER_SECOND",
-                       help="samples per second at least: a clip longer than T / this is sampled over its central "
-                            "T / this seconds (0: over the whole clip, however long); default: the preset's")
-    group.add_argument("--flow-weight", type=non_negative_float, default=None,
-                       help="weight of the token flow beside the moments (0: moments only); default: the preset's (16)")
-    group.add_argument("--orders", type=parse_orders, default=(1, 2, 3),
-                       help="moment orders, a subset of 1..4; default: 1,2,3")
-    group.add_argument("--alpha", type=parse_alpha, default=None,
-                       help="one weight per order; default: the paper's 1,8,4 (4 for order 4)")
-    group.add_argument("--convention", choices=("reference", "paper"), default="reference",
-                       help="reference = the authors' code (std, skewness, L2-normalised); paper = raw central "
-                            "moments; default: reference")
-    group.add_argument("--standardized", action="store_true",
-                       help="paper convention: standardized skewness/kurtosis for orders 3/4")
-    group.add_argument("--granularity", choices=("patch", "frame"), default="patch",
-                       help="moments of every patch token, or of one pooled token per frame; default: patch")
-    group.add_argument("--fusion", choices=("concat", "add"), default="concat",
-                       help="concatenate the weighted moments (3d) or add them (d); default: concat")
+    default = Settings.preset()
+    for item in dataclasses.fields(Settings):
+        meta = item.metadata
+        if meta.get("flag") == "":
+            continue
+        flag = meta.get("flag") or "--" + item.name.replace("_", "-")
+        value = getattr(default, item.name)
+        shown = ",".join(str(part) for part in value) if isinstance(value, tuple) else value
+        help_text = meta["help"] % {"preset": shown}
+        if item.type in ("bool", bool):  # a switch away from the default
+            group.add_argument(flag, dest=item.name, action="store_const", const=not item.default, default=None,
+                               help=help_text)
+            continue
+        keywords = dict(meta.get("argparse", {}))
+        if "type" in keywords:
+            keywords["type"] = TYPES[keywords["type"]]
+        group.add_argument(flag, dest=item.name, default=None, help=help_text, **keywords)
     group.add_argument("--segment", type=parse_segment, default=None, metavar="START-END",
                        help="embed only this part of each clip, in seconds, e.g. 2-5.5")
     run = parser.add_argument_group("execution")
@@ -143,17 +137,26 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                      help="each decoder's own threads; default: the cores shared among the clips decoding at once")
 
 
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``Settings`` fields given on the command line (None: not given)."""
+    return {name: getattr(args, name, None) for name in MODEL_OPTIONS}
+
+
+def execution_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How the model runs (not what it means): device, dtype, batch size, decoding, the CPU runtime."""
+    runtime = getattr(args, "runtime", "auto")
+    return {"device": getattr(args, "device", "cpu"), "dtype": getattr(args, "dtype", None) or "float32",
+            "batch_size": getattr(args, "batch_size", None) or 32,
+            "decode_workers": getattr(args, "decode_workers", None),
+            "decode_threads": getattr(args, "decode_threads", None),
+            **({"runtime": runtime} if runtime not in (None, "auto") else {})}
+
+
 def model_from_args(args: argparse.Namespace):
+    """The model the command line asks for: the preset (or the default) with the options given."""
     from ..embedder import SemanticMoments
 
-    return SemanticMoments(
-        args.backbone, preset=args.preset, frames=args.frames, min_rate=args.min_rate, flow_weight=args.flow_weight,
-        orders=args.orders, alpha=args.alpha, convention=args.convention,
-        standardized=args.standardized, granularity=args.granularity, fusion=args.fusion, layer=args.layer,
-        weights=args.weights, pretrained=not args.random_weights, device=args.device, dtype=args.dtype,
-        batch_size=args.batch_size, decode_workers=args.decode_workers, decode_threads=args.decode_threads,
-        **({"runtime": args.runtime} if args.runtime != "auto" else {}),
-    )
+    return SemanticMoments(preset=args.preset, **execution_options(args), **settings_overrides(args))
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:

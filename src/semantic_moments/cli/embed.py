@@ -177,13 +177,13 @@ def _heatmap(matrix, names, path: Path) -> None:
 def run_backbones(args: argparse.Namespace) -> int:
     from ..backbones import list_backbones
     from ..backbones.registry import offline_status
-    from ..presets import PRESETS
+    from ..settings import PRESETS
 
     entries = list_backbones()
     width = max(len(entry.name) for entry in entries)
     by_layer: dict[str, dict[str, list[str]]] = {}  # backbone -> layer -> the presets using it
     for name, preset in PRESETS.items():
-        by_layer.setdefault(preset["backbone"], {}).setdefault(preset["layer"], []).append(name)
+        by_layer.setdefault(preset.backbone, {}).setdefault(preset.layer, []).append(name)
     preset_layers = {backbone: [f"{layer} ({', '.join(names)})" for layer, names in layers.items()]
                      for backbone, layers in by_layer.items()}
     print(f"{'backbone':<{width}}  {'layer':<30}  {'offline':<40}  description [weights]")

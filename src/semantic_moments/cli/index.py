@@ -14,8 +14,8 @@ from typing import Any
 
 from ..errors import ConfigError, one_line
 from ..windows import WindowPlan
-from .arguments import (MAX_RESULTS, MODEL_OPTIONS, add_engine_options, add_model_options, engine_from_args,
-                        non_negative_float, parse_alpha, parse_segment, part_label, result_count, sampling_note,
+from .arguments import (MAX_RESULTS, add_engine_options, add_model_options, engine_from_args, execution_options,
+                        non_negative_float, settings_overrides, parse_alpha, parse_segment, part_label, result_count, sampling_note,
                         throughput)
 from .organize import add_organize_actions, run_organize
 
@@ -50,7 +50,6 @@ def add_index_commands(commands) -> None:
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_options(build)
     add_engine_options(build)
-    build.set_defaults(**{name: None for name in MODEL_OPTIONS})
     ingest = actions.add_parser(
         "ingest", help="add embeddings from Parquet (written by `embed --engine ray`) to the index",
         description="Load every row of a Parquet file or folder of shards written by `embed --engine ray -o DIR`; "
@@ -139,20 +138,10 @@ def add_index_commands(commands) -> None:
 
 
 def model_for_index(index, args: argparse.Namespace):
-    """A model with the index's settings, overridden by any model option given on the command line."""
+    """A model with the index's settings; a preset or model option given that disagrees is refused."""
     from ..collection import model_for_index as build
 
-    given = {name: getattr(args, name, None) for name in MODEL_OPTIONS if getattr(args, name, None) is not None}
-    if getattr(args, "random_weights", False):
-        given["pretrained"] = False
-    if getattr(args, "standardized", False):
-        given["standardized"] = True
-    if getattr(args, "runtime", "auto") != "auto":
-        given["runtime"] = args.runtime
-    return build(index, device=getattr(args, "device", "cpu"), dtype=getattr(args, "dtype", None) or "float32",
-                 batch_size=getattr(args, "batch_size", None) or 32,
-                 decode_workers=getattr(args, "decode_workers", None),
-                 decode_threads=getattr(args, "decode_threads", None), **given)
+    return build(index, getattr(args, "preset", None), execution_options(args), **settings_overrides(args))
 
 
 def run_index(args: argparse.Namespace) -> int:

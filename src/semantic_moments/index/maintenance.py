@@ -37,7 +37,7 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     except ImportError:
         raise ConfigError("Parquet export needs `pip install pyarrow`") from None
     from .. import __version__
-    from ..presets import PRESETS
+    from ..settings import PRESETS
 
     clips = store.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
                           "num_source_frames, moments FROM clips ORDER BY id").fetchall()
@@ -71,8 +71,8 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     config = layout.config
     backbone = features.get("backbone") or {}
     preset = next((name for name, settings in PRESETS.items() if config is not None
-                   and settings["backbone"] == backbone.get("name") and settings["layer"] == backbone.get("layer")
-                   and settings["frames"] == config.num_frames and settings.get("min_rate") == config.min_rate), None)
+                   and (settings.backbone, settings.layer, settings.frames, settings.min_rate)
+                   == (backbone.get("name"), backbone.get("layer"), config.num_frames, config.min_rate)), None)
     model = {"backbone": backbone.get("name"), "weights": backbone.get("weights"), "layer": backbone.get("layer"),
              "preset": preset, "num_frames": config.num_frames if config else None,
              "min_rate": config.min_rate if config else None, "package_version": __version__}
