@@ -20,6 +20,7 @@ Granularity = Literal["patch", "frame"]
 Fusion = Literal["concat", "add"]
 
 SUPPORTED_ORDERS = (1, 2, 3, 4)
+KEYPOINT_SOURCES = ("pose", "hands")  # in fusion order
 PAPER_ALPHA = {1: 1.0, 2: 8.0, 3: 4.0, 4: 4.0}
 
 
@@ -52,6 +53,13 @@ class MomentsConfig:
             weighted in later, as alpha can). Needs ``fusion="concat"``.
         flow_grids: the pyramid's grid sizes g (g x g cells each).
         flow_segments: equal stretches of the clip whose flows are kept apart (temporal order).
+        keypoints: keypoint sources whose moments join the embedding (``keypoints/``): ``"pose"``
+            (the body), ``"hands"`` (needs ``"pose"``: its wrists place the hand crops); empty: none.
+        keypoint_weight: weight of each keypoint part beside the moments and the flow (query-time,
+            like alpha).
+        keypoint_frames: frames the keypoints are found on, spread over the whole clip (or segment).
+        keypoint_fusion: ``"shared"``: a keypoint part counts in a pair only where both clips hold it
+            (a clip without a person says nothing about the body); ``"zero"``: a missing part is zeros.
         motion_floor: a clip whose motion level (the patch tokens' temporal spread relative to their
             mean, ``ClipStatistics.motion_level``) is below this embeds as static: M(k >= 2) and the
             flow are zero, as for exact duplicates. 0.025 sits between still H.264 clips (codec noise,
@@ -70,6 +78,10 @@ class MomentsConfig:
     flow_grids: tuple[int, ...] = (2, 4)
     flow_segments: int = 2
     motion_floor: float = 0.025
+    keypoints: tuple[str, ...] = ()
+    keypoint_weight: float = 16.0
+    keypoint_frames: int = 16
+    keypoint_fusion: str = "shared"
 
     def __post_init__(self) -> None:
         orders = tuple(int(order) for order in self.orders)
@@ -108,6 +120,21 @@ class MomentsConfig:
         if not 0.0 <= float(self.motion_floor) < 1.0:
             raise ConfigError(f"motion_floor must be in [0, 1), got {self.motion_floor}")
         object.__setattr__(self, "motion_floor", float(self.motion_floor))
+        keypoints = tuple(str(name) for name in self.keypoints)
+        object.__setattr__(self, "keypoints", keypoints)
+        if any(name not in KEYPOINT_SOURCES for name in keypoints) or len(set(keypoints)) != len(keypoints):
+            raise ConfigError(f"keypoints must be distinct names among {', '.join(KEYPOINT_SOURCES)}, got {keypoints}")
+        if "hands" in keypoints and "pose" not in keypoints:
+            raise ConfigError("keypoints 'hands' needs 'pose' too: the body's wrists place the hand crops")
+        object.__setattr__(self, "keypoints", tuple(name for name in KEYPOINT_SOURCES if name in keypoints))
+        object.__setattr__(self, "keypoint_weight", validate_flow_weight(self.keypoint_weight, "keypoint_weight"))
+        if int(self.keypoint_frames) < 3:
+            raise ConfigError(f"keypoint_frames must be at least 3, got {self.keypoint_frames}")
+        object.__setattr__(self, "keypoint_frames", int(self.keypoint_frames))
+        if self.keypoint_fusion not in ("shared", "zero"):
+            raise ConfigError(f"keypoint_fusion must be 'shared' or 'zero', got {self.keypoint_fusion!r}")
+        if keypoints and self.fusion != "concat":
+            raise ConfigError("keypoints need fusion='concat': their dimension differs from the moments'")
         if self.flow_weight > 0 and self.fusion != "concat":
             raise ConfigError("token flow (flow_weight > 0) needs fusion='concat': its dimension differs from the moments'")
         if self.flow_weight > 0 and self.granularity != "patch":
@@ -144,6 +171,10 @@ class MomentsConfig:
             "flow_grids": list(self.flow_grids),
             "flow_segments": self.flow_segments,
             "motion_floor": self.motion_floor,
+            # absent without keypoints, as in files made before them
+            **({"keypoints": list(self.keypoints), "keypoint_weight": self.keypoint_weight,
+                "keypoint_frames": self.keypoint_frames, "keypoint_fusion": self.keypoint_fusion}
+               if self.keypoints else {}),
         }
 
     @classmethod
@@ -161,6 +192,10 @@ class MomentsConfig:
         """The longest stretch T samples cover (T / min_rate), or None when they cover any clip."""
         return self.num_frames / self.min_rate if self.min_rate else None
 
+    def keypoint_parts(self) -> tuple[str, ...]:
+        """Names of the stored keypoint parts: ``keypoints.pose``, ``keypoints.hands``."""
+        return tuple(f"keypoints.{name}" for name in self.keypoints)
+
     def flow_parts(self) -> tuple[str, ...]:
         """Names of the stored token-flow parts, one per pyramid level (``flow.G``)."""
         return tuple(f"flow.{size}" for size in self.flow_grids) if self.granularity == "patch" else ()
@@ -177,14 +212,14 @@ def validate_alpha(alpha: tuple[float, ...], orders: tuple[int, ...], flow_only:
         raise ConfigError(f"at least one alpha weight must be positive, got {alpha}")
 
 
-def validate_flow_weight(weight: float) -> float:
-    """The flow weight as a float; raise ConfigError unless it is finite and non-negative."""
+def validate_flow_weight(weight: float, name: str = "flow_weight") -> float:
+    """The weight as a float; raise ConfigError (naming ``name``) unless it is finite and non-negative."""
     try:
         value = float(weight)
     except (TypeError, ValueError):
-        raise ConfigError(f"flow_weight must be a number, got {weight!r}") from None
+        raise ConfigError(f"{name} must be a number, got {weight!r}") from None
     if not (0.0 <= value < float("inf")):
-        raise ConfigError(f"flow_weight must be finite and non-negative, got {weight!r}")
+        raise ConfigError(f"{name} must be finite and non-negative, got {weight!r}")
     return value
 
 

@@ -122,6 +122,9 @@ class SemanticMoments:
             decode_workers = max(2, available_cores() - 1) if self.backbone.device.type == "cuda" else 2
         self.decode_workers = int(decode_workers)
         self.decode_threads = decode_threads
+        self._keypoint_sources: dict[str, Any] | None = None
+        if self.config.keypoints:
+            self.keypoint_sources()  # a missing MediaPipe or model file is said now, not per clip
 
     # -- one clip ---------------------------------------------------------------------------------
 
@@ -133,6 +136,43 @@ class SemanticMoments:
         threads = decode_threads or self.decode_threads or 0
         return read_clip(source, self.config.num_frames, self.backbone.preprocessing.image_size, segment, threads,
                          self.config.min_rate)
+
+    def keypoint_sources(self) -> dict[str, Any]:
+        """{name: source} of the settings' keypoint sources (``keypoints/sources.py``), made once."""
+        if self._keypoint_sources is None:
+            from .keypoints import create_keypoint_source
+
+            self._keypoint_sources = {name: create_keypoint_source(name) for name in self.config.keypoints}
+        return self._keypoint_sources
+
+    def read_keypoint_frames(self, source: Source, segment: tuple[float, float] | None = None, *,
+                             decode_threads: int | None = None) -> SampledClip | None:
+        """The frames keypoints are found on: ``keypoint_frames`` over the whole clip (or segment), at
+        the source's own size; None without keypoints."""
+        if not self.config.keypoints:
+            return None
+        threads = decode_threads or self.decode_threads or 0
+        return read_clip(source, self.config.keypoint_frames, None, segment, threads, None)
+
+    def keypoint_moments(self, clip: SampledClip | None) -> dict[str, np.ndarray]:
+        """{name: (D,) float32} moments of keypoints (``keypoints/kinematics.py``) of frames from
+        ``read_keypoint_frames``; empty without keypoints."""
+        if clip is None or not self.config.keypoints:
+            return {}
+        from .keypoints import hand_moments, pose_moments
+
+        sources = self.keypoint_sources()
+        pose = sources["pose"].detect(clip.frames)
+        parts = {"pose": pose_moments(pose, clip.pts_seconds)}
+        if "hands" in sources:
+            parts["hands"] = hand_moments(sources["hands"].detect(clip.frames, pose), clip.pts_seconds)
+        return parts
+
+    def _read_both(self, source: Source, segment: tuple[float, float] | None,
+                   decode_threads: int | None) -> tuple[SampledClip, SampledClip | None]:
+        """The backbone's frames and the keypoints' (None without keypoints)."""
+        return (self.read(source, segment, decode_threads=decode_threads),
+                self.read_keypoint_frames(source, segment, decode_threads=decode_threads))
 
     def _threads_per_decoder(self, clips: int) -> int:
         """``decode_threads``, or the cores shared among the clips that decode at once."""
@@ -160,12 +200,15 @@ class SemanticMoments:
                 statistics.update(self._forward(clip.frames[start:start + self.batch_size]))
         return statistics
 
-    def embed_clip(self, clip: SampledClip, segment: tuple[float, float] | None = None) -> Embedding:
-        """Embed frames that were already sampled (``read``)."""
+    def embed_clip(self, clip: SampledClip, segment: tuple[float, float] | None = None,
+                   keypoint_clip: SampledClip | None = None) -> Embedding:
+        """Embed frames that were already sampled (``read``; with keypoints, also
+        ``read_keypoint_frames``: without them the keypoints are found on ``clip``'s frames)."""
         statistics = self.accumulate(clip, max_order=max(max(self.config.orders), 2))
-        return self._embedding(clip, statistics, segment)
+        return self._embedding(clip, statistics, segment, keypoint_clip or clip)
 
-    def _embedding(self, clip: SampledClip, statistics: ClipStatistics, segment: tuple[float, float] | None) -> Embedding:
+    def _embedding(self, clip: SampledClip, statistics: ClipStatistics, segment: tuple[float, float] | None,
+                   keypoint_clip: SampledClip | None = None) -> Embedding:
         config = self.config
         accumulator = statistics.patch if config.granularity == "patch" else statistics.frame
         per_patch = finalize_moments(accumulator, config.orders, config.convention, config.standardized)
@@ -202,6 +245,7 @@ class SemanticMoments:
             motion_map=motion_map,
             flow=flow,
             motion_level=motion_level,
+            keypoints=self.keypoint_moments(keypoint_clip),
         )
 
     # -- the public verb --------------------------------------------------------------------------
@@ -251,7 +295,7 @@ class SemanticMoments:
         # clips decoding beyond the one handed out: one per worker, plus enough to fill a batch
         ahead = self.decode_workers + -(-self.batch_size // self.config.num_frames) - 1
         threads = self._threads_per_decoder(len(items))
-        read = partial(self.read, segment=segment, decode_threads=threads)
+        read = partial(self._read_both, segment=segment, decode_threads=threads)
         decoded = read_ahead(items, read, self.decode_workers, ahead=ahead)
         open_items: deque[_Work] = deque()  # decoded or failed, not yet yielded, in input order
         video_seconds = 0.0
@@ -283,10 +327,11 @@ class SemanticMoments:
             if progress is not None:
                 progress.close()
 
-    def _start(self, name: str, clip: SampledClip | Exception, max_order: int) -> _Work:
-        if isinstance(clip, Exception):  # one bad clip must not end a batch
-            return _Work(name, None, _as_error(name, clip), None)
-        return _Work(name, clip, None, self._new_statistics(clip, max_order))
+    def _start(self, name: str, read: tuple[SampledClip, SampledClip | None] | Exception, max_order: int) -> _Work:
+        if isinstance(read, Exception):  # one bad clip must not end a batch
+            return _Work(name, None, _as_error(name, read), None)
+        clip, keypoint_clip = read
+        return _Work(name, clip, None, self._new_statistics(clip, max_order), keypoint_clip=keypoint_clip)
 
     def _run_batch(self, open_items: deque[_Work]) -> None:
         """One backbone pass over the next ``batch_size`` frames, taken from the open items in order."""
@@ -315,7 +360,7 @@ class SemanticMoments:
         if work.error is not None or work.clip is None:
             return EmbedResult(work.name, None, work.error)
         try:
-            return EmbedResult(work.name, self._embedding(work.clip, work.statistics, segment), None)
+            return EmbedResult(work.name, self._embedding(work.clip, work.statistics, segment, work.keypoint_clip), None)
         except Exception as error:  # noqa: BLE001
             return EmbedResult(work.name, None, _as_error(work.name, error))
 
@@ -335,6 +380,9 @@ class SemanticMoments:
         file for a bad video.
         """
         plan = WindowPlan.parse(windows, self.config.num_frames).require_rate(self.config.min_rate)
+        if self.config.keypoints:
+            raise ConfigError("windows of long videos are not embedded with keypoints yet: index long videos with "
+                              "--keypoints none (or embed segments one by one)")
         if self.backbone.frames_per_step != 1:
             raise ConfigError(f"windows need an image backbone (one token map per frame); {self.backbone.name} "
                               f"consumes clips of {self.backbone.clip_length} frames")
@@ -422,6 +470,7 @@ class _Work:
     error: SemanticMomentsError | None
     statistics: ClipStatistics | None
     consumed: int = 0  # frames already through the backbone
+    keypoint_clip: SampledClip | None = None
 
     @property
     def remaining(self) -> int:

@@ -8,7 +8,9 @@ File format (``*.moments.safetensors``): a safetensors file with float32 tensors
 (d,) for each computed order K, ``pts_seconds`` (T,) float64, ``frame_indices`` (T,) int64 and,
 for patch granularity, ``motion_map`` (rows, columns) float32: the per-patch temporal standard
 deviation averaged over channels (where in the frame the features change) and ``flow.G`` float32 for
-each token-flow pyramid level G (``flow.py``; patch granularity). Its string metadata
+each token-flow pyramid level G (``flow.py``; patch granularity) and ``keypoints.NAME`` float32 for
+each keypoint part (``keypoints/``: ``pose``, ``hands``; all zeros where the part saw nothing). Its
+string metadata
 holds ``format = "semantic-moments/embedding"``, ``format_version = "1"`` and ``header``, a JSON
 object with ``config`` (MomentsConfig), ``backbone`` (name, layer, dim, weights, image_size, ...),
 ``source``, ``content_hash``, ``segment``, ``duration_seconds``, ``fps``, ``num_source_frames`` and
@@ -57,6 +59,8 @@ class Embedding:
             patch granularity; empty for frame granularity and for files from before token flow.
         motion_level: how much the tokens change relative to their size (``ClipStatistics``);
             below ``config.motion_floor`` the clip was embedded as static.
+        keypoints: {name: (D,) float32} moments of keypoints per source (``keypoints/kinematics.py``),
+            all zeros where the source found nothing in the clip; empty without keypoints.
     """
 
     moments: dict[int, np.ndarray]
@@ -73,6 +77,7 @@ class Embedding:
     motion_map: np.ndarray | None = None
     flow: dict[int, np.ndarray] = field(default_factory=dict)
     motion_level: float | None = None
+    keypoints: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"Embedding(source={self.source!r}, backbone={self.backbone.get('name')!r}, "
@@ -83,6 +88,7 @@ class Embedding:
         """Every stored part in fusion order: the moments by order, then ``"flow.G"`` per level."""
         parts: dict[int | str, np.ndarray] = {order: self.moments[order] for order in sorted(self.moments)}
         parts.update({f"flow.{size}": self.flow[size] for size in sorted(self.flow)})
+        parts.update({f"keypoints.{name}": self.keypoints[name] for name in self.config.keypoints if name in self.keypoints})
         return parts
 
     @property
@@ -96,9 +102,12 @@ class Embedding:
         orders: Sequence[int] | None = None,
         fusion: str | None = None,
         flow_weight: float | None = None,
+        keypoint_weight: float | None = None,
+        keypoint_parts: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """The fused embedding (D,) float32; by default with the config's orders, alpha, fusion and
-        flow weight.
+        """The fused embedding (D,) float32; by default with the config's orders, alpha, fusion, flow
+        weight and keypoint weight. ``keypoint_parts``: the keypoint parts to include (default: all;
+        ``similarity`` leaves out those one of two clips does not hold).
 
         Giving ``orders`` without ``alpha`` uses the config's weight for each order (the paper's for
         orders outside it). The token flow joins with ``flow_weight`` per pyramid level when that is
@@ -118,7 +127,13 @@ class Embedding:
             raise ConfigError(f"{self.source}: has no token flow to weight (made with frame granularity or an older version)")
         moments = {order: torch.from_numpy(self.moments[order]).double() for order in orders}
         flow = {size: torch.from_numpy(vector).double() for size, vector in self.flow.items()}
-        fused = fuse_with_flow(moments, flow, alpha, flow_weight, fusion or self.config.fusion, self.config.convention)
+        keypoint_weight = self.config.keypoint_weight if keypoint_weight is None else validate_flow_weight(
+            keypoint_weight, "keypoint_weight")
+        names = self.config.keypoints if keypoint_parts is None else tuple(keypoint_parts)
+        extra = {f"keypoints.{name}": torch.from_numpy(self.keypoints[name]).double()
+                 for name in names if name in self.keypoints} if keypoint_weight > 0 else {}
+        fused = fuse_with_flow(moments, flow, alpha, flow_weight, fusion or self.config.fusion, self.config.convention,
+                               extra=extra, extra_weight=keypoint_weight)
         return fused.float().numpy()
 
     def feature_settings(self) -> dict[str, Any]:
@@ -161,6 +176,8 @@ class Embedding:
             tensors["motion_map"] = np.ascontiguousarray(self.motion_map, dtype=np.float32)
         for size, vector in self.flow.items():
             tensors[f"flow.{size}"] = np.ascontiguousarray(vector, dtype=np.float32)
+        for name, vector in self.keypoints.items():
+            tensors[f"keypoints.{name}"] = np.ascontiguousarray(vector, dtype=np.float32)
         header = {
             "config": self.config.to_dict(),
             "backbone": self.backbone,
@@ -211,7 +228,8 @@ class Embedding:
                     raise ValueError(f"header {key!r} is not an object")
             moments = {int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("moment.")}
             flow = {int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("flow.")}
-            _check_vectors(moments, flow, tensors)
+            keypoints = {key.split(".", 1)[1]: value for key, value in tensors.items() if key.startswith("keypoints.")}
+            _check_vectors(moments, {**flow, **keypoints}, tensors)
             segment = header.get("segment")
             _check_header(header, tensors)
             return cls(
@@ -229,6 +247,7 @@ class Embedding:
                 motion_map=tensors.get("motion_map"),
                 flow=flow,
                 motion_level=header.get("motion_level"),
+                keypoints=keypoints,
             )
         except (KeyError, ValueError, TypeError, ConfigError) as error:
             raise EmbeddingFileError(f"{path}: malformed embedding header ({_first_line(error)})") from None
@@ -241,7 +260,7 @@ def _check_vectors(moments: dict[int, np.ndarray], flow: dict[int, np.ndarray], 
     sizes = {value.shape for value in moments.values()}
     if len(sizes) != 1 or len(next(iter(sizes))) != 1 or next(iter(sizes))[0] == 0:
         raise ValueError(f"moment vectors must be one non-empty length, got shapes {sorted(sizes)}")
-    named = [(f"moment.{key}", value) for key, value in moments.items()] + [(f"flow.{key}", value) for key, value in flow.items()]
+    named = [(f"moment.{key}", value) for key, value in moments.items()] + [(f"part {key}", value) for key, value in flow.items()]
     for name, value in named:
         if value.ndim != 1 or not np.isfinite(value).all():
             raise ValueError(f"{name} is not a finite vector")
@@ -304,6 +323,8 @@ def feature_settings(backbone: dict[str, Any], config: MomentsConfig) -> dict[st
                 else None}
     if config.min_rate is not None:  # absent for whole-clip sampling, as in files made before it existed
         settings["min_rate"] = config.min_rate
+    if config.keypoints:  # absent without keypoints, likewise
+        settings["keypoints"] = {"sources": list(config.keypoints), "frames": config.keypoint_frames}
     return settings
 
 
@@ -345,7 +366,18 @@ def similarity(
     alpha = tuple(alpha) if alpha is not None else a.config.alpha_for(orders)
     fusion = fusion or a.config.fusion
     flow_weight = a.config.flow_weight if flow_weight is None else flow_weight
-    return cosine(a.vector(alpha, orders, fusion, flow_weight), b.vector(alpha, orders, fusion, flow_weight))
+    shared = shared_keypoints(a, b)
+    return cosine(a.vector(alpha, orders, fusion, flow_weight, keypoint_parts=shared),
+                  b.vector(alpha, orders, fusion, flow_weight, keypoint_parts=shared))
+
+
+def shared_keypoints(a: Embedding, b: Embedding) -> tuple[str, ...]:
+    """The keypoint parts a pair is compared on: under ``keypoint_fusion="shared"`` those both clips
+    hold (a part that saw nothing in one clip says nothing about the pair), else all."""
+    names = a.config.keypoints
+    if a.config.keypoint_fusion != "shared":
+        return names
+    return tuple(name for name in names if np.any(a.keypoints.get(name, 0)) and np.any(b.keypoints.get(name, 0)))
 
 
 def similarity_matrix(embeddings: Sequence[Embedding], alpha: Sequence[float] | None = None,
@@ -376,6 +408,8 @@ def moment_similarities(a: Embedding, b: Embedding) -> dict[int | str, float]:
                                       for order in sorted(set(a.moments) & set(b.moments))}
     if a.flow and b.flow:
         result["flow"] = cosine(_unit_levels(a.flow), _unit_levels(b.flow))
+    for name in shared_keypoints(a, b):
+        result[name] = cosine(a.keypoints[name], b.keypoints[name])
     return result
 
 

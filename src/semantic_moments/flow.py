@@ -195,9 +195,11 @@ def flow_vectors(flow: TokenFlow, grids: Sequence[int] = (2, 4)) -> dict[int, to
 
 
 def fuse_with_flow(moments: Mapping[int, torch.Tensor], flow: Mapping[int, torch.Tensor], alpha: Sequence[float],
-                   flow_weight: float, fusion: str = "concat", convention: str = "reference") -> torch.Tensor:
+                   flow_weight: float, fusion: str = "concat", convention: str = "reference",
+                   extra: Mapping[str, torch.Tensor] | None = None, extra_weight: float = 0.0) -> torch.Tensor:
     """``moments.fuse`` of the moments (weights ``alpha``, in the mapping's order) followed, when
-    ``flow_weight`` > 0, by every flow level g in ``flow`` as part ``"flow.g"`` with that weight."""
+    ``flow_weight`` > 0, by every flow level g in ``flow`` as part ``"flow.g"`` with that weight, then
+    the ``extra`` parts (the keypoints') with ``extra_weight``."""
     parts: dict = dict(moments)
     keys: list = list(moments)
     weights = list(alpha)
@@ -206,4 +208,8 @@ def fuse_with_flow(moments: Mapping[int, torch.Tensor], flow: Mapping[int, torch
             parts[f"flow.{cells}"] = flow[cells]
             keys.append(f"flow.{cells}")
             weights.append(flow_weight)
+    for name, value in (extra or {}).items():
+        parts[name] = value
+        keys.append(name)
+        weights.append(extra_weight)
     return fuse(parts, keys, weights, fusion, convention)

@@ -79,6 +79,15 @@ class Settings:
     flow_grids: tuple[int, ...] = field(default=(2, 4), metadata=_option("", flag=""))
     flow_segments: int = field(default=2, metadata=_option("", flag=""))
     motion_floor: float = field(default=0.025, metadata=_option("", flag=""))
+    keypoints: tuple[str, ...] = field(default=(), metadata=_option(
+        "moments of keypoints beside the rest: pose (the body), hands (needs pose), comma-separated; "
+        "needs MediaPipe (`make setup` installs it); default: the preset's (%(preset)s)", type="names"))
+    keypoint_weight: float = field(default=16.0, metadata=_option(
+        "weight of each keypoint part beside the moments and the flow; default: the preset's (%(preset)s)",
+        type="non_negative_float"))
+    keypoint_frames: int = field(default=16, metadata=_option(
+        "frames the keypoints are found on, over the whole clip; default: %(preset)s", type="int"))
+    keypoint_fusion: str = field(default="shared", metadata=_option("", flag=""))
     orders: tuple[int, ...] = field(default=(1, 2, 3), metadata=_option(
         "moment orders, a subset of 1..4; default: 1,2,3", type="orders"))
     alpha: tuple[float, ...] | None = field(default=None, metadata=_option(  # None: the paper's for the orders
@@ -99,6 +108,9 @@ class Settings:
         alpha = self.alpha if self.alpha is not None else _paper_alpha(self.orders)
         set_(self, "alpha", tuple(float(weight) for weight in alpha))
         set_(self, "flow_grids", tuple(int(size) for size in self.flow_grids))
+        set_(self, "keypoints", tuple(self.keypoints))
+        if isinstance(self.keypoints, tuple) and all(isinstance(name, str) for name in self.keypoints):
+            set_(self, "keypoints", tuple(sorted(self.keypoints, key=lambda name: (name != "pose", name))))
         if self.min_rate is not None:
             try:
                 rate = float(self.min_rate)
@@ -116,7 +128,9 @@ class Settings:
                              standardized=self.standardized, granularity=self.granularity, fusion=self.fusion,
                              num_frames=self.frames, min_rate=self.min_rate, flow_weight=self.flow_weight,
                              flow_grids=self.flow_grids, flow_segments=self.flow_segments,
-                             motion_floor=self.motion_floor)
+                             motion_floor=self.motion_floor, keypoints=self.keypoints,
+                             keypoint_weight=self.keypoint_weight, keypoint_frames=self.keypoint_frames,
+                             keypoint_fusion=self.keypoint_fusion)
 
     def replace(self, **changes: Any) -> Settings:
         """These settings with ``changes`` (field names); raises ConfigError for an unknown one."""
@@ -152,6 +166,8 @@ class Settings:
         fusion = given.get("fusion", settings.fusion)
         if "flow_weight" not in given and (granularity != "patch" or fusion != "concat"):
             given["flow_weight"] = 0.0
+        if given.get("fusion", settings.fusion) != "concat" and "keypoints" not in given:
+            given["keypoints"] = ()
         if "orders" in given and "alpha" not in given:
             given["alpha"] = _paper_alpha(tuple(given["orders"]))
         return settings.replace(**given)
@@ -170,7 +186,9 @@ class Settings:
                    flow_weight=config.flow_weight, flow_grids=config.flow_grids, flow_segments=config.flow_segments,
                    motion_floor=config.motion_floor, orders=config.orders, alpha=config.alpha,
                    convention=config.convention, standardized=config.standardized,
-                   granularity=config.granularity, fusion=config.fusion)
+                   granularity=config.granularity, fusion=config.fusion, keypoints=config.keypoints,
+                   keypoint_weight=config.keypoint_weight, keypoint_frames=config.keypoint_frames,
+                   keypoint_fusion=config.keypoint_fusion)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready (tuples as lists)."""

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .cache import cache_root
 from ..errors import BackboneError
 from .catalog import IMGFOCUS_ARCHITECTURE as ARCHITECTURE
 from .hf import HuggingFaceBackbone
@@ -43,14 +44,6 @@ PACKAGE_VERSION = "0.1.1"
 ONNX_RESOURCE = "models/vit_s_focus.onnx"
 CONVERTER_VERSION = "1"
 _MATMUL_NODE = re.compile(r"^/backbone/encoder/layer\.(\d+)/(.+)/MatMul$")
-
-
-def cache_root() -> Path:
-    """Where converted weights live: ``$SEMANTIC_MOMENTS_CACHE``, else ``$XDG_CACHE_HOME`` or
-    ``~/.cache``, then ``semantic-moments``."""
-    if os.environ.get("SEMANTIC_MOMENTS_CACHE"):
-        return Path(os.environ["SEMANTIC_MOMENTS_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "semantic-moments"
 
 
 def packaged_onnx() -> Path:

@@ -28,8 +28,9 @@ MAX_DIFFERENCE = 1e-3  # largest |token difference| accepted between an export a
 
 
 def cache_folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "semantic-moments" / "onnx"
+    from .cache import cache_root
+
+    return cache_root() / "onnx"
 
 
 def available(runtime: str) -> bool:

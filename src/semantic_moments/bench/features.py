@@ -114,3 +114,15 @@ class FeatureCache:
         with os.fdopen(handle, "wb") as output:
             output.write(save({key: np.ascontiguousarray(value) for key, value in features.items()}))
         os.replace(temporary, file)
+
+
+KEYPOINT_FRAMES = 16  # frames over the whole clip the keypoint extractor looks at
+
+
+def keypoint_features(sources: dict, clip: SampledClip) -> dict[str, np.ndarray]:
+    """The raw landmarks of one clip, cached so that every keypoint descriptor is a cheap function of
+    them: ``pose`` (K, 33, 3), ``hands`` (K, 2, 21, 3) (``keypoints/mediapipe.py``) and ``times`` (K,)
+    seconds. ``sources``: {"pose": source, "hands": source}."""
+    pose = sources["pose"].detect(clip.frames)
+    return {"pose": pose, "hands": sources["hands"].detect(clip.frames, pose),
+            "times": np.asarray(clip.pts_seconds, dtype=np.float64)}

@@ -11,8 +11,11 @@ import torch
 
 from ..flow import fuse_with_flow
 from ..settings import Settings
+from ..index.rows import fused_cosines, unit_blocks
+from ..keypoints.kinematics import hand_moments, pose_moments
 from .baselines import blockwise
-from .features import flow_from_cache
+from .features import KEYPOINT_FRAMES, flow_from_cache
+from .metrics import cosine_matrix
 
 BASELINE_FRAMES = 32
 
@@ -35,6 +38,9 @@ class Method:
     baseline_sampling: tuple[int, float | None] = (BASELINE_FRAMES, None)
     candidate: str | None = None
     candidate_grids: tuple[int, ...] = (4,)
+    keypoint_parts: tuple[str, ...] = ()  # moments of keypoints beside the rest: "pose", "hands"
+    keypoint_weight: float = 16.0
+    keypoint_fusion: str = "shared"  # shared: a part counts where both clips hold it; zero: missing = zeros
 
     @property
     def backbone(self) -> str | None:
@@ -54,10 +60,40 @@ class Method:
     @property
     def key(self) -> str:
         sampling = f", at least {self.min_rate:g}/s" if self.min_rate else ""
-        return f"{self.name} [{self.backbone or 'pixels'}, T={self.frames}{sampling}]"
+        keypoints = f" + {'+'.join(self.keypoint_parts)}" if self.keypoint_parts and (self.settings or self.baseline) else ""
+        return f"{self.name} [{self.backbone or ('keypoints' if self.keypoint_parts and not self.baseline else 'pixels')}" \
+               f"{keypoints}, T={self.frames}{sampling}]"
 
     def extractor(self) -> str:
         return extractor_name("baseline" if self.baseline else self.backbone, self.frames, self.min_rate)
+
+    @property
+    def uses_backbone(self) -> bool:
+        return self.settings is not None
+
+    def similarity(self, features: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
+        """(N, N) similarities of the clips: the cosine of ``vector``, or, with keypoint parts, the
+        fused cosine of the index (``index/rows.py``): the method's own vector as one block weighing
+        what its parts weigh together, then each keypoint part with ``keypoint_weight``."""
+        if not self.keypoint_parts:
+            return cosine_matrix(np.stack([self.vector(clip) for clip in features]))
+        blocks, sizes, weights = [], [], []
+        if self.settings is not None or self.baseline:
+            blocks.append(np.stack([self.vector(clip) for clip in features]))
+            config = self.settings.config if self.settings is not None else None
+            weights.append(float(np.sqrt(sum(weight ** 2 for weight in config.alpha)
+                                         + len(config.flow_parts()) * config.flow_weight ** 2 * (config.flow_weight > 0)))
+                           if config is not None else self.keypoint_weight)
+        prefix = extractor_name("keypoints", KEYPOINT_FRAMES, None)
+        for part in self.keypoint_parts:
+            describe = pose_moments if part == "pose" else hand_moments
+            blocks.append(np.stack([describe(clip[f"{prefix}/{part}"], clip[f"{prefix}/times"]) for clip in features]))
+            weights.append(self.keypoint_weight)
+        sizes = [block.shape[1] for block in blocks]
+        units = unit_blocks(np.concatenate(blocks, axis=1), sizes)
+        shared = [False] * (len(blocks) - len(self.keypoint_parts)) + [self.keypoint_fusion == "shared"] * len(
+            self.keypoint_parts)
+        return fused_cosines(units, units, weights, sizes, shared)
 
     def vector(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """The method's embedding of one clip from its cached features (see features.py)."""
@@ -166,6 +202,23 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
     for orders, alpha in (((2,), (8.0,)), ((1, 2), (1.0, 8.0)), ((2, 3), (8.0, 4.0)), ((1, 2, 3, 4), (1.0, 8.0, 4.0, 4.0))):
         label = ",".join(str(order) for order in orders)
         methods.append(variant(f"moments: orders {label}", "ablation", orders=orders, alpha=alpha, flow_weight=0.0))
+    # moments of keypoints (keypoints/): alone, and beside the default and the slow preset; the weight and
+    # the fusion rule for a part that saw nothing in one clip are candidates the protocol weighs
+    only = (KEYPOINT_FRAMES, None)
+    methods += [
+        Method("keypoints only: body", "keypoints", keypoint_parts=("pose",), baseline_sampling=only),
+        Method("keypoints only: body + hands", "keypoints", keypoint_parts=("pose", "hands"), baseline_sampling=only),
+        Method("keypoints only: hands", "keypoints", keypoint_parts=("hands",), baseline_sampling=only),
+    ]
+    for parts in (("pose",), ("pose", "hands")):
+        label = " + ".join("body" if part == "pose" else part for part in parts)
+        for weight in (8.0, 16.0, 32.0):
+            methods.append(Method(f"default + {label} (weight {weight:g})", "keypoints", primary,
+                                  keypoint_parts=parts, keypoint_weight=weight))
+        methods.append(Method(f"default + {label} (weight 16, missing = zeros)", "keypoints", primary,
+                              keypoint_parts=parts, keypoint_fusion="zero"))
+        methods.append(Method(f"slow + {label} (weight 16)", "keypoints", primary.replace(min_rate=None),
+                              keypoint_parts=parts))
     for frames in frames_sweep:
         if frames != main_frames:
             methods.append(variant(main.name, "frames", frames=frames))

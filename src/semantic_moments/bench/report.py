@@ -25,7 +25,7 @@ METRIC_LABELS = {
     "knn_weighted_acc5": "kNN-w acc@5",
     "appearance_trap_rate": "trap rate",
 }
-GROUP_ORDER = {"main": 0, "baseline": 1, "paper": 2, "sampling": 3, "backbone": 4, "ablation": 5, "frames": 6}
+GROUP_ORDER = {"main": 0, "baseline": 1, "paper": 2, "sampling": 3, "keypoints": 4, "backbone": 5, "ablation": 6, "frames": 7}
 
 
 def _cell(row: dict[str, Any]) -> str:

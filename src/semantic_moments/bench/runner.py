@@ -15,7 +15,7 @@ from ..errors import SemanticMomentsError
 from ..video import SampledClip, read_ahead, read_clip
 from .baselines import BASELINES, SIZE
 from .baselines import describe as describe_baselines
-from .features import FLOW_SEGMENTS, FeatureCache, moment_features
+from .features import FLOW_SEGMENTS, KEYPOINT_FRAMES, FeatureCache, keypoint_features, moment_features
 from .manifest import Manifest
 from .variants import clip_source, read_variant
 from .methods import Method, extractor_name
@@ -87,11 +87,25 @@ def extract_features(
     paths = manifest.all_paths()
     features: dict[str, dict[str, np.ndarray]] = {path: {} for path in paths}
     failures: dict[str, str] = {}
-    extractors = sorted({(m.backbone, m.frames, m.min_rate, m.baseline is not None) for m in methods}, key=str)
+    extractors = sorted({(m.backbone, m.frames, m.min_rate, m.baseline is not None) for m in methods
+                         if m.settings is not None or m.baseline}, key=str)
+    if any(method.keypoint_parts for method in methods):
+        extractors.append(("keypoints", KEYPOINT_FRAMES, None, False))
     backbones: dict[str, Any] = {}
+    keypoint_sources: dict[str, Any] = {}
     for backbone_name, frames, min_rate, is_baseline in extractors:
         sampling = {"min_rate": min_rate} if min_rate else {}
-        if is_baseline:
+        if backbone_name == "keypoints":
+            from ..keypoints import create_keypoint_source
+
+            if not keypoint_sources:
+                keypoint_sources.update({name: create_keypoint_source(name) for name in ("pose", "hands")})
+            identity = {"keypoints": {name: source.entry.sha256 for name, source in keypoint_sources.items()},
+                        "frames": frames}
+            model = None
+            prefix = extractor_name("keypoints", frames, None)
+            size = None
+        elif is_baseline:
             identity: dict[str, Any] = {"baseline": sorted(BASELINES), "frames": frames, "size": SIZE, **sampling}
             model = None
             prefix = extractor_name("baseline", frames, min_rate)
@@ -124,7 +138,9 @@ def extract_features(
             try:
                 if isinstance(clip, Exception):
                     raise clip
-                if model is None:
+                if backbone_name == "keypoints":
+                    computed = keypoint_features(keypoint_sources, clip)
+                elif model is None:
                     computed = describe_baselines(clip.frames)
                 else:
                     computed = moment_features(model, clip)
@@ -180,8 +196,7 @@ def evaluate(
             result.notes.append(f"kNN uses K = {effective_k}, not {knn_k}: the smallest class has {smallest} clips")
         knn_k = effective_k
     for method in methods:
-        vectors = np.stack([method.vector(features[path]) for path in valid])
-        similarity = cosine_matrix(vectors)
+        similarity = method.similarity([features[path] for path in valid])
         base = {"dataset": manifest.name, "method": method.name, "group": method.group,
                 "backbone": method.backbone or "-", "frames": method.frames, "key": method.key}
         if len(triplets):

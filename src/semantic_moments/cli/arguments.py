@@ -90,7 +90,13 @@ def parse_alpha(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-TYPES = {"int": int, "non_negative_float": non_negative_float, "orders": parse_orders, "alpha": parse_alpha}
+def parse_names(text: str) -> tuple[str, ...]:
+    """``"pose,hands"`` -> ("pose", "hands"); ``""`` or ``none`` -> ()."""
+    return () if text.strip().lower() in ("", "none") else tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+TYPES = {"int": int, "non_negative_float": non_negative_float, "orders": parse_orders, "alpha": parse_alpha,
+         "names": parse_names}
 MODEL_OPTIONS = tuple(item.name for item in dataclasses.fields(Settings) if item.metadata.get("flag") != "")
 
 
@@ -110,7 +116,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
             continue
         flag = meta.get("flag") or "--" + item.name.replace("_", "-")
         value = getattr(default, item.name)
-        shown = ",".join(str(part) for part in value) if isinstance(value, tuple) else value
+        shown = (",".join(str(part) for part in value) or "none") if isinstance(value, tuple) else value
         help_text = meta["help"] % {"preset": shown}
         if item.type in ("bool", bool):  # a switch away from the default
             group.add_argument(flag, dest=item.name, action="store_const", const=not item.default, default=None,

@@ -61,7 +61,7 @@ def add_bench_commands(commands) -> None:
     run.add_argument("--frames", type=int, default=None, help="T of the main setting; default: the preset's (16)")
     run.add_argument("--frames-sweep", default="8,16,32", help="frame counts to sweep; default: %(default)s")
     run.add_argument("--methods", default="", metavar="GROUP[,GROUP...]",
-                     help="only these groups of methods: main, baseline, paper, sampling, ablation, frames, backbone; "
+                     help="only these groups of methods: main, baseline, paper, sampling, ablation, keypoints, frames, backbone; "
                           "default: all")
     run.add_argument("--variants", default="", metavar="V[,V...]",
                      help="also score each manifest's stress variants, made from its own clips at read time: loopN "

@@ -191,4 +191,10 @@ def run_backbones(args: argparse.Namespace) -> int:
         layer = ", ".join(preset_layers.get(entry.name, [entry.default_layer]))
         print(f"{entry.name:<{width}}  {layer:<30}  {offline_status(entry):<40}  {entry.description}  "
               f"[{entry.default_weights}]")
+    from ..keypoints import keypoint_offline_status, list_keypoint_sources
+
+    print(f"\n{'keypoints':<{width}}  {'':<30}  {'offline':<40}  description [model file, SHA-256]")
+    for source in list_keypoint_sources():
+        print(f"{source.name:<{width}}  {'':<30}  {keypoint_offline_status(source):<40}  {source.description}  "
+              f"[{source.model_file}, {source.sha256[:12]}...]")
     return 0

@@ -62,7 +62,14 @@ class RowLayout:
 
     @property
     def flow_levels(self) -> int:
-        return len(self.parts) - len(self.orders)
+        return sum(name.startswith("flow.") for name, _ in self.parts)
+
+    @property
+    def shared(self) -> tuple[bool, ...]:
+        """Per part: True for a keypoint part that counts in a pair only where both rows hold it
+        (``keypoint_fusion="shared"``)."""
+        rule = self.config is not None and self.config.keypoint_fusion == "shared"
+        return tuple(rule and name.startswith("keypoints.") for name, _ in self.parts)
 
     @property
     def separable(self) -> bool:
@@ -70,9 +77,9 @@ class RowLayout:
         return self.config is not None and self.config.convention == "reference" and self.config.fusion == "concat"
 
     def weights(self, alpha: Sequence[float] | None, flow_weight: float | None = None, where: str = "the index") -> tuple[float, ...]:
-        """One weight per stored part: ``alpha`` per order (default: the config's), then the flow
-        weight (default: the config's) for every flow level, scaled so the largest is 1 (only
-        ratios matter; no over/underflow)."""
+        """One weight per stored part: ``alpha`` per order (default: the config's), the flow weight
+        (default: the config's) for every flow level and the config's keypoint weight for every
+        keypoint part, scaled so the largest is 1 (only ratios matter; no over/underflow)."""
         config = self.config
         if config is None:
             raise IndexStoreError(f"{where}: the index is empty")
@@ -81,7 +88,10 @@ class RowLayout:
         flow = config.flow_weight if flow_weight is None else validate_flow_weight(flow_weight)
         if flow > 0 and self.flow_levels == 0:
             raise ConfigError(f"{where}: the index stores no token flow to weight")
-        weights = alpha + (flow,) * self.flow_levels
+        keypoint = self.config.keypoint_weight
+        weights = tuple(float(dict(zip(self.orders, alpha))[part_key(name)]) if name.startswith("moment.")
+                        else flow if name.startswith("flow.") else keypoint for name, _ in self.parts) \
+            if self.parts else alpha + (flow,) * self.flow_levels
         top = max(weights)
         return tuple(weight / top for weight in weights)
 

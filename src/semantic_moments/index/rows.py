@@ -60,19 +60,39 @@ def weighted_query(raw_query: np.ndarray, weights: Sequence[float], sizes: Seque
 
 
 def weighted_scores(units: np.ndarray, present: np.ndarray, raw_query: np.ndarray, weights: Sequence[float],
-                    sizes: Sequence[int]) -> np.ndarray:
-    """(N,) the exact fused cosine (module doc) of every row with the query."""
+                    sizes: Sequence[int], shared: Sequence[bool] | None = None) -> np.ndarray:
+    """(N,) the exact fused cosine (module doc) of every row with the query; parts marked ``shared``
+    count only where both hold them (``fused_cosines``)."""
     if len(units) == 0:
         return np.zeros(0)
+    if shared is not None and any(shared):
+        return fused_cosines(unit_blocks(np.asarray(raw_query)[None], sizes), units, weights, sizes, shared)[0]
     squared = np.square(weights)
     query_present = present_parts(unit_blocks(np.asarray(raw_query)[None], sizes), sizes)[0]
     norms = np.sqrt(present @ squared) * float(np.sqrt(query_present @ squared))
     return (units @ weighted_query(raw_query, weights, sizes)) / np.where(norms > 0, norms, 1.0)
 
 
+def fused_cosines(units_a: np.ndarray, units_b: np.ndarray, weights: Sequence[float], sizes: Sequence[int],
+                  shared: Sequence[bool] | None = None) -> np.ndarray:
+    """(Na, Nb) fused cosines of unit-block rows (module doc), where a part marked ``shared`` counts in
+    a pair only when both rows hold it (a keypoint part that saw nothing in one clip says nothing
+    about the pair); the other parts count on each side that holds them, as ``weighted_scores``."""
+    squared = np.square(np.asarray(weights, dtype=np.float64))
+    shared = np.zeros(len(sizes), bool) if shared is None else np.asarray(shared, bool)
+    present_a, present_b = present_parts(units_a, sizes), present_parts(units_b, sizes)
+    numerator = (np.asarray(units_a, np.float64) * np.repeat(squared, sizes)) @ np.asarray(units_b, np.float64).T
+    own_a = present_a[:, ~shared] @ squared[~shared]
+    own_b = present_b[:, ~shared] @ squared[~shared]
+    both = (present_a[:, shared] * squared[shared]) @ present_b[:, shared].T
+    denominator = np.sqrt((own_a[:, None] + both) * (own_b[None, :] + both))
+    return numerator / np.where(denominator > 0, denominator, 1.0)
+
+
 def part_similarities(units: np.ndarray, raw_query: np.ndarray, parts: Sequence[Sequence]) -> list[dict[int | str, float]]:
-    """Per row, the cosine of each part with the query's: {order: cosine}, and ``"flow"``: the mean
-    over the flow levels (the levels together, as they are weighted together)."""
+    """Per row, the cosine of each part with the query's: {order: cosine}, ``"flow"``: the mean over
+    the flow levels (the levels together, as they are weighted together), and each keypoint part by
+    its source's name (``"pose"``, ``"hands"``)."""
     sizes = [int(size) for _, size in parts]
     products = np.atleast_2d(units) * unit_blocks(np.asarray(raw_query)[None], sizes)
     keys, per_part, start = [], [], 0
@@ -80,13 +100,16 @@ def part_similarities(units: np.ndarray, raw_query: np.ndarray, parts: Sequence[
         keys.append(part_key(name))
         per_part.append(products[:, start:start + int(size)].sum(axis=1))
         start += int(size)
-    flow = [i for i, key in enumerate(keys) if isinstance(key, str)]
+    flow = [i for i, key in enumerate(keys) if isinstance(key, str) and key.startswith("flow.")]
+    keypoints = [i for i, key in enumerate(keys) if isinstance(key, str) and key.startswith("keypoints.")]
     result = []
     for row in range(products.shape[0]):
         similarities: dict[int | str, float] = {key: float(per_part[i][row]) for i, key in enumerate(keys)
                                                 if isinstance(key, int)}
         if flow:
             similarities["flow"] = float(sum(per_part[i][row] for i in flow) / len(flow))
+        for i in keypoints:  # "pose", "hands": 0 where one side saw nothing
+            similarities[str(keys[i]).split(".", 1)[1]] = float(per_part[i][row])
         result.append(similarities)
     return result
 

@@ -44,7 +44,8 @@ def candidates(store: RowStore, layout: RowLayout, matrix: ClipMatrix, ann: tupl
         if len(rows) == 0:
             return []
         if layout.separable:  # the exact cosine (rows.py): a still query finds still clips
-            scores = weighted_scores(matrix.units[rows], matrix.present[rows], raw_query, weights, layout.sizes)
+            scores = weighted_scores(matrix.units[rows], matrix.present[rows], raw_query, weights, layout.sizes,
+                                     layout.shared)
         else:  # other conventions/fusions: score everything exactly
             scores = layout.fused(matrix.raw[rows], weights) @ layout.fused(raw_query[None], weights)[0]
         if count < len(scores):  # the best ``count`` in O(N), then only those sorted

@@ -82,7 +82,7 @@ class SegmentEntries:
             return np.zeros(0)
         if not self.separable:  # other conventions/fusions: fuse everything exactly
             return layout.fused(self.raw, weights) @ layout.fused(raw_query[None], weights)[0]
-        return weighted_scores(self.units, self.present, raw_query, weights, layout.sizes)
+        return weighted_scores(self.units, self.present, raw_query, weights, layout.sizes, layout.shared)
 
 
 def check_request(k: int, per_video: int, overlap: float = OVERLAP) -> None:
