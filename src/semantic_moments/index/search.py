@@ -15,7 +15,8 @@ import numpy as np
 
 from .layout import RowLayout
 from .matrix import ClipMatrix
-from .rows import NEGATIVE_WEIGHT, combined_scores, part_similarities, unit_blocks, weighted_query, weighted_scores
+from .rows import (NEGATIVE_WEIGHT, combined_scores, part_similarities, present_parts, unit_blocks, weighted_query,
+                   weighted_scores)
 from .store import RowStore
 
 
@@ -78,10 +79,19 @@ def rescore(store: RowStore, layout: RowLayout, positives: np.ndarray | Sequence
     if not rows:
         return []  # every candidate was removed meanwhile
     raw = store.decode(rows, 2, layout.width)
-    fused = layout.fused(raw, weights)
-    scores = combined_scores([fused @ layout.fused(query[None], weights)[0] for query in positives],
-                             [fused @ layout.fused(query[None], weights)[0] for query in negatives], negative_weight)
     units = unit_blocks(raw, layout.sizes)
+    if any(layout.shared):  # keypoint parts count per pair: the pairwise rule, not one fused vector per row
+        present = present_parts(units, layout.sizes)
+
+        def cosines(query: np.ndarray) -> np.ndarray:
+            return weighted_scores(units, present, query, weights, layout.sizes, layout.shared)
+    else:
+        fused = layout.fused(raw, weights)
+
+        def cosines(query: np.ndarray) -> np.ndarray:
+            return fused @ layout.fused(query[None], weights)[0]
+    scores = combined_scores([cosines(query) for query in positives], [cosines(query) for query in negatives],
+                             negative_weight)
     per_query = [part_similarities(units, query, layout.part_list()) for query in positives]
     similarities = [{key: float(np.mean([parts[row][key] for parts in per_query])) for key in per_query[0][row]}
                     for row in range(len(rows))]
