@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,22 +143,19 @@ class Embedding:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically to ``path`` (see the module docstring for the format); returns the path."""
+        from .files import write_atomically
+
         data = self.to_bytes()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a written file follows the umask
-        try:
+
+        def write(temporary: str) -> None:
             with open(temporary, "wb") as output:
                 output.write(data)
                 output.flush()
                 os.fsync(output.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+
+        return write_atomically(path, write)
 
     def to_bytes(self) -> bytes:
         """The file's bytes (module docstring), e.g. to send an embedding between processes or store
@@ -298,19 +294,6 @@ def _check_header(header: dict, tensors: dict[str, np.ndarray]) -> None:
         raise ValueError(f"motion_map of shape {motion_map.shape} is not a finite patch grid "
                          f"(at most {MAX_MAP_SIDE} a side)")
 
-
-def _umask() -> int:
-    """The process umask (read without changing it where /proc allows)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def feature_settings(backbone: dict[str, Any], config: MomentsConfig) -> dict[str, Any]:

@@ -27,6 +27,11 @@ class EmbeddingFileError(SemanticMomentsError):
     """An embedding file is missing, malformed or was written by an incompatible version."""
 
 
+class OutputError(SemanticMomentsError, OSError):
+    """An output file could not be written (a missing folder, no permission, a full disk); nothing
+    half-written is left behind."""
+
+
 class IndexStoreError(SemanticMomentsError):
     """An index folder is missing or damaged, or a clip asked for is not in it."""
 

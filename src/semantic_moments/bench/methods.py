@@ -217,8 +217,11 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
                                   keypoint_parts=parts, keypoint_weight=weight))
         methods.append(Method(f"default + {label} (weight 16, missing = zeros)", "keypoints", primary,
                               keypoint_parts=parts, keypoint_fusion="zero"))
-        methods.append(Method(f"slow + {label} (weight 16)", "keypoints", primary.replace(min_rate=None),
-                              keypoint_parts=parts))
+        for weight in (8.0, 16.0, 24.0):
+            methods.append(Method(f"slow + {label} (weight {weight:g})", "keypoints", primary.replace(min_rate=None),
+                                  keypoint_parts=parts, keypoint_weight=weight))
+        methods.append(Method(f"slow + {label} (weight 16, missing = zeros)", "keypoints",
+                              primary.replace(min_rate=None), keypoint_parts=parts, keypoint_fusion="zero"))
     for frames in frames_sweep:
         if frames != main_frames:
             methods.append(variant(main.name, "frames", frames=frames))

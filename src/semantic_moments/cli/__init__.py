@@ -29,8 +29,16 @@ __all__ = ["build_parser", "entry_point", "main", "part_label"]
 EPILOG = "Docs: README.md. Embedding files: see `semantic_moments.embedding` for the format."
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line naming the fix, not the whole usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="semantic-moments",
         description="Find videos by what moves and how: SemanticMoments motion embeddings (training-free).",
         epilog=EPILOG,
@@ -91,10 +99,36 @@ INTERRUPTED = {  # what a user needs to know after Ctrl-C, by command
 }
 
 
+def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as ``warning: MESSAGE`` (no source line), each once."""
+    text = one_line(message)
+    if category.__name__ in _SAID_AS_NOTE:
+        return
+    if text not in _WARNED:
+        _WARNED.add(text)
+        print(f"warning: {text}", file=sys.stderr)
+
+
+_WARNED: set[str] = set()
+_SAID_AS_NOTE: set[str] = set()  # warnings the running command says itself, as a note
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process; returns the exit code (tests call this directly)."""
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warn_in_one_line
+        _WARNED.clear()
+        _SAID_AS_NOTE.clear()
+        if args.command == "search":
+            _SAID_AS_NOTE.add("SegmentClamped")  # search prints a note naming the segment searched
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except SemanticMomentsError as error:

@@ -76,6 +76,18 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def bounded_float(low: float, high: float):
+    """An argparse type: a number from ``low`` to ``high``."""
+
+    def parse(text: str) -> float:
+        value = non_negative_float(text) if low >= 0 else float(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text!r}")
+        return value
+
+    return parse
+
+
 def parse_orders(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())

@@ -180,21 +180,28 @@ def run_backbones(args: argparse.Namespace) -> int:
     from ..settings import PRESETS
 
     entries = list_backbones()
-    width = max(len(entry.name) for entry in entries)
     by_layer: dict[str, dict[str, list[str]]] = {}  # backbone -> layer -> the presets using it
     for name, preset in PRESETS.items():
         by_layer.setdefault(preset.backbone, {}).setdefault(preset.layer, []).append(name)
     preset_layers = {backbone: [f"{layer} ({', '.join(names)})" for layer, names in layers.items()]
                      for backbone, layers in by_layer.items()}
-    print(f"{'backbone':<{width}}  {'layer':<30}  {'offline':<40}  description [weights]")
-    for entry in entries:
-        layer = ", ".join(preset_layers.get(entry.name, [entry.default_layer]))
-        print(f"{entry.name:<{width}}  {layer:<30}  {offline_status(entry):<40}  {entry.description}  "
-              f"[{entry.default_weights}]")
     from ..keypoints import keypoint_offline_status, list_keypoint_sources
 
-    print(f"\n{'keypoints':<{width}}  {'':<30}  {'offline':<40}  description [model file, SHA-256]")
-    for source in list_keypoint_sources():
-        print(f"{source.name:<{width}}  {'':<30}  {keypoint_offline_status(source):<40}  {source.description}  "
-              f"[{source.model_file}, {source.sha256[:12]}...]")
+    rows = [(entry.name, ", ".join(preset_layers.get(entry.name, [entry.default_layer])), offline_status(entry),
+             f"{entry.description}  [{entry.default_weights}]") for entry in entries]
+    sources = [(source.name, "", keypoint_offline_status(source),
+                f"{source.description}  [{source.model_file}, SHA-256 {source.sha256[:12]}...]")
+               for source in list_keypoint_sources()]
+    widths = [max(len(row[column]) for row in rows + sources + [("keypoints", "layer", "offline", "")])
+              for column in range(3)]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(f"{cell:<{size}}" for cell, size in zip(row[:3], widths)) + f"  {row[3]}"
+
+    print(line(("backbone", "layer", "offline", "description [weights]")))
+    for row in rows:
+        print(line(row))
+    print("\n" + line(("keypoints", "", "offline", "description [model file]")))
+    for row in sources:
+        print(line(row))
     return 0

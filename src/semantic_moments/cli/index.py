@@ -14,7 +14,8 @@ from typing import Any
 
 from ..errors import ConfigError, one_line
 from ..windows import WindowPlan
-from .arguments import (MAX_RESULTS, add_engine_options, add_model_options, engine_from_args, execution_options,
+from ..index.rows import MAX_NEGATIVE_WEIGHT
+from .arguments import (MAX_RESULTS, bounded_float, add_engine_options, add_model_options, engine_from_args, execution_options,
                         non_negative_float, settings_overrides, parse_alpha, parse_segment, part_label, result_count, sampling_note,
                         throughput)
 from .organize import add_organize_actions, run_organize
@@ -79,7 +80,11 @@ def add_index_commands(commands) -> None:
                                             "settings in the file's metadata; readable by pandas, DuckDB, Spark and "
                                             "vector databases. Needs pyarrow.")
     export.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
-    export.add_argument("--parquet", type=Path, required=True, metavar="FILE", help="Parquet file to write")
+    export.add_argument("--parquet", type=Path, required=True, metavar="FILE",
+                        help="Parquet file to write; an existing file is replaced only when it is an earlier export")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace an existing regular file that is not an earlier export (never a folder, device, "
+                             "link or anything inside an index folder)")
     check = actions.add_parser("check", help="look for damage: SQLite's integrity check and every stored row",
                                description="Exit 0 when the index is sound, 1 with one line per problem otherwise.")
     check.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
@@ -101,8 +106,9 @@ def add_index_commands(commands) -> None:
     search.add_argument("query", nargs="+", metavar="QUERY", help="video file, or id/path of an indexed clip")
     search.add_argument("--not", dest="negatives", action="append", default=[], metavar="QUERY",
                         help="an example of what is NOT wanted (file, id or path); repeatable")
-    search.add_argument("--negative-weight", type=non_negative_float, default=0.5, metavar="W",
-                        help="how much a --not example counts against a clip; default: %(default)s")
+    search.add_argument("--negative-weight", type=bounded_float(0.0, MAX_NEGATIVE_WEIGHT), default=0.5, metavar="W",
+                        help=f"how much a --not example counts against a clip, 0 to {MAX_NEGATIVE_WEIGHT:g}; "
+                             "default: %(default)s")
     search.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                         help="only results with path=GLOB, folder=DIR, contains=TEXT, duration=A-B (seconds; A- or "
                              "-B open) or windowed=yes|no; repeatable (all must hold)")
@@ -178,7 +184,7 @@ def run_index(args: argparse.Namespace) -> int:
         return _ingest(args)
     if args.index_command == "export":
         with Index.open(args.index) as index:
-            count = index.export_parquet(args.parquet)
+            count = index.export_parquet(args.parquet, args.overwrite)
         print(f"wrote {count} clip(s) to {args.parquet}", file=sys.stderr)
         return 0
     if args.windows_from is not None and args.windows is None:
@@ -328,7 +334,12 @@ def run_search(args: argparse.Namespace) -> int:
         model = functools.cache(lambda: model_for_index(index, args))  # made only if a file needs embedding
 
         resolved = [_search_query(index, query, args, model) for query in args.query]
-        negatives = [_search_query(index, query, args, model)[0] for query in args.negatives]
+        negative_pairs = [_search_query(index, query, args, model) for query in args.negatives]
+        negatives = [query for query, _ in negative_pairs]
+        both = sorted({own for _, own in resolved if own is not None} & {own for _, own in negative_pairs if own is not None})
+        if both:
+            print(f"warning: clip(s) {', '.join(map(str, both))} given both as an example and as --not: they cancel out",
+                  file=sys.stderr)
         queries = [query for query, _ in resolved]
         owns = {own for _, own in resolved if own is not None}
         segments = args.segments == "yes" or (args.segments == "auto" and index.has_windows())
@@ -348,6 +359,9 @@ def run_search(args: argparse.Namespace) -> int:
         described = ", ".join(_describe_query(index, given, query, args) for given, query in zip(args.query, queries))
     if args.negatives:
         described += " | not " + ", ".join(args.negatives)
+    if not hits and owns and not args.include_own:
+        print(f"note: nothing found: the query's own {'videos were' if len(owns) > 1 else 'video was'} left out "
+              "(--include-own keeps it) and no other clip matched", file=sys.stderr)
     for query in clamped:
         print(f"note: the segment {args.segment[0]:g}-{args.segment[1]:g} s ends after the video; searched with "
               f"{query.segment[0]:g}-{query.segment[1]:g} s", file=sys.stderr)

@@ -618,6 +618,7 @@ class Index:
         self.store.set_setting("ann", None)
         return bad
 
-    def export_parquet(self, path: str | os.PathLike[str]) -> int:
-        """Write every clip to Parquet; returns the count (``maintenance.export_parquet``)."""
-        return maintenance.export_parquet(self.store, self.layout, path)
+    def export_parquet(self, path: str | os.PathLike[str], overwrite: bool = False) -> int:
+        """Write every clip to Parquet; returns the count (``maintenance.export_parquet``: an existing
+        file is replaced only when it is an earlier export, or ``overwrite``)."""
+        return maintenance.export_parquet(self.store, self.layout, path, overwrite)

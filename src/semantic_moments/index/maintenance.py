@@ -15,12 +15,23 @@ import numpy as np
 
 from ..embedding import MAX_MAP_SIDE, MAX_VALUE
 from ..errors import ConfigError, IndexStoreError
+from ..files import require_new_output, write_atomically
 from .layout import RowLayout
 from .rows import row_problem
 from .store import RowStore
 
 
-def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[str]) -> int:
+def is_export(path: Path) -> bool:
+    """True for a Parquet file this package exported (its metadata names our settings)."""
+    try:
+        import pyarrow.parquet as pq
+
+        return b"semantic_moments.features" in (pq.read_schema(path).metadata or {})
+    except Exception:  # noqa: BLE001 - anything unreadable is not ours
+        return False
+
+
+def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[str], overwrite: bool = False) -> int:
     """Write every clip, and every window of a long video, to a Parquet file that pandas, DuckDB,
     Spark or a vector database read: ``id`` (the clip's), ``kind`` (``clip`` or ``window``),
     ``window_id``, ``start_seconds``/``end_seconds`` (a clip: 0 and its duration), ``path``,
@@ -30,12 +41,15 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     ``flow_2``..; raw, as stored). The file's metadata says what made the vectors: the index's
     settings as JSON (``semantic_moments.features``, ``.config``, ``.parts``, ``.weights``) and
     ``semantic_moments.model`` (backbone, weights, layer, preset, T, minimum rate, package version).
-    Written atomically; returns the number of rows. Needs ``pyarrow``."""
+    Written atomically; an existing file is replaced only when it is an earlier export (or
+    ``overwrite``), never a folder, device, link or anything inside an index folder (ConfigError).
+    Returns the number of rows. Needs ``pyarrow``."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise ConfigError("Parquet export needs `pip install pyarrow`") from None
+    require_new_output(path, is_export, overwrite, "export")  # before any work
     from .. import __version__
     from ..settings import PRESETS
 
@@ -80,10 +94,7 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
                 (("features", layout.features), ("config", store.setting("config")), ("parts", layout.part_list()),
                  ("weights", list(weights)), ("model", model))}
     table = pa.table(columns).replace_schema_metadata(metadata)
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
-    pq.write_table(table, temporary)
-    os.replace(temporary, target)
+    write_atomically(path, lambda temporary: pq.write_table(table, temporary))
     return len(records)
 
 

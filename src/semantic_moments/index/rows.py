@@ -125,6 +125,7 @@ def row_problem(blob: object, width: int) -> str | None:
 
 
 NEGATIVE_WEIGHT = 0.5  # how much a negative example's similarity counts against a clip (search, documented there)
+MAX_NEGATIVE_WEIGHT = 10.0  # beyond, the examples stop mattering: scores are the negatives' alone
 
 
 def validate_negative_weight(weight: float) -> float:
@@ -133,8 +134,8 @@ def validate_negative_weight(weight: float) -> float:
         value = float(weight)
     except (TypeError, ValueError):
         raise ConfigError(f"negative_weight must be a number, got {weight!r}") from None
-    if not 0.0 <= value < float("inf"):
-        raise ConfigError(f"negative_weight must be finite and non-negative, got {weight!r}")
+    if not 0.0 <= value <= MAX_NEGATIVE_WEIGHT:
+        raise ConfigError(f"negative_weight must be between 0 and {MAX_NEGATIVE_WEIGHT:g}, got {weight!r}")
     return value
 
 

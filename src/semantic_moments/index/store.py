@@ -142,11 +142,12 @@ class RowStore:
         index: IndexStoreError says so. Without write permission the store opens read-only."""
         path = Path(path)
         database = path / "index.sqlite"
+        if path.exists() and not path.is_dir():
+            raise IndexStoreError(f"{path}: is a file, not an index folder (an index is a folder holding "
+                                  "index.sqlite; give the folder, or another name to build a new one)")
         if not database.exists():
             if not create:
                 raise IndexStoreError(f"{path}: no index here (build one with `semantic-moments index build`)")
-            if path.exists() and not path.is_dir():
-                raise IndexStoreError(f"{path}: exists and is not an index folder")
             path.mkdir(parents=True, exist_ok=True)
             create_database(database)
         elif database.stat().st_size == 0:

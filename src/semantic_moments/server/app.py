@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from ..collection import VIDEO_SUFFIXES, is_within, model_for_index
 from ..errors import ConfigError, SemanticMomentsError
 from ..index import Index
+from ..index.rows import MAX_NEGATIVE_WEIGHT, NEGATIVE_WEIGHT
 from .guards import BODY_IDLE_SECONDS, LOCAL_HOSTS, RequestGuard
 from .previews import Previews
 from .work import WorkQueue
@@ -174,7 +175,7 @@ class SearchRequest(BaseModel):
     negatives: list[QueryRef] = Field([], max_length=20, alias="not",
                                       description="examples of what is not wanted: a clip scores its mean cosine "
                                                   "with the examples minus negative_weight times its mean with these")
-    negative_weight: float = Field(0.5, ge=0.0, le=10.0, allow_inf_nan=False)
+    negative_weight: float = Field(NEGATIVE_WEIGHT, ge=0.0, le=MAX_NEGATIVE_WEIGHT, allow_inf_nan=False)
     where: Optional[WhereFilter] = None
     include_own: bool = Field(False, description="keep an indexed query's own clip (video, for segments)")
     k: int = Field(12, ge=1, le=200)

@@ -1,0 +1,79 @@
+"""What a new user hit (#31, items 1-4, 6, 19): one line for a mistake, the real problem named, a
+warning said once, an empty answer explained."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import moving_square, write_video
+from semantic_moments.cli import main
+
+
+@pytest.fixture
+def small_index(tmp_path, capsys):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for number, direction in enumerate(("right", "down", "left")):
+        write_video(folder / f"clip{number}.mp4", moving_square(24, 64, (200, 60 + 40 * number, 40), direction))
+    index_path = tmp_path / "x.index"
+    assert main(["index", "build", str(folder), "--index", str(index_path), "--backbone", "test-tiny", "--frames", "8",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    return folder, index_path
+
+
+def test_a_mistake_on_the_command_line_is_one_line_naming_the_fix(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["search", "x.mp4"])
+    err = capsys.readouterr().err.strip()
+    assert raised.value.code == 2 and len(err.splitlines()) == 1
+    assert "required: --index" in err and "semantic-moments search --help" in err
+    with pytest.raises(SystemExit):
+        main(["embed", "x.mp4", "-o", "out", "--preset", "fast"])
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "invalid choice: 'fast' (choose from 'motion'" in err
+
+
+def test_an_index_path_that_is_a_file_is_named_as_such(tmp_path, capsys):
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    assert main(["search", "x.mp4", "--index", str(file)]) == 1
+    assert "is a file, not an index folder" in capsys.readouterr().err
+
+
+def test_a_clamped_segment_is_said_once_without_a_raw_warning(small_index, capsys):
+    folder, index_path = small_index
+    assert main(["search", str(folder / "clip0.mp4"), "--index", str(index_path), "--segment", "0.5-9",
+                 "--include-own"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("ends after") == 1 and "SegmentClamped" not in err and "embedder.py" not in err
+
+
+def test_an_empty_answer_says_the_own_video_was_left_out(small_index, tmp_path, capsys):
+    from semantic_moments import Index
+
+    _, index_path = small_index
+    with Index.open(index_path) as index:
+        assert main(["search", "1", "--index", str(index_path), "--where", "path=*clip0*"]) == 0
+    captured = capsys.readouterr()
+    assert "the query's own video was left out (--include-own keeps it)" in captured.err
+    assert main(["search", "1", "--index", str(index_path), "--not", "1"]) == 0
+    assert "given both as an example and as --not" in capsys.readouterr().err
+
+
+def test_a_huge_negative_weight_is_refused(small_index, capsys):
+    _, index_path = small_index
+    with pytest.raises(SystemExit):
+        main(["search", "1", "--index", str(index_path), "--not", "2", "--negative-weight", "1e308"])
+    assert "must be between 0 and 10" in capsys.readouterr().err
+
+
+def test_the_backbones_table_is_aligned(capsys):
+    assert main(["backbones"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    header = lines[0]
+    offline = header.index("offline")
+    rows = [line for line in lines[1:] if not line.startswith("keypoints")]
+    assert all(re.match(r"\S", line[offline]) and line[offline - 2:offline] == "  " for line in rows)
