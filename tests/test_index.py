@@ -365,13 +365,13 @@ def test_the_exported_vectors_load_into_lancedb_and_find_what_search_finds(tmp_p
         index.export_parquet(tmp_path / "clips.parquet")
     # -- the recipe --
     table = pq.read_table(tmp_path / "clips.parquet")
-    db = lancedb.connect(str(tmp_path / "lance"))
-    clips = db.create_table("clips", table)
-    query = table.filter(table["id"].to_numpy() == 3)["vector"][0].as_py()
-    found = clips.search(query).distance_type("dot").limit(11).to_list()
-    top = [row["id"] for row in found if row["id"] != 3][:10]
-    # -- --
-    assert top == expected
+    for _ in range(2):  # the recipe runs twice: a second run replaces the table (#31, item 7)
+        clips = lancedb.connect(str(tmp_path / "lance")).create_table("clips", table, mode="overwrite")
+        query = table.filter(table["id"].to_numpy() == 3)["vector"][0].as_py()
+        found = clips.search(query).distance_type("dot").limit(11).to_list()
+        top = [row["id"] for row in found if row["id"] != 3][:10]
+        # -- --
+        assert top == expected
 
 def test_paths_stay_as_the_user_reaches_them_through_links(tmp_path, collection, model):
     link = tmp_path / "my-videos"

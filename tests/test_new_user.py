@@ -77,3 +77,24 @@ def test_the_backbones_table_is_aligned(capsys):
     offline = header.index("offline")
     rows = [line for line in lines[1:] if not line.startswith("keypoints")]
     assert all(re.match(r"\S", line[offline]) and line[offline - 2:offline] == "  " for line in rows)
+
+
+def test_compare_plot_names_the_file_it_wrote_and_a_bad_path_is_one_line(tmp_path, capsys):
+    clips = []
+    for number, direction in enumerate(("right", "down", "left")):
+        clips.append(str(write_video(tmp_path / f"c{number}.mp4", moving_square(16, 64, (200, 60, 40), direction))))
+    plot = tmp_path / "matrix"
+    assert main(["compare", *clips, "--backbone", "test-tiny", "--frames", "8", "--plot", str(plot)]) == 0
+    assert f"wrote {plot}.png" in capsys.readouterr().err and (tmp_path / "matrix.png").is_file()
+    assert main(["compare", *clips, "--backbone", "test-tiny", "--frames", "8", "--plot",
+                 str(tmp_path / "missing" / "m.png")]) == 1
+    err = capsys.readouterr().err
+    assert "no such folder" in err and "Traceback" not in err
+
+
+def test_a_labels_file_that_is_not_utf8_is_one_line(small_index, tmp_path, capsys):
+    _, index_path = small_index
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes("path,class\nclip\xe9.mp4,a\n".encode("latin-1"))
+    assert main(["index", "clusters", "--index", str(index_path), "--k", "2", "--labels", str(labels)]) == 2
+    assert "not UTF-8 text" in capsys.readouterr().err

@@ -151,6 +151,8 @@ def test_refuses_empty_index_and_uploads_inside_indexed_folders(collection, tmp_
 @pytest.mark.browser
 def test_page_in_a_real_browser(collection, tmp_path):
     with served_page(create_app(collection / "idx", upload_dir=tmp_path / "up")) as (page, base):
+        failed = []  # every request the page makes must succeed: no favicon 404 (#31, item 9)
+        page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
         page.goto(f"{base}/")
         page.wait_for_selector("#clips .card")
         assert page.locator("#clips .card").count() == 6
@@ -162,6 +164,10 @@ def test_page_in_a_real_browser(collection, tmp_path):
         page.wait_for_function("document.querySelectorAll('#results .card').length === 1")
         assert page.text_content("#results .card .caption").endswith("red_down.mp4")
         assert "red" in page.text_content("#results-note")
+        # a filter only the query matches: said, not an empty list (#31, item 5)
+        page.fill("#filter", "red_right")
+        page.wait_for_function("document.querySelector('#results-note').textContent.includes('left out of its own')")
+        assert page.locator("#results .card").count() == 0
         page.fill("#filter", "")
         page.wait_for_function("document.querySelectorAll('#results .card').length === 5")
         page.eval_on_selector("#motion", "el => { el.value = 0; el.dispatchEvent(new Event('input')); }")
@@ -195,6 +201,7 @@ def test_page_in_a_real_browser(collection, tmp_path):
         assert page.evaluate("document.querySelector('#map-candidate').toDataURL().length") > 5000
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "search-page.png"), full_page=True)
+        assert not failed, f"requests that failed: {failed}"
         # "search with this" makes a result the query
         name = page.locator("#results .card .caption").first.get_attribute("title")
         page.locator("#results .card").first.get_by_role("button", name="Search with this").click()

@@ -69,3 +69,28 @@ def require_new_output(path: str | os.PathLike[str], is_ours: Callable[[Path], b
         raise ConfigError(f"{target}: exists and is not an earlier {what}; give another name, or --overwrite "
                           "to replace it")
     return target
+
+
+def read_csv_rows(path: str | os.PathLike[str], required: tuple[str, ...], what: str = "labels file") -> list[dict[str, str]]:
+    """The rows of a UTF-8 CSV file with a header holding every column of ``required``; ConfigError
+    naming the file and the cause (missing, not UTF-8, not CSV, no rows, a missing column)."""
+    import csv
+
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a folder, not a {what}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); save the {what} as UTF-8 CSV") from None
+    except (csv.Error, OSError) as error:
+        raise ConfigError(f"{path}: cannot read the {what} ({error})") from None
+    if not rows:
+        raise ConfigError(f"{path}: no rows")
+    missing = [column for column in required if column not in rows[0]]
+    if missing:
+        raise ConfigError(f"{path}: needs columns {','.join(required)} (missing {', '.join(missing)})")
+    return rows

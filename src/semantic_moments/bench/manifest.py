@@ -25,7 +25,6 @@ rows plus a distractor folder).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import tempfile
@@ -157,17 +156,12 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
 def read_labels(labels_csv: Path, actor_separator: str = "|") -> list[LabelledClip]:
     """``path,class,actor_or_source[,...]`` rows; the actor is the part before ``actor_separator``
     (``signer10|signingsavvy`` -> ``signer10``)."""
-    try:
-        with open(labels_csv, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise ConfigError(f"{labels_csv}: no such labels file") from None
-    if not rows:
-        raise ConfigError(f"{labels_csv}: no rows")
+    from ..files import read_csv_rows
+
+    rows = read_csv_rows(labels_csv, ("path", "class"))
     actor_column = "actor_or_source" if "actor_or_source" in rows[0] else "actor"
-    missing = {"path", "class", actor_column} - set(rows[0])
-    if missing:
-        raise ConfigError(f"{labels_csv}: needs columns path,class,actor_or_source (missing {sorted(missing)})")
+    if actor_column not in rows[0]:
+        raise ConfigError(f"{labels_csv}: needs columns path,class,actor_or_source (missing actor_or_source)")
     return [LabelledClip(row["path"], row["class"], row[actor_column].split(actor_separator)[0]) for row in rows]
 
 
@@ -242,10 +236,9 @@ def build_from_triplet_csv(
     plus every video under ``distractor_folder`` as the shared distractor pool."""
     triplets_csv = Path(triplets_csv)
     root = triplets_csv.parent.resolve()
-    with open(triplets_csv, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or not {"reference", "positive", "negative"} <= set(rows[0]):
-        raise ConfigError(f"{triplets_csv}: needs a header with reference,positive,negative[,category]")
+    from ..files import read_csv_rows
+
+    rows = read_csv_rows(triplets_csv, ("reference", "positive", "negative"), "triplets file")
     triplets = tuple(TripletEntry(f"t{index:04d}", row.get("category") or "all", row["reference"], row["positive"],
                                   row["negative"]) for index, row in enumerate(rows))
     distractors: tuple[str, ...] = ()

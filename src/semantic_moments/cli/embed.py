@@ -149,12 +149,17 @@ def _compare_many(embeddings, args: argparse.Namespace) -> int:
         for index, (name, row) in enumerate(zip(names, matrix)):
             print(f"{name:<{width}}  " + "  ".join(f"{value:6.3f}" for value in row) + f"   [{index}]")
     if args.plot is not None:
-        _heatmap(matrix, names, args.plot)
-        print(f"wrote {args.plot}", file=sys.stderr)
+        print(f"wrote {_heatmap(matrix, names, args.plot)}", file=sys.stderr)
     return 0
 
 
-def _heatmap(matrix, names, path: Path) -> None:
+def _heatmap(matrix, names, path: Path) -> Path:
+    """Draw the matrix into ``path`` (a PNG; ``.png`` is added where the name has no image suffix);
+    returns the file written. OutputError for a folder that is missing or cannot be written."""
+    from ..files import write_atomically
+
+    if path.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
+        path = path.with_name(path.name + ".png")
     try:
         import matplotlib
 
@@ -169,9 +174,11 @@ def _heatmap(matrix, names, path: Path) -> None:
     axes.set_yticks(range(len(names)), names, fontsize=7)
     figure.colorbar(image, ax=axes, label="cosine similarity")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    try:
+        write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=120, format=path.suffix[1:].lower()))
+    finally:
+        plt.close(figure)
+    return path
 
 
 def run_backbones(args: argparse.Namespace) -> int:

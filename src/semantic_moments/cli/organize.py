@@ -94,13 +94,9 @@ def _labels(labels_csv: Path) -> dict[str, str]:
     """{absolute path: class} from a labels.csv whose paths are relative to its folder (or absolute)."""
     import os
 
-    try:
-        with open(labels_csv, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise ConfigError(f"{labels_csv}: no such labels file") from None
-    if not rows or not {"path", "class"} <= set(rows[0]):
-        raise ConfigError(f"{labels_csv}: needs columns path,class")
+    from ..files import read_csv_rows
+
+    rows = read_csv_rows(labels_csv, ("path", "class"))
     root = labels_csv.parent
     return {os.path.abspath(root / row["path"]): row["class"] for row in rows}
 

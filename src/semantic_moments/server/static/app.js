@@ -183,7 +183,10 @@ async function search({ scroll = true } = {}) {
   $("explain").hidden = true;
   $("explain-bars").replaceChildren();
   $("more-results").hidden = data.results.length < state.k;
-  $("results-note").textContent = filter ? `Only results whose path contains "${filter}".` : "";
+  const only = filter ? `Only results whose path contains "${filter}".` : "";
+  $("results-note").textContent = data.results.length ? only
+    : (filter ? `No other clip's path contains "${filter}": a query is left out of its own results.`
+              : "Nothing else matched: a query's own video is left out of its results.");
   $("results").replaceChildren(...data.results.map((hit) => {
     const element = card(hit, { video: true, score: hit.score, percentile: hit.percentile });
     element.addEventListener("click", () => explain(hit));
