@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -310,3 +312,57 @@ def test_runtimes_are_chosen_and_refused_clearly():
         choose("onnxruntime", torch.device("cuda"))
     with pytest.raises(BackboneError, match="runtime must be one of"):
         choose("tensorrt", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random", "folder", "flipped", "foreign"])
+def test_a_damaged_or_foreign_cached_export_is_detected_rebuilt_and_said(damage, tmp_path, monkeypatch):
+    """#31, item 12: nothing in the ONNX cache is trusted blindly; after a rebuild the tokens equal torch's."""
+    import importlib.util
+    import warnings
+
+    import onnx
+    from onnx import numpy_helper
+
+    from semantic_moments.backbones.runtime import CacheRebuilt
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime is not installed")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("SEMANTIC_MOMENTS_CACHE", raising=False)
+    create_backbone("efficientnet-lite0", layer="blocks.7", runtime="onnxruntime")  # exports once
+    (path,) = (tmp_path / "semantic-moments" / "onnx").glob("*.onnx")
+    checksum = path.with_name(path.name + ".sha256")
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "random":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif damage == "folder":
+        path.unlink()
+        path.mkdir()
+    else:  # a valid network under the name, its checksum consistent: only the torch check can tell
+        if damage == "flipped":  # 50 weights with their sign flipped
+            model = onnx.load_from_string(data)
+            initializer = max(model.graph.initializer, key=lambda tensor: int(np.prod(tensor.dims)))
+            weights = numpy_helper.to_array(initializer).copy()
+            weights.reshape(-1)[:50] *= -1
+            initializer.CopyFrom(numpy_helper.from_array(weights, initializer.name))
+            path.write_bytes(model.SerializeToString())
+        else:  # another valid network (the blocks.10 trunk: 112 channels, not 80)
+            create_backbone("efficientnet-lite0", layer="blocks.10", runtime="onnxruntime")
+            (foreign,) = [other for other in path.parent.glob("*.onnx") if other != path]
+            path.write_bytes(foreign.read_bytes())
+        checksum.write_text(hashlib.sha256(path.read_bytes()).hexdigest())
+    frames = torch.randint(0, 256, (2, 224, 224, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rebuilt = create_backbone("efficientnet-lite0", layer="blocks.7", runtime="onnxruntime")
+    assert any(issubclass(warning.category, CacheRebuilt) for warning in caught), [str(w.message) for w in caught]
+    assert rebuilt.runtime == "onnxruntime" and path.is_file()
+    reference = create_backbone("efficientnet-lite0", layer="blocks.7", runtime="torch")
+    with torch.inference_mode():
+        difference = (rebuilt.forward_tokens(rebuilt.preprocess(frames)).patch
+                      - reference.forward_tokens(reference.preprocess(frames)).patch).abs().max()
+    assert float(difference) < 1e-4

@@ -2,10 +2,12 @@
 
 The network a backbone runs (EfficientNet's folded trunk; a ViT up to the chosen layer) is exported
 once to ONNX, into the user's cache (``~/.cache/semantic-moments/onnx``, or ``$XDG_CACHE_HOME``), keyed
-by the network's weights and input size, and run by the chosen runtime; what comes out is checked
-against torch when exported (``MAX_DIFFERENCE``) and is otherwise the same tensor torch would give, so
-embeddings made either way are comparable (the backbone's identity does not change). On a GPU torch
-stays the runtime.
+by the network's weights and input size, and run by the chosen runtime. Nothing in the cache is trusted
+blindly: each export has a SHA-256 beside it (``NAME.onnx.sha256``), and every time it is loaded its
+bytes are checked against that hash and what it computes against torch (``MAX_DIFFERENCE``); a file
+that is damaged, truncated, foreign or not a file at all is exported again, with a warning
+(``CacheRebuilt``), so embeddings made either way are the same (the backbone's identity does not
+change). On a GPU torch stays the runtime.
 
 ``auto`` (the default on the CPU) is the fastest measured runtime that is installed (docs/speed.md):
 OpenVINO, then ONNX Runtime, then torch. OpenVINO's CPU precision is pinned to float32 (its default
@@ -24,6 +26,10 @@ import torch
 from ..errors import BackboneError
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
+
+
+class CacheRebuilt(UserWarning):
+    """A cached export failed its check on load and was made again."""
 MAX_DIFFERENCE = 1e-3  # largest |token difference| accepted between an export and torch (seen: ~5e-5)
 
 
@@ -91,6 +97,7 @@ def export(module: torch.nn.Module, example: torch.Tensor, name: str) -> Path:
             difference = float(np.abs(session(example).numpy() - expected).max())
             if difference > MAX_DIFFERENCE:
                 raise BackboneError(f"{name}: the ONNX export differs from torch by {difference:.2g}; use runtime=torch")
+        _checksum_file(path).write_text(_sha256(Path(temporary)))  # before the export: never a file without one
         os.replace(temporary, path)
     except Exception as error:  # noqa: BLE001 - any exporter failure: one line, torch still works
         Path(temporary).unlink(missing_ok=True)
@@ -138,12 +145,69 @@ def _like_torch(output: torch.Tensor) -> torch.Tensor:
     return output.contiguous(memory_format=torch.channels_last) if output.ndim == 4 else output
 
 
+def _checksum_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _problem(path: Path, run, module: torch.nn.Module, example: torch.Tensor) -> str | None:
+    """Why a loaded export cannot be used (what it computes differs from torch), or None."""
+    import numpy as np
+
+    with torch.no_grad():
+        expected = module(example).float()
+        got = run(example).float()
+    if got.shape != expected.shape:
+        return f"computes another shape ({tuple(got.shape)}, torch gives {tuple(expected.shape)})"
+    difference = float(np.abs(got.numpy() - expected.numpy()).max())
+    return f"differs from torch by {difference:.2g}" if not difference <= MAX_DIFFERENCE else None
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    _checksum_file(path).unlink(missing_ok=True)
+
+
 def compiled(module: torch.nn.Module, example: torch.Tensor, name: str, runtime: str):
     """A callable (pixels (N, 3, H, W) float32) -> the module's output, run by ``runtime``
-    (``onnxruntime`` or ``openvino``), from the cached export."""
-    path = export(module, example, name)
+    (``onnxruntime`` or ``openvino``), from the cached export, verified (module doc): a cached file
+    that fails is exported again with a CacheRebuilt warning; one that fails again raises
+    BackboneError."""
+    import warnings
+
     threads = torch.get_num_threads()
-    return _OnnxRuntime(path, threads) if runtime == "onnxruntime" else _OpenVino(path, threads)
+    for attempt in range(2):
+        path = export(module, example, name)
+        checksum = _checksum_file(path)
+        if not path.is_file():
+            problem = "is not a file"
+        elif not checksum.is_file() or checksum.read_text().strip() != _sha256(path):
+            problem = "does not match its SHA-256" if checksum.is_file() else "has no SHA-256 beside it"
+        else:
+            try:
+                run = _OnnxRuntime(path, threads) if runtime == "onnxruntime" else _OpenVino(path, threads)
+                problem = _problem(path, run, module, example)
+            except Exception as error:  # noqa: BLE001 - a runtime's loader raises many kinds for a bad file
+                problem = f"cannot be loaded ({type(error).__name__})"
+        if problem is None:
+            return run
+        if attempt:
+            raise BackboneError(f"{path}: a fresh ONNX export {problem}; use runtime=torch")
+        warnings.warn(f"{path}: the cached ONNX export {problem}; exported it again", CacheRebuilt, stacklevel=2)
+        _remove(path)
+    raise AssertionError("unreachable")
 
 
 def prepare(module: torch.nn.Module, example: torch.Tensor, name: str, requested: str, device: torch.device,
