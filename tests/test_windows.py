@@ -489,3 +489,34 @@ def test_the_knob_says_where_rankings_stop_moving(windowed_index):
     # a ranking that moves until 0.8 and not after: the knob acts up to 0.8
     assert knob_range([1], lambda m, q: {1, 2} if m < 0.8 else {3, 4}) == 0.8
     assert knob_range([1], lambda m, q: {int(m * 100)}) == 1.0  # moves everywhere: the whole range acts
+
+
+def test_concurrent_segment_queries_all_get_answers_and_embed_once(windowed_index, monkeypatch):
+    """#31 item 11: the page asks a timeline per result after "Search with this segment", six at a
+    time; every one is answered, and the segment is embedded once, through the server's line."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from semantic_moments import SemanticMoments
+    from semantic_moments.server.app import create_app
+
+    index, folder = windowed_index
+    long_id = index.lookup(str(folder / "long.mp4"))[0]
+    embedded = []
+    original = SemanticMoments.embed
+
+    def counted(self, *args, **kwargs):
+        embedded.append(kwargs.get("segment"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SemanticMoments, "embed", counted)
+    client = TestClient(create_app(index.path), base_url="http://127.0.0.1")
+    ids = [hit["id"] for hit in client.post("/api/search", json={"query": {"id": long_id}, "segments": False,
+                                                                 "k": 12}).json()["results"]] + [long_id]
+    urls = [f"/api/timeline?a={long_id}&start=5&end=7&b={clip}" for clip in ids for _ in range(2)]
+    urls += [f"/api/explain?a={long_id}&start=5&end=7&b={clip}" for clip in ids]
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda url: client.get(url).status_code, urls))
+    assert statuses == [200] * len(urls)
+    assert embedded == [(5.0, 7.0)]

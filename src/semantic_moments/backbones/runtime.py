@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import torch
@@ -133,10 +134,12 @@ class _OpenVino:
         # float32 throughout: OpenVINO's CPU default may infer in bfloat16, which changes the tokens
         self.model = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32",
                                                            "INFERENCE_NUM_THREADS": max(1, threads)})
+        self._lock = threading.Lock()  # calling a compiled model uses its one infer request: not shareable
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
         array = pixels.detach().to(torch.float32).contiguous().numpy()
-        return _like_torch(torch.from_numpy(self.model(array)[0].copy()))
+        with self._lock:
+            return _like_torch(torch.from_numpy(self.model(array)[0].copy()))
 
 
 def _like_torch(output: torch.Tensor) -> torch.Tensor:

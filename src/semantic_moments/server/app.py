@@ -40,6 +40,7 @@ THUMBNAIL_SIZE = (90, 160)  # height, width
 THUMBNAIL_CACHE = 2048
 THUMBNAIL_DECODES = 2  # thumbnails decoding at once
 WAITING = 8  # requests of each kind of slow work allowed to wait; more get 503 with Retry-After
+SEGMENT_CACHE = 64  # query segments embedded recently (the page asks a timeline per result with one segment)
 UPLOADS_FOLDER = "semantic-moments-uploads"  # the server's own folder inside an --upload-dir
 LARGEST_ID = 2**63 - 1  # SQLite's integer range
 
@@ -79,6 +80,9 @@ class ServerState:
         self.cached: dict[str, tuple[int, Any]] = {}  # name -> (index generation, value): the map, the knob's range
         self._model = None
         self._lock = threading.Lock()
+        self._model_lock = threading.Lock()  # one embedding at a time: a model (an OpenVINO request) is not shared
+        self.segments: OrderedDict[tuple[int, float, float], Any] = OrderedDict()
+        self._segment_work = 0  # segment embeddings running or waiting
         self._local = threading.local()
         self.previews_queue = WorkQueue("preview", running=1, waiting=WAITING)
         self.thumbnails_queue = WorkQueue("thumbnail", running=THUMBNAIL_DECODES, waiting=4 * WAITING)
@@ -95,6 +99,39 @@ class ServerState:
             if self._model is None:
                 self._model = model_for_index(self.index())
             return self._model
+
+    def embed(self, path: Path, segment: Optional[tuple[float, float]] = None):
+        """The shared model's embedding of ``path`` (a segment of it), one at a time."""
+        model = self.model()
+        with self._model_lock:
+            return model.embed(path, segment=segment)
+
+    def segment_moments(self, clip_id: int, path: Path, segment: tuple[float, float]):
+        """The embedding of a segment of an indexed clip: from the recent ones, else embedded through a
+        bounded line (one at a time, WAITING more; beyond: 503), so GETs cannot start unbounded work."""
+        key = (clip_id, float(segment[0]), float(segment[1]))
+        with self._lock:
+            if key in self.segments:
+                self.segments.move_to_end(key)
+                return self.segments[key]
+            if self._segment_work >= 1 + WAITING:
+                raise HTTPException(status_code=503, detail="too many segment queries at once; try again shortly",
+                                    headers={"Retry-After": "5"})
+            self._segment_work += 1
+        try:
+            with self._model_lock:
+                with self._lock:  # made meanwhile by a request for the same segment
+                    if key in self.segments:
+                        return self.segments[key]
+                embedding = self.model().embed(path, segment=segment)
+            with self._lock:
+                self.segments[key] = embedding
+                while len(self.segments) > SEGMENT_CACHE:
+                    self.segments.popitem(last=False)
+            return embedding
+        finally:
+            with self._lock:
+                self._segment_work -= 1
 
     def remember_thumbnail(self, key, data: bytes) -> None:
         with self._lock:
@@ -253,7 +290,7 @@ def create_app(
                 raise HTTPException(status_code=422, detail="query.segment must be 0 <= start < end seconds")
             path = indexed_file_or_410(clip_id)
             try:
-                embedding = state.model().embed(path, segment=(start, end))
+                embedding = state.segment_moments(clip_id, path, (start, end))
             except SemanticMomentsError as error:
                 raise HTTPException(status_code=422, detail=str(error)) from None
             return state.index().raw_of(embedding), {clip_id: (start, end)}
@@ -397,7 +434,7 @@ def create_app(
                     raise HTTPException(status_code=413, detail=f"{name}: larger than the {max_upload_mb:g} MB limit")
                 output.write(chunk)
         try:
-            embedding = await state.uploads_queue.run(request, lambda cancelled: state.model().embed(target))
+            embedding = await state.uploads_queue.run(request, lambda cancelled: state.embed(target))
         except SemanticMomentsError as error:
             target.unlink(missing_ok=True)
             raise HTTPException(status_code=400, detail=str(error).replace(str(target), name)) from None

@@ -191,7 +191,11 @@ async function search({ scroll = true } = {}) {
     const element = card(hit, { video: true, score: hit.score, percentile: hit.percentile });
     element.addEventListener("click", () => explain(hit));
     resultActions(element, hit);
-    if (data.segments) drawTimeline(element, hit).catch(() => {});
+    if (data.segments) drawTimeline(element, hit).catch((error) => {
+      const note = document.createElement("div"); // said on the card, not swallowed
+      note.className = "timeline-error"; note.textContent = `no timeline: ${error.message || error}`;
+      element.insertBefore(note, element.querySelector(".caption"));
+    });
     return element;
   }));
   $("results").dataset.ranking = data.results.map((hit) => `${hit.id}${isSegment(hit) ? `@${hit.start}` : ""}`).join(",");
