@@ -19,11 +19,9 @@ from typing import Any
 
 from .errors import ConfigError
 from .index import Index
-from .video import hash_file
+from .video import VIDEO_SUFFIXES, hash_file
 from .windows import WindowPlan
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv",
-                            ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".gif"})
 
 
 @dataclass

@@ -225,7 +225,8 @@ class Embedding:
             moments = {int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("moment.")}
             flow = {int(key.split(".")[1]): value for key, value in tensors.items() if key.startswith("flow.")}
             keypoints = {key.split(".", 1)[1]: value for key, value in tensors.items() if key.startswith("keypoints.")}
-            _check_vectors(moments, {**flow, **keypoints}, tensors)
+            _check_vectors(moments, {key: value for key, value in tensors.items()
+                                     if key.startswith(("flow.", "keypoints."))}, tensors)
             segment = header.get("segment")
             _check_header(header, tensors)
             return cls(
@@ -249,14 +250,14 @@ class Embedding:
             raise EmbeddingFileError(f"{path}: malformed embedding header ({_first_line(error)})") from None
 
 
-def _check_vectors(moments: dict[int, np.ndarray], flow: dict[int, np.ndarray], tensors: dict[str, np.ndarray]) -> None:
+def _check_vectors(moments: dict[int, np.ndarray], others: dict[str, np.ndarray], tensors: dict[str, np.ndarray]) -> None:
     """Raise ValueError unless the stored vectors have consistent shapes and finite values."""
     if not moments:
         raise ValueError("no moment vectors")
     sizes = {value.shape for value in moments.values()}
     if len(sizes) != 1 or len(next(iter(sizes))) != 1 or next(iter(sizes))[0] == 0:
         raise ValueError(f"moment vectors must be one non-empty length, got shapes {sorted(sizes)}")
-    named = [(f"moment.{key}", value) for key, value in moments.items()] + [(f"part {key}", value) for key, value in flow.items()]
+    named = [(f"moment.{key}", value) for key, value in moments.items()] + list(others.items())
     for name, value in named:
         if value.ndim != 1 or not np.isfinite(value).all():
             raise ValueError(f"{name} is not a finite vector")
@@ -271,19 +272,38 @@ MAX_VALUE = 1e6  # no backbone statistic comes near: larger values are damage or
 MAX_MAP_SIDE = 256  # motion maps are the patch grid (14 x 14 for the default)
 
 
+MAX_SECONDS = 1e6  # about 11.6 days: no clip is longer; larger values are damage or forgery
+MAX_SOURCE_FRAMES = 10**9
+MAX_SAMPLES = 100_000  # sampled frames of one clip (T is tens)
+MAX_TEXT = 4096  # characters of a source path or content hash
+
+
+def _number(value: object, name: str) -> float:
+    """``value`` as a float, or ValueError unless it is a real number (not a bool, not text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} {str(value)[:40]!r} is not a number")
+    return float(value)
+
+
 def _check_header(header: dict, tensors: dict[str, np.ndarray]) -> None:
-    """Raise ValueError unless the times, counts and motion map are what a real embedding holds."""
-    duration = float(header["duration_seconds"])
-    if not (np.isfinite(duration) and duration >= 0):
-        raise ValueError(f"duration_seconds {duration} is not a finite, non-negative number")
+    """Raise ValueError unless the times, counts, texts and motion map are what a real embedding holds."""
+    duration = _number(header["duration_seconds"], "duration_seconds")
+    if not (np.isfinite(duration) and 0 <= duration <= MAX_SECONDS):
+        raise ValueError(f"duration_seconds {duration} is not between 0 and {MAX_SECONDS:g} seconds")
     fps = header.get("fps")
-    if fps is not None and not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps {fps!r} is not a positive number")
-    if int(header["num_source_frames"]) < 0:
-        raise ValueError("num_source_frames is negative")
+    if fps is not None and not (0 < _number(fps, "fps") <= 10_000):
+        raise ValueError(f"fps {fps!r} is not a positive frame rate")
+    frames = header["num_source_frames"]
+    if isinstance(frames, bool) or not isinstance(frames, int) or not 0 <= frames <= MAX_SOURCE_FRAMES:
+        raise ValueError(f"num_source_frames {str(frames)[:40]!r} is not a count of frames up to {MAX_SOURCE_FRAMES:g}")
+    for key in ("source", "content_hash"):
+        if not isinstance(header.get(key), str) or len(header[key]) > MAX_TEXT:
+            raise ValueError(f"{key} is not text of at most {MAX_TEXT} characters")
     times = tensors["pts_seconds"]
-    if not (np.isfinite(times).all() and (times >= 0).all()):
-        raise ValueError("pts_seconds holds negative or non-finite times")
+    if len(times) > MAX_SAMPLES or len(tensors["frame_indices"]) != len(times):
+        raise ValueError(f"pts_seconds and frame_indices must be one length, at most {MAX_SAMPLES}")
+    if not (np.isfinite(times).all() and (times >= 0).all() and (times <= MAX_SECONDS).all()):
+        raise ValueError("pts_seconds holds negative, non-finite or impossible times")
     segment = header.get("segment")
     if segment is not None and not (len(segment) == 2 and all(np.isfinite(float(x)) for x in segment)
                                     and 0 <= float(segment[0]) < float(segment[1])):

@@ -36,11 +36,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..video import write_video
+from ..video import VIDEO_SUFFIXES, write_video
 from .variants import MIRROR, clip_source
 
 FORMAT_NAME = "semantic-moments/benchmark"
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,7 @@ def run_index(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from ..engines.ray_data import read_parquet
     from ..index import Index
+    from ..index.layout import require_settings
 
     added, failed, batch = 0, [], []
     rows = read_parquet(args.parquet)  # a missing or unreadable file is refused before the index is created
@@ -256,21 +257,31 @@ def _ingest(args: argparse.Namespace) -> int:
     if first is None:
         raise ConfigError(f"{args.parquet}: no rows to ingest")
     rows = chain([first], rows)
+    new = not Path(args.index).exists()  # a folder this command makes; removed again if nothing is ingested
     with Index.open(args.index, create=True) as index, index.build_lock():
         if not args.quiet:
             from tqdm.auto import tqdm
 
             rows = tqdm(rows, unit="clip", desc="ingesting", dynamic_ncols=True)
-        for path, size, mtime, embedding, error in rows:
-            if embedding is None:
-                failed.append(error)
+        settings = index.feature_settings  # what every row must share: the index's, or the first good row's
+        for row in rows:
+            if row.embedding is None:
+                failed.append(row.error)
                 continue
             try:
-                index.raw_of(embedding)  # the index's settings, before it joins a batch
+                index.raw_of(row.embedding)  # the index's settings, before it joins a batch
+                theirs = row.embedding.feature_settings()
+                if settings is not None and theirs != settings:
+                    require_settings(settings, theirs, row.path, "being filled")
+                settings = theirs
             except ConfigError as problem:
-                failed.append(f"{path}: {problem}")
+                failed.append(f"{row.path}: {problem}")
                 continue
-            batch.append((embedding, path, size, mtime))
+            if row.windows:  # a long video of a windowed export: it and its windows at once
+                added += 1
+                index.add_video(row.embedding, row.windows, row.path, row.size_bytes, row.mtime, row.window_plan)
+                continue
+            batch.append((row.embedding, row.path, row.size_bytes, row.mtime))
             if len(batch) == 256:
                 added += len(index.add_many(batch))
                 batch = []
@@ -279,6 +290,10 @@ def _ingest(args: argparse.Namespace) -> int:
         if added:
             index.write_ann("auto")
         total = len(index)
+    if new and not added:  # nothing was ingested: no empty index is left behind
+        import shutil
+
+        shutil.rmtree(args.index, ignore_errors=True)
     print(f"index {args.index}: {total} clips; {added} ingested from {args.parquet}, {len(failed)} failed", file=sys.stderr)
     for reason in failed:
         print(f"  failed: {one_line(reason)}", file=sys.stderr)

@@ -291,27 +291,38 @@ class RayEngine:
         return len(paths) - len(failed), failed
 
 
-MAX_PATH_CHARACTERS = 4096
-
-
 def indexable_path(path: object) -> str:
-    """``path`` as an index stores it, or ValueError: an absolute path of at most 4096 characters,
-    without NUL or line breaks (a relative path would be read against whatever folder a server runs in)."""
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"path {str(path)[:80]!r} is not a text path")
-    if len(path) > MAX_PATH_CHARACTERS or any(character in path for character in "\x00\n\r"):
-        raise ValueError(f"path {path[:80]!r}... is longer than {MAX_PATH_CHARACTERS} characters or holds NUL/line breaks")
-    if not os.path.isabs(path):
-        raise ValueError(f"path {path!r} is not absolute")
-    return path
+    """``path`` as an index stores it, or ValueError (``index.maintenance.path_problem``): what a
+    local build could have indexed."""
+    from ..index.maintenance import path_problem
+
+    problem = path_problem(path)
+    if problem:
+        raise ValueError(problem)
+    return str(path)
 
 
-def read_parquet(folder: str | os.PathLike[str]) -> Iterator[tuple[str, int, float, Embedding | None, str | None]]:
-    """(path, size_bytes, mtime, embedding or None, error or None) of every row of a Parquet file or
-    folder of shards written by ``write_parquet``. A row that is not as a local build would have
-    written it (a path that is not absolute text, a size or mtime that is not a finite number, an
-    embedding that fails validation) gives its error instead; a shard that cannot be read (a stray
-    file, a damaged page) gives one error row and the others are still read. Needs pyarrow (not Ray)."""
+@dataclass(frozen=True)
+class IngestRow:
+    """One clip read from Parquet: where it was, its embedding (or the error that makes it unusable)
+    and, from an ``index export`` of a windowed index, its windows as (start, end, raw row)."""
+
+    path: str
+    size_bytes: int
+    mtime: float
+    embedding: Embedding | None
+    error: str | None
+    windows: tuple[tuple[float, float, Any], ...] = ()
+    window_plan: dict[str, Any] | None = None
+
+
+def read_parquet(folder: str | os.PathLike[str]) -> Iterator[IngestRow]:
+    """Every clip of a Parquet file or folder of shards written by ``write_parquet`` (``embed
+    --engine ray``) or by ``index export``. A row that is not as a local build would have written it
+    (a path that is not absolute, normalised text naming a video, a size or mtime that is not a
+    finite number, an embedding that fails validation) gives its error instead; a shard that cannot
+    be read (a stray file, a damaged page) gives one error row and the others are still read. Needs
+    pyarrow (not Ray)."""
     try:
         import pyarrow.dataset as pads
     except ImportError:
@@ -329,14 +340,43 @@ def read_parquet(folder: str | os.PathLike[str]) -> Iterator[tuple[str, int, flo
             missing = {"path", "size_bytes", "mtime", "embedding"} - set(dataset.schema.names)
             if missing:
                 raise ValueError(f"not semantic-moments Parquet (missing columns {sorted(missing)})")
+            if "kind" in dataset.schema.names:  # an export: clips and their windows
+                yield from _export_rows(file, dataset)
+                continue
             batches = dataset.to_batches(columns=["path", "size_bytes", "mtime", "embedding"])
             for batch in batches:
                 yield from _parquet_rows(file, batch)
         except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for bad files and pages
-            yield str(file), 0, 0.0, None, f"{file}: not readable as semantic-moments Parquet ({one_line(str(error))})"
+            yield IngestRow(str(file), 0, 0.0, None,
+                            f"{file}: not readable as semantic-moments Parquet ({one_line(str(error))})")
 
 
-def _parquet_rows(file: Path, batch) -> Iterator[tuple[str, int, float, Embedding | None, str | None]]:
+def _export_rows(file: Path, dataset) -> Iterator[IngestRow]:
+    """The clips of an ``index export``, each with its windows (raw rows from the part columns)."""
+    import numpy as np
+
+    metadata = dataset.schema.metadata or {}
+    parts = json.loads(metadata.get(b"semantic_moments.parts", b"[]"))
+    plan = json.loads(metadata.get(b"semantic_moments.windows", b"null"))
+    table = dataset.to_table()
+    kinds = table.column("kind").to_pylist()
+    ids = table.column("id").to_pylist()
+    windows: dict[Any, list] = {}
+    for row, (kind, clip_id) in enumerate(zip(kinds, ids)):
+        if kind == "window":
+            raw = np.concatenate([np.asarray(table.column(name.replace(".", "_"))[row].as_py(), dtype=np.float32)
+                                  for name, _ in parts])
+            windows.setdefault(clip_id, []).append((float(table.column("start_seconds")[row].as_py()),
+                                                    float(table.column("end_seconds")[row].as_py()), raw))
+    clips = table.filter(np.asarray([kind == "clip" for kind in kinds]))
+    for batch in clips.to_batches():
+        for item, clip_id in zip(_parquet_rows(file, batch), batch.column("id").to_pylist()):
+            found = tuple(windows.get(clip_id, ()))
+            yield IngestRow(item.path, item.size_bytes, item.mtime, item.embedding, item.error, found,
+                            plan if found else None)
+
+
+def _parquet_rows(file: Path, batch) -> Iterator[IngestRow]:
     for path, size, mtime, data in zip(*(batch.column(name).to_pylist() for name in
                                          ("path", "size_bytes", "mtime", "embedding"))):
         name = f"{file}: {str(path)[:200]}"
@@ -348,8 +388,8 @@ def _parquet_rows(file: Path, batch) -> Iterator[tuple[str, int, float, Embeddin
                 raise ValueError(f"mtime {mtime!r} is not a finite number")
             if not isinstance(data, bytes):
                 raise ValueError("no embedding bytes")
-            yield path, int(size), float(mtime), Embedding.from_bytes(data, name), None
+            yield IngestRow(path, int(size), float(mtime), Embedding.from_bytes(data, name), None)
         except ValueError as error:
-            yield str(path)[:200], 0, 0.0, None, f"{name}: {error}"
+            yield IngestRow(str(path)[:200], 0, 0.0, None, f"{name}: {error}")
         except SemanticMomentsError as error:
-            yield str(path)[:200], 0, 0.0, None, str(error)
+            yield IngestRow(str(path)[:200], 0, 0.0, None, str(error))

@@ -8,17 +8,48 @@ import json
 import math
 import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..embedding import MAX_MAP_SIDE, MAX_VALUE
+from ..config import MomentsConfig
+from ..embedding import MAX_MAP_SIDE, MAX_VALUE, Embedding
 from ..errors import ConfigError, IndexStoreError
 from ..files import require_new_output, write_atomically
 from .layout import RowLayout
 from .rows import row_problem
 from .store import RowStore
+
+
+def stored_embedding(layout: RowLayout, row: Sequence[Any]) -> Embedding:
+    """The Embedding a clip row holds: ``(id, path, content_hash, size_bytes, mtime, duration_seconds,
+    fps, num_source_frames, moments, motion_map, map_rows, map_columns, header)``; its parts split
+    back by the layout, its times, settings and backbone from the row's header."""
+    (_, path, content_hash, _, _, duration, fps, frames, blob, motion_map, rows, columns, header) = row
+    header = json.loads(header)
+    values = np.frombuffer(blob, dtype=np.float32)
+    moments, flow, keypoints, start = {}, {}, {}, 0
+    for name, size in layout.parts:
+        part = values[start:start + size].copy()
+        start += size
+        kind, _, key = name.partition(".")
+        if kind == "moment":
+            moments[int(key)] = part
+        elif kind == "flow":
+            flow[int(key)] = part
+        else:
+            keypoints[key] = part
+    segment = header.get("segment")
+    return Embedding(moments=moments, config=MomentsConfig.from_dict(header["config"]), backbone=header["backbone"],
+                     source=path, content_hash=content_hash,
+                     pts_seconds=np.asarray(header.get("pts_seconds", []), dtype=np.float64),
+                     frame_indices=np.asarray(header.get("frame_indices", []), dtype=np.int64),
+                     duration_seconds=float(duration or 0.0), fps=fps, num_source_frames=int(frames or 0),
+                     segment=tuple(segment) if segment else None,
+                     motion_map=np.frombuffer(motion_map, dtype=np.float32).reshape(rows, columns).copy()
+                     if motion_map is not None else None, flow=flow, keypoints=keypoints)
 
 
 def is_export(path: Path) -> bool:
@@ -54,7 +85,8 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     from ..settings import PRESETS
 
     clips = store.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
-                          "num_source_frames, moments FROM clips ORDER BY id").fetchall()
+                          "num_source_frames, moments, motion_map, map_rows, map_columns, header FROM clips "
+                          "ORDER BY id").fetchall()
     try:
         windows = store.execute("SELECT w.clip_id, w.id, w.start_seconds, w.end_seconds, w.moments FROM windows w "
                                 "JOIN clips c ON c.id = w.clip_id ORDER BY w.clip_id, w.start_seconds").fetchall()
@@ -71,6 +103,9 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     columns["window_id"] = [record[2] for record in records]
     columns["start_seconds"] = [float(record[3]) for record in records]
     columns["end_seconds"] = [float(record[4]) if record[4] is not None else None for record in records]
+    # each clip's embedding file bytes (what `index ingest` reads back: export, then ingest, is the same index)
+    columns["embedding"] = pa.array([stored_embedding(layout, record[0]).to_bytes() if record[1] == "clip" else None
+                                     for record in records], type=pa.binary())
     weights = layout.weights(None, None, str(store.path)) if layout.config is not None else ()
     if layout.config is not None:
         vectors = layout.unit_fused(raw, weights)
@@ -92,6 +127,7 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
              "min_rate": config.min_rate if config else None, "package_version": __version__}
     metadata = {f"semantic_moments.{key}": json.dumps(value) for key, value in
                 (("features", layout.features), ("config", store.setting("config")), ("parts", layout.part_list()),
+                 ("windows", store.setting("windows")),
                  ("weights", list(weights)), ("model", model))}
     table = pa.table(columns).replace_schema_metadata(metadata)
     write_atomically(path, lambda temporary: pq.write_table(table, temporary))
@@ -99,6 +135,28 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
 
 
 CLIP_COLUMNS = "id, path, moments, duration_seconds, fps, motion_map, map_rows, map_columns"
+
+
+MAX_PATH_CHARACTERS = 4096
+
+
+def path_problem(path: object, video: bool = True) -> str | None:
+    """Why ``path`` is not one a local build could have indexed, or None: it must be absolute,
+    normalised text (no ``..``, no doubled separators: a relative or dotted path would be read against
+    whatever folder a server runs in, or lead out of the indexed folders) of at most 4096 characters
+    without NUL or line breaks, naming a video file (``VIDEO_SUFFIXES``; ``video=False``: any file, as
+    ``index build --glob`` may index)."""
+    from ..video import VIDEO_SUFFIXES
+
+    if not isinstance(path, str) or not path:
+        return f"path {str(path)[:80]!r} is not a text path"
+    if len(path) > MAX_PATH_CHARACTERS or any(character in path for character in "\x00\n\r"):
+        return f"path {path[:80]!r}... is longer than {MAX_PATH_CHARACTERS} characters or holds NUL/line breaks"
+    if not os.path.isabs(path) or os.path.normpath(path) != path:
+        return f"path {path!r} is not absolute and normalised"
+    if video and os.path.splitext(path)[1].lower() not in VIDEO_SUFFIXES:
+        return f"path {path!r} does not name a video file (a build indexes {', '.join(sorted(VIDEO_SUFFIXES))})"
+    return None
 
 
 def clip_problem(row: tuple[Any, ...], width: int) -> str | None:
@@ -111,8 +169,9 @@ def clip_problem(row: tuple[Any, ...], width: int) -> str | None:
         return problem
     if np.abs(np.frombuffer(blob, dtype=np.float32)).max(initial=0.0) > MAX_VALUE:
         return f"has values beyond {MAX_VALUE:g}"
-    if not isinstance(path, str) or not os.path.isabs(path) or any(c in path for c in "\x00\n\r"):
-        return "has a path that is not absolute (a server would read it against its own folder)"
+    problem = path_problem(path, video=False)
+    if problem:
+        return f"has a {problem.replace('path ', 'path that is not indexable: ', 1)}"
     for name, value in (("duration", duration), ("fps", fps)):
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
             return f"has a {name} that is not a finite, non-negative number ({value!r})"

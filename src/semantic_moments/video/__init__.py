@@ -10,14 +10,14 @@ The rooms, each changeable alone (as torchcodec and decord keep sampling apart f
     readahead.py  reading in worker threads while the caller works
 """
 
-from .clips import IMAGE_SUFFIXES, SampledClip, read_array, read_clip, read_image_folder, read_video, resize_frames
+from .clips import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SampledClip, read_array, read_clip, read_image_folder, read_video, resize_frames
 from .decode import MAX_FRAME_PIXELS, VideoReader, describe_error, write_video
 from .probe import hash_file, hash_file_version, probe_duration
 from .readahead import read_ahead
 from .sample import require_motion, sample_frame_indices
 from .streams import VideoSamples, sample_video, samples_of
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_FRAME_PIXELS", "SampledClip", "VideoReader", "VideoSamples", "describe_error",
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "MAX_FRAME_PIXELS", "SampledClip", "VideoReader", "VideoSamples", "describe_error",
            "hash_file", "hash_file_version", "probe_duration", "read_ahead", "read_array", "read_clip",
            "read_image_folder", "read_video", "require_motion", "resize_frames", "sample_frame_indices",
            "sample_video", "samples_of", "write_video"]

@@ -25,6 +25,9 @@ from .probe import hash_file
 from .sample import require_motion, sample_frame_indices
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+# what a folder scan takes for video (the suffixes FFmpeg commonly reads)
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv",
+                            ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".gif"})
 
 
 @dataclass(frozen=True)
