@@ -98,3 +98,27 @@ def test_a_labels_file_that_is_not_utf8_is_one_line(small_index, tmp_path, capsy
     labels.write_bytes("path,class\nclip\xe9.mp4,a\n".encode("latin-1"))
     assert main(["index", "clusters", "--index", str(index_path), "--k", "2", "--labels", str(labels)]) == 2
     assert "not UTF-8 text" in capsys.readouterr().err
+
+
+def test_where_terms_all_hold_and_hostile_ones_are_refused(small_index, capsys):
+    import json
+
+    folder, index_path = small_index
+    assert main(["search", str(folder / "clip0.mp4"), "--index", str(index_path), "--include-own", "--json",
+                 "--where", "path=*clip*", "--where", "path=*1.mp4"]) == 0
+    assert [hit["path"] for hit in json.loads(capsys.readouterr().out)] == [str(folder / "clip1.mp4")]
+    assert main(["search", "1", "--index", str(index_path), "--where", "path=" + "*a" * 30_000]) == 2
+    err = capsys.readouterr().err
+    assert "at most 1000 characters" in err and "damaged" not in err
+
+
+def test_the_server_refuses_bad_where_filters_with_422(small_index, tmp_path):
+    from conftest import api_client
+
+    _, index_path = small_index
+    with api_client(index_path, tmp_path / "up") as client:
+        query = {"query": {"id": 1}}
+        assert client.post("/api/search", json={**query, "where": {"min_duration": 5, "max_duration": 1}}).status_code == 422
+        assert client.post("/api/search", json={**query, "where": {"colour": "red"}}).status_code == 422
+        found = client.post("/api/search", json={**query, "where": {"folder": "/nowhere"}})
+        assert found.status_code == 200 and found.json()["results"] == []

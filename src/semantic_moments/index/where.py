@@ -10,6 +10,8 @@ from typing import Any
 
 from ..errors import ConfigError
 
+MAX_TEXT = 1000
+
 
 @dataclass(frozen=True)
 class Where:
@@ -17,21 +19,29 @@ class Where:
 
     Attributes:
         path: a glob on the clip's path (``*`` any run of characters, ``?`` one; case-sensitive),
-            e.g. ``*/dogs/*`` or ``*.mp4``.
-        folder: the clip's path starts with this folder (made absolute).
-        contains: the path contains this text, in any case (the page's filter box).
+            e.g. ``*/dogs/*`` or ``*.mp4``; several (a tuple): every one must match.
+        folder: the clip's path starts with this folder (made absolute); several: all must hold.
+        contains: the path contains this text, in any case (the page's filter box); several: all.
+        Texts are at most MAX_TEXT characters (a longer glob is no filter anyone means, and SQLite
+        refuses it).
         min_duration, max_duration: seconds.
         windowed: True: only videos indexed with windows; False: only clips without.
     """
 
-    path: str | None = None
-    folder: str | None = None
-    contains: str | None = None
+    path: str | tuple[str, ...] | None = None
+    folder: str | tuple[str, ...] | None = None
+    contains: str | tuple[str, ...] | None = None
     min_duration: float | None = None
     max_duration: float | None = None
     windowed: bool | None = None
 
     def __post_init__(self) -> None:
+        for name in ("path", "folder", "contains"):
+            value = getattr(self, name)
+            values = (value,) if isinstance(value, str) else tuple(value or ())
+            if any(not isinstance(text, str) or len(text) > MAX_TEXT or "\x00" in text for text in values):
+                raise ConfigError(f"where {name} must be text of at most {MAX_TEXT} characters")
+            object.__setattr__(self, name, values or None)
         for name in ("min_duration", "max_duration"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -47,16 +57,17 @@ class Where:
     def sql(self) -> tuple[str, list[Any]]:
         """(condition, parameters) for ``SELECT ... FROM clips WHERE condition``."""
         clauses, parameters = ["1"], []
-        if self.path is not None:
+        for glob in self.path or ():
             clauses.append("path GLOB ?")
-            parameters.append(self.path)
-        if self.folder is not None:
-            folder = os.path.join(os.path.abspath(self.folder), "")
+            parameters.append(glob)
+        for given in self.folder or ():
+            folder = os.path.join(os.path.abspath(given), "")
             clauses.append("substr(path, 1, ?) = ?")
             parameters += [len(folder), folder]
-        if self.contains:
-            clauses.append("instr(lower(path), lower(?)) > 0")
-            parameters.append(self.contains)
+        for text in self.contains or ():
+            if text:
+                clauses.append("instr(lower(path), lower(?)) > 0")
+                parameters.append(text)
         if self.min_duration is not None:
             clauses.append("COALESCE(duration_seconds, 0) >= ?")
             parameters.append(float(self.min_duration))
@@ -77,8 +88,8 @@ class Where:
             key = key.strip().lower()
             if not separator or not value:
                 raise ConfigError(f"--where takes KEY=VALUE (path, folder, contains, duration, windowed), got {term!r}")
-            if key in ("path", "folder", "contains"):
-                fields[key] = value
+            if key in ("path", "folder", "contains"):  # repeated: every one must hold
+                fields[key] = (*fields.get(key, ()), value)
             elif key == "duration":
                 low, dash, high = value.partition("-")
                 try:

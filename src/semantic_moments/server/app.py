@@ -25,7 +25,7 @@ from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..collection import VIDEO_SUFFIXES, is_within, model_for_index
 from ..errors import ConfigError, SemanticMomentsError
@@ -199,8 +199,11 @@ class QueryRef(BaseModel):
 
 
 class WhereFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown key is refused, not silently ignored
+
     contains: Optional[str] = Field(None, max_length=200, description="the path contains this text (any case)")
     path: Optional[str] = Field(None, max_length=500, description="a glob on the path, e.g. */dogs/*")
+    folder: Optional[str] = Field(None, max_length=500, description="the path starts with this folder")
     min_duration: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False, description="seconds")
     max_duration: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False, description="seconds")
     windowed: Optional[bool] = Field(None, description="only videos indexed with windows (true) or without (false)")
@@ -469,7 +472,10 @@ def create_app(
             alpha, flow_weight = weights_for(request.motion)
         index = state.index()
         segments = request.segments if request.segments is not None else index.has_windows()
-        where = Where(**request.where.model_dump()) if request.where is not None else None
+        try:
+            where = Where(**request.where.model_dump()) if request.where is not None else None
+        except ConfigError as error:  # e.g. min_duration above max_duration
+            raise HTTPException(status_code=422, detail=str(error)) from None
         options = dict(alpha=alpha, flow_weight=flow_weight, negatives=negatives,
                        negative_weight=request.negative_weight, where=where, include_own=request.include_own)
         try:
