@@ -446,3 +446,22 @@ def test_the_minimum_rate_is_recorded_validated_and_refuses_windows_it_would_cha
     assert SemanticMoments("test-tiny", frames=8, min_rate=0).config.min_rate is None  # 0: the whole clip
     embedding = model.embed(long)
     assert embedding.config.min_rate == 4.0 and embedding.feature_settings()["min_rate"] == 4.0
+
+
+def test_a_truncated_file_is_read_as_far_as_it_goes_and_said(tmp_path):
+    """#31 item 20: a cut-short MP4 embeds what decodes, with a warning naming both lengths."""
+    import warnings
+
+    from semantic_moments.video.clips import VideoTruncated
+
+    path = write_video(tmp_path / "whole.mkv", numbered_frames(120), fps=12, gop=12)  # 10 s
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 4 // 10])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clip = read_clip(cut, 8)
+        whole = read_clip(path, 8)
+    notes = [str(warning.message) for warning in caught if issubclass(warning.category, VideoTruncated)]
+    assert len(notes) == 1 and "cut.mkv: truncated? the container says 10.0 s" in notes[0]
+    assert clip.duration_seconds < 6 and whole.duration_seconds == pytest.approx(10.0, abs=0.1)

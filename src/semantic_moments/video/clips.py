@@ -30,6 +30,10 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".m
                             ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".gif"})
 
 
+class VideoTruncated(UserWarning):
+    """A file holds much less video than its container says (``VideoReader.truncation``)."""
+
+
 @dataclass(frozen=True)
 class SampledClip:
     """T frames sampled from one clip.
@@ -69,6 +73,11 @@ def read_video(
     with VideoReader(path, threads=decode_threads) as reader:
         if reader.num_frames == 0:
             raise VideoError(f"{reader.path}: no decodable video frames")
+        note = reader.truncation()
+        if note:
+            import warnings
+
+            warnings.warn(note, VideoTruncated, stacklevel=2)
         indices = sample_frame_indices(reader.frame_times, num_frames, segment, reader.duration_seconds, min_rate)
         require_motion(indices, str(reader.path), reader.num_frames, segment)
         decoded = _frames_in_two_halves(reader, indices, size) if decode_threads == 1 else None

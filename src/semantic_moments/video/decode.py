@@ -145,6 +145,25 @@ class VideoReader:
         return float(rate) if rate else None
 
     @property
+    def declared_seconds(self) -> float | None:
+        """The length the container states (stream, else container duration), or None: not trusted
+        for sampling, only to tell a truncated file (``truncation``)."""
+        if self._stream.duration and self._time_base:
+            return float(self._stream.duration * self._time_base)
+        if self._container.duration:
+            return float(self._container.duration) / 1_000_000
+        return None
+
+    def truncation(self) -> str | None:
+        """A one-line note where the file holds much less video than its container states (a copy or
+        download cut short), else None."""
+        declared, found = self.declared_seconds, self.duration_seconds
+        if declared is None or declared <= found * 1.1 + 1.0:
+            return None
+        return (f"{self.path}: truncated? the container says {declared:.1f} s, only {found:.1f} s of video can be "
+                "read (embedded as it is)")
+
+    @property
     def duration_seconds(self) -> float:
         times = self.frame_times
         if len(times) == 0:
