@@ -126,3 +126,36 @@ def test_bad_requests_are_one_line_errors(tmp_path, capsys):
             organize.clusters(index)
     assert main(["index", "duplicates", "--index", str(tmp_path / "nope")]) == 1
     assert "no index here" in capsys.readouterr().err
+
+
+def test_identical_clips_are_one_group_said_once_and_k_with_hdbscan_is_refused(tmp_path, tiny_model, capsys):
+    """#31 item 18: six copies of a clip are one group for HDBSCAN and --auto (no raw scikit-learn
+    warning, the count what is listed); --k with HDBSCAN is refused; two clips on the map are apart."""
+    import warnings
+
+    from conftest import moving_square
+
+    from semantic_moments import Index, organize
+    from semantic_moments.cli import main
+
+    embedding = tiny_model.embed(moving_square(24, 64, (200, 60, 40), "right"))
+    with Index.open(tmp_path / "same.index", create=True) as index:
+        for number in range(6):
+            index.add(embedding, path=f"/clips/copy{number}.mp4")
+        assert len(organize.duplicates(index)) == 15
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no raw library warning
+            grouped = organize.clusters(index, method="hdbscan")
+            auto = organize.clusters(index)
+        assert set(grouped.labels.tolist()) == {0} and grouped.k == 1
+        assert set(auto.labels.tolist()) == {0} and auto.k == 1
+        with pytest.raises(ConfigError, match="k applies to k-means"):
+            organize.clusters(index, k=3, method="hdbscan")
+    assert main(["index", "clusters", "--index", str(tmp_path / "same.index"), "--auto"]) == 0
+    captured = capsys.readouterr()
+    assert "1 group(s)" in captured.err and captured.out.count("group 0") == 1 and "group 1" not in captured.out
+    with Index.open(tmp_path / "two.index", create=True) as index:
+        index.add(embedding, path="/clips/a.mp4")
+        index.add(tiny_model.embed(moving_square(24, 64, (40, 60, 200), "down")), path="/clips/b.mp4")
+        _, points, _, _ = organize.map_2d(index)
+        assert not np.allclose(points[0], points[1])

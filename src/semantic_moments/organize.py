@@ -187,16 +187,20 @@ def clusters(index: Index, k: int | None = None, method: str = "kmeans", alpha: 
         raise IndexStoreError(f"{index.path}: groups need at least 2 clips, the index holds {len(matrix)}")
     vectors = fused_vectors(matrix.raw, index, index.weights(alpha, flow_weight)).astype(np.float64)
     if method == "hdbscan":
-        labels = HDBSCAN(min_cluster_size=max(2, min(5, len(vectors) // 10)), metric="euclidean",
-                         copy=True).fit_predict(vectors)
-        k = int(labels.max()) + 1
+        if k is not None:
+            raise ConfigError("k applies to k-means; HDBSCAN finds its own number of groups (leave k out)")
+        # allow_single_cluster: a collection that is one group (six copies of a clip) is one group, not noise
+        labels = HDBSCAN(min_cluster_size=max(2, min(5, len(vectors) // 10)), metric="euclidean", copy=True,
+                         allow_single_cluster=True).fit_predict(vectors)
     elif method == "kmeans":
         k = choose_k(vectors, seed=seed) if k is None else int(k)
         if not 1 <= k <= len(vectors):
             raise ConfigError(f"k must be between 1 and the number of clips ({len(vectors)}), got {k}")
-        labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(vectors)
+        distinct = len(np.unique(vectors.round(6), axis=0))
+        labels = KMeans(n_clusters=min(k, distinct), n_init=4, random_state=seed).fit_predict(vectors)
     else:
         raise ConfigError(f"method must be kmeans or hdbscan, got {method!r}")
+    k = len(set(labels.tolist()) - {-1})  # the groups there are (fewer distinct clips than k: fewer groups)
     names = {}
     for label in sorted(set(labels.tolist()) - {-1}):
         members = np.flatnonzero(labels == label)
@@ -214,8 +218,9 @@ def choose_k(vectors: np.ndarray, largest: int = 30, seed: int = 0, sample: int 
     if len(vectors) < 3:
         return 1
     chosen = vectors[np.linspace(0, len(vectors) - 1, min(sample, len(vectors))).astype(int)]
-    best, best_score = 2, -2.0
-    for k in range(2, min(largest, len(chosen) - 1) + 1):
+    distinct = len(np.unique(chosen.round(6), axis=0))
+    best, best_score = 1, -2.0  # one group unless some split scores
+    for k in range(2, min(largest, len(chosen) - 1, distinct - 1) + 1):
         labels = KMeans(n_clusters=k, n_init=2, random_state=seed).fit_predict(chosen)
         if len(set(labels)) < 2:
             continue
@@ -251,8 +256,9 @@ def map_2d(index: Index, alpha: Sequence[float] | None = None, flow_weight: floa
             method = "umap" if len(vectors) >= 20 else "pca"
         except ImportError:
             method = "pca"
-    if len(vectors) < 3:
-        points = np.zeros((len(vectors), 2)) + 0.5
+    if len(vectors) < 3:  # one clip in the middle; two side by side (apart unless identical)
+        points = np.array([[0.0, 0.0], [1.0 if len(vectors) == 2 and not np.allclose(vectors[0], vectors[1]) else 0.0,
+                                        0.0]])[:len(vectors)]
     elif method == "umap":
         import umap
 
@@ -265,5 +271,5 @@ def map_2d(index: Index, alpha: Sequence[float] | None = None, flow_weight: floa
     else:
         raise ConfigError(f"map method must be auto, umap or pca, got {method!r}")
     low, high = points.min(axis=0), points.max(axis=0)
-    points = (points - low) / np.where(high > low, high - low, 1.0)
+    points = np.where(high > low, (points - low) / np.where(high > low, high - low, 1.0), 0.5)  # a flat axis: the middle
     return matrix.ids.copy(), points, method, time.perf_counter() - started
