@@ -122,3 +122,34 @@ def test_the_server_refuses_bad_where_filters_with_422(small_index, tmp_path):
         assert client.post("/api/search", json={**query, "where": {"colour": "red"}}).status_code == 422
         found = client.post("/api/search", json={**query, "where": {"folder": "/nowhere"}})
         assert found.status_code == 200 and found.json()["results"] == []
+
+
+def test_an_interrupted_embed_continues_where_it_stopped(tmp_path, capsys):
+    import json
+
+    clips = [str(write_video(tmp_path / f"c{number}.mp4", moving_square(16, 64, (200, 60, 40), direction)))
+             for number, direction in enumerate(("right", "down", "left"))]
+    out = tmp_path / "out"
+    options = ["--backbone", "test-tiny", "--frames", "8", "--quiet", "--json"]
+    assert main(["embed", *clips[:2], "-o", str(out), *options]) == 0  # as if stopped after two
+    capsys.readouterr()
+    first = (out / "c0.moments.safetensors").stat().st_mtime_ns
+    assert main(["embed", *clips, "-o", str(out), *options]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["embedded"] == 3 and "2 already there" in captured.err
+    assert (out / "c0.moments.safetensors").stat().st_mtime_ns == first  # not embedded again
+    assert main(["embed", *clips, "-o", str(out), *options, "--frames", "16"]) == 0  # other settings: again
+    assert "already there" not in capsys.readouterr().err
+    assert main(["embed", *clips, "-o", str(out), *options, "--overwrite"]) == 0
+    assert "already there" not in capsys.readouterr().err
+
+
+def test_ctrl_c_in_bench_run_says_the_cache_resumes(monkeypatch, tmp_path, capsys):
+    import semantic_moments.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "bench", interrupted)
+    assert main(["bench", "run", str(tmp_path / "m.json"), "--report", str(tmp_path / "r")]) == 130
+    assert "features computed so far are cached; run again to continue" in capsys.readouterr().err

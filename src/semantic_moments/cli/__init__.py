@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output folder (with --engine ray: a folder of Parquet shards, for `index ingest`)")
     embed.add_argument("--json", action="store_true", help="print one JSON object with every result to stdout")
     embed.add_argument("--quiet", action="store_true", help="no progress bar")
+    embed.add_argument("--overwrite", action="store_true",
+                       help="embed every clip again (by default a clip whose output file already holds its embedding "
+                            "with these settings is left as it is: an interrupted run continues)")
     add_model_options(embed)
     add_engine_options(embed)
 
@@ -140,8 +143,8 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"interrupted: {INTERRUPTED.get((args.command, getattr(args, 'index_command', None)), 'stopped')}",
-              file=sys.stderr)
+        action = getattr(args, "index_command", None) or getattr(args, "bench_command", None)
+        print(f"interrupted: {INTERRUPTED.get((args.command, action), 'stopped')}", file=sys.stderr)
         return 130
 
 

@@ -28,6 +28,34 @@ def _output_names(sources: Sequence[str]) -> list[str]:
     return names
 
 
+def _up_to_date(sources: Sequence[str], names: Sequence[str], output: Path, model, segment) -> dict[str, Path]:
+    """{source: output file} of the sources whose output file is already their embedding with these
+    settings (same file content, same features and moments settings, same segment): an interrupted
+    run continues where it stopped. Image folders are embedded again (no cheap content check)."""
+    from ..embedding import Embedding
+    from ..errors import SemanticMomentsError
+    from ..video import hash_file
+
+    found: dict[str, Path] = {}
+    settings = model.feature_settings()
+    for source, name in zip(sources, names):
+        path = output / name
+        if not path.is_file() or not Path(source).is_file():
+            continue
+        try:
+            existing = Embedding.load(path)
+            wanted = tuple(segment) if segment else None
+            clamped = (existing.segment is not None and wanted is not None and existing.segment[0] == wanted[0]
+                       and existing.segment[1] == existing.duration_seconds < wanted[1])  # the clip ended first
+            same = (existing.content_hash == hash_file(source) and existing.feature_settings() == settings
+                    and existing.config == model.config and (existing.segment == wanted or clamped))
+        except (SemanticMomentsError, OSError):
+            continue  # damaged or unreadable: embedded again
+        if same:
+            found[source] = path
+    return found
+
+
 def run_embed(args: argparse.Namespace) -> int:
     from ..collection import expand_sources
 
@@ -54,8 +82,10 @@ def run_embed(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     failures: list[str] = []
     started = time.perf_counter()
-    results = model.iter_embed(args.videos, segment=args.segment, show_progress=not args.quiet)
-    for result, name in zip(results, names):
+    done = {} if args.overwrite else _up_to_date(args.videos, names, args.output, model, args.segment)
+    todo = [(source, name) for source, name in zip(args.videos, names) if source not in done]
+    results = model.iter_embed([source for source, _ in todo], segment=args.segment, show_progress=not args.quiet)
+    for result, (_, name) in zip(results, todo):
         if result.error is not None:
             failures.append(str(result.error))
             records.append({"source": result.source, "error": str(result.error)})
@@ -71,7 +101,11 @@ def run_embed(args: argparse.Namespace) -> int:
                         "num_source_frames": result.embedding.num_source_frames,
                         "duration_seconds": round(result.embedding.duration_seconds, 4)})
     succeeded = len(records) - len(failures)
-    print(f"embedded {succeeded} of {len(records)} clip(s) into {args.output} with {model!r}", file=sys.stderr)
+    print(f"embedded {succeeded} of {len(records)} clip(s) into {args.output} with {model!r}"
+          + (f"; {len(done)} already there with these settings (--overwrite embeds them again)" if done else ""),
+          file=sys.stderr)
+    records += [{"source": source, "output": str(path), "unchanged": True} for source, path in done.items()]
+    succeeded += len(done)
     note = sampling_note(model.config, [record.get("duration_seconds", 0.0) for record in records]) \
         if args.segment is None else None
     if note:
