@@ -272,3 +272,45 @@ def test_the_local_path_never_imports_ray():
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert output.returncode == 0, output.stderr
 
+
+
+@pytest.mark.parametrize("reply", [b"HTTP/1.1 400 Bad Request\r\n\r\n", None])
+def test_an_address_held_by_something_else_is_refused_fast_and_creates_nothing(reply, tmp_path, capsys):
+    """#31 item 16: a port held by a web server (or one that never answers) is not a Ray cluster:
+    one line within the timeout, no index folder, no traceback."""
+    import socket
+    import threading
+    import time
+
+    from semantic_moments.engines.ray_data import RayEngine
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def answer() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            connection.recv(64)
+            if reply is not None:
+                connection.sendall(reply)
+                connection.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        engine = RayEngine({}, address=f"127.0.0.1:{port}")
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match="not a Ray cluster|no Ray cluster answers"):
+            engine.check_address(timeout=2.0)
+        assert time.monotonic() - started < 5
+    finally:
+        stop.set()
+        thread.join()
+        server.close()

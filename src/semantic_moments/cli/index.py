@@ -191,6 +191,7 @@ def run_index(args: argparse.Namespace) -> int:
         raise ConfigError("--windows-from needs --windows LEN[:STRIDE]")
     # Everything that can be refused is checked before an index folder is created.
     existing = Index.open(args.index, create=False) if (Path(args.index) / "index.sqlite").exists() else None
+    engine = None
     try:
         model = model_for_index(existing, args)
         windows = args.windows
@@ -208,7 +209,10 @@ def run_index(args: argparse.Namespace) -> int:
         engine = engine_from_args(args, model)
         if engine is not None:
             engine.check_address()
+            engine.check_resources()  # connects: a cluster that refuses is said before any index folder exists
     except BaseException:
+        if engine is not None:
+            engine.close()
         if existing is not None:
             existing.close()
         raise
@@ -216,8 +220,6 @@ def run_index(args: argparse.Namespace) -> int:
     with existing or Index.open(args.index, create=True) as index:
         with contextlib.redirect_stdout(sys.stderr):  # stdout is for --json (Ray prints worker news)
             try:
-                if engine is not None:
-                    engine.check_resources()
                 summary = build_index(index, args.folders, model, glob=args.glob, prune=args.prune,
                                       show_progress=not args.quiet, ann=args.ann, retry_failed=args.retry_failed,
                                       windows=windows, engine=engine, include_removed=args.include_removed)

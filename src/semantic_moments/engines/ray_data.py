@@ -39,6 +39,30 @@ FILES_PER_TASK = 8  # files one actor call embeds together (their frames share b
 SMALL_NODE_CPUS = 8  # nodes up to this many CPUs get 1-CPU actors, larger ones 2-CPU actors (memory)
 
 
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + empty SETTINGS
+
+
+def _speaks_grpc(host: str, port: int, timeout: float) -> bool:
+    """True when ``host:port`` answers the HTTP/2 preface with a SETTINGS frame, as every gRPC server
+    (Ray's GCS and client server) does; OSError when nothing accepts a connection in time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host, port), timeout=timeout) as connection:
+        connection.sendall(HTTP2_PREFACE)
+        received = b""
+        while len(received) < 9:
+            connection.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = connection.recv(9 - len(received))
+            except (socket.timeout, ConnectionError):
+                return False
+            if not chunk:
+                return False
+            received += chunk
+        return received[3] == 0x04  # the frame type of SETTINGS
+
+
 def _require_ray():
     try:
         import ray
@@ -196,10 +220,13 @@ class RayEngine:
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"--ray-address {address}: not HOST:PORT, ray://HOST:PORT or auto")
         try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+            speaks = _speaks_grpc(host.strip("[]"), int(port), timeout)
         except OSError as error:
             raise ConfigError(f"--ray-address {address}: no Ray cluster answers there within {timeout:g} s "
                               f"({error.strerror or type(error).__name__})") from None
+        if not speaks:  # a web server, a database...: ray.init would wait for minutes
+            raise ConfigError(f"--ray-address {address}: something answers there, but not a Ray cluster (no gRPC "
+                              "answer); give the head node's GCS port (6379 by default) or ray://HOST:10001")
 
     def check_resources(self) -> None:
         """ConfigError, before any work, when no node of the cluster can hold one worker of the
