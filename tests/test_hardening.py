@@ -815,3 +815,33 @@ def test_thumbnails_of_files_that_exist_are_never_410(tmp_path):
         response = client.get(f"/api/clips/{ids['b.mp4']}/thumbnail")
         assert response.status_code == 422 and "cannot make a thumbnail" in response.json()["detail"]
         assert str(folder) not in response.text and "b.mp4" in response.text
+
+
+def test_a_trickling_body_and_a_crowd_of_slow_headers_cannot_hold_the_server(served, tmp_path, monkeypatch):
+    """#31 item 17: an upload trickling a byte at a time is answered 408; sockets that never finish
+    their headers cannot fill the connection limit (the longest-waiting is closed beyond a few)."""
+    import socket
+
+    import semantic_moments.server.guards as guards
+    from conftest import served_app
+    from semantic_moments.server import create_app
+    from semantic_moments.server.protocol import HeaderDeadline
+
+    monkeypatch.setattr(guards, "BODY_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(HeaderDeadline, "max_waiting", 8)
+    app = create_app(served / "idx", upload_dir=tmp_path / "uploads", max_upload_mb=1)
+    with served_app(app, limit_concurrency=20) as base:
+        head = (b"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+                b"Content-Type: multipart/form-data; boundary=xyz\r\n\r\n")
+        answer = _raw_request(base, head, [b"-"] * 12, pause=0.25, read_for=4)
+        assert answer.startswith(b"HTTP/1.1 408") and b"slower than" in answer
+        host, port = base.rsplit("//", 1)[1].split(":")
+        crowd = [socket.create_connection((host, int(port))) for _ in range(40)]  # twice the limit
+        try:
+            for sock in crowd:
+                sock.sendall(b"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+            answer = _raw_request(base, b"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+        finally:
+            for sock in crowd:
+                sock.close()

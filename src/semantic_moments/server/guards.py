@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import json
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -27,6 +28,8 @@ from starlette.exceptions import HTTPException
 
 MAX_BODY_BYTES = 1 << 20
 BODY_IDLE_SECONDS = 30.0  # a request body that sends nothing for this long is answered 408
+BODY_GRACE_SECONDS = 10.0  # after this long, a body must arrive at MIN_BODY_RATE on average...
+MIN_BODY_RATE = 16 * 1024  # ...bytes per second, or it is answered 408 (a trickle holds a slot forever)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -96,6 +99,7 @@ class RequestGuard:
         received = 0
         started = False
         refused = False  # the body was cut off: the connection must close, not be drained
+        began = time.monotonic()
 
         async def counted_receive():
             nonlocal received, refused
@@ -109,6 +113,10 @@ class RequestGuard:
                 if received > limit:
                     refused = True
                     raise HTTPException(413, f"request body is over the {limit}-byte limit")
+                elapsed = time.monotonic() - began
+                if message.get("more_body") and elapsed > BODY_GRACE_SECONDS and received < MIN_BODY_RATE * elapsed:
+                    refused = True
+                    raise HTTPException(408, f"the request body arrives slower than {MIN_BODY_RATE // 1024} KB/s")
             return message
 
         async def tracked_send(message):
