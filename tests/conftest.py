@@ -13,6 +13,33 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+def on_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+def need(module: str):
+    """The optional module, imported; a skip without it, except under CI=true, where `make setup`
+    installs the dev extra and a missing module is a failure."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if on_ci():
+            pytest.fail(f"CI must have {module} (make setup installs the dev extra)")
+        pytest.skip(f"needs {module}")
+
+
+def need_data(path: Path, what: str = "") -> Path:
+    """``path`` (shared data); a skip where it is missing, except under CI=true (CI has ../shared)."""
+    if not path.exists():
+        message = f"no {what or path} (../shared/data, beside the project)"
+        if on_ci():
+            pytest.fail(f"{message}: CI=true must have it")
+        pytest.skip(message)
+    return path
+
+
 def write_video(
     path: Path,
     frames: np.ndarray,
@@ -154,7 +181,7 @@ def served_page(app, width: int = 1280, height: int = 900):
         if os.environ.get("CI") == "true":
             pytest.fail("CI needs Chromium for the browser test: `make setup` installs Debian's chromium as root")
         pytest.skip("no Chromium (make setup installs it as root)")
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = need("playwright.sync_api")
     with served_app(app) as base:
         with playwright.sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=chromium, args=[
@@ -200,6 +227,7 @@ def served_app(app, **config):
 def api_client(index_path: Path, upload_dir: Path, **options):
     """A TestClient over ``create_app(index_path, upload_dir=...)`` that answers the client's Host
     ("testserver"), with the app's start-up and shutdown run; ``options`` go to ``create_app``."""
+    need("fastapi")
     from fastapi.testclient import TestClient
 
     from semantic_moments.server import create_app

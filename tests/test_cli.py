@@ -238,6 +238,6 @@ def test_json_says_how_fast_video_went_through(videos, tmp_path, capsys):
     assert report["video_seconds"] > 0 and report["wall_seconds"] > 0
     assert report["video_hours_per_hour"] == pytest.approx(report["video_seconds"] / report["wall_seconds"], rel=0.05)
     assert main(["index", "build", str(videos), "--index", str(tmp_path / "idx"), "--backbone", "test-tiny",
-                 "--frames", "8", "--quiet", "--json"]) in (0, 1)
+                 "--frames", "8", "--quiet", "--json"]) == 0  # the good clips indexed; the bad ones reported
     build = json.loads(capsys.readouterr().out)
     assert build["video_seconds"] > 0 and build["video_hours_per_hour"] > 0

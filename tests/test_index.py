@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import moving_square, write_video
+from conftest import moving_square, need, write_video
 
 from semantic_moments import SemanticMoments, similarity
 from semantic_moments.cli import main
@@ -334,7 +334,7 @@ def test_the_motion_knob_moves_the_spread_share_over_its_whole_range(tmp_path, c
 
 
 def test_export_parquet_holds_ids_paths_settings_and_vectors(tmp_path, collection, model, capsys):
-    pyarrow_parquet = pytest.importorskip("pyarrow.parquet")
+    pyarrow_parquet = need("pyarrow.parquet")
     with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model)
         parts = index.parts
@@ -355,7 +355,7 @@ def test_export_parquet_holds_ids_paths_settings_and_vectors(tmp_path, collectio
 def test_the_exported_vectors_load_into_lancedb_and_find_what_search_finds(tmp_path, collection, model):
     """The docs' recipe (docs/index-and-search.md, "Export"), run: LanceDB over the exported vectors
     returns the same top 10 as ``search``."""
-    lancedb = pytest.importorskip("lancedb")
+    lancedb = need("lancedb")
     import pyarrow.parquet as pq
 
     more = make_collection(tmp_path / "more", count=12)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need, need_data
 
 from semantic_moments.errors import BackboneError, ConfigError
 from semantic_moments.index.rows import fused_cosines, present_parts, unit_blocks, weighted_scores
@@ -137,20 +138,14 @@ def test_keypoint_settings_are_checked():
 
 @pytest.fixture(scope="module")
 def keypoint_model():
-    if not os.environ.get("CI"):  # under CI=true a missing MediaPipe fails: make setup installs it
-        pytest.importorskip("mediapipe", reason="needs MediaPipe (make setup installs it)")
+    need("mediapipe")
     from semantic_moments import SemanticMoments
 
     return SemanticMoments(keypoints=("pose", "hands"))
 
 
 def _require_yoga() -> list[Path]:
-    clips = sorted(YOGA.glob("*/*.mp4"))
-    if not clips:
-        if os.environ.get("CI"):
-            pytest.fail(f"no clips in {YOGA} (CI=true: the shared data must be there)")
-        pytest.skip(f"no clips in {YOGA}")
-    return clips
+    return sorted(need_data(YOGA, "the yoga clips").glob("*/*.mp4"))
 
 
 def test_real_clips_get_a_body_a_still_scene_gets_none_and_the_index_leaves_it_out(keypoint_model, tmp_path):

@@ -17,9 +17,9 @@ import pytest
 
 from semantic_moments.errors import ConfigError
 
-from conftest import SHARED, moving_square, write_video
+from conftest import SHARED, moving_square, need, need_data, write_video
 
-ray = pytest.importorskip("ray")
+ray = need("ray")
 
 KTH = SHARED / "data" / "kth_partial"
 BIN = Path(sys.executable).parent
@@ -29,7 +29,7 @@ CLUSTER_ENV: dict[str, str] = {}  # the environment the cluster's nodes and driv
 def _kth_clips() -> list[Path]:
     clips = sorted(path for path in KTH.rglob("*") if path.is_file() and path.suffix in (".mp4", ".avi"))
     if not clips:
-        pytest.skip(f"no clips in {KTH}")
+        need_data(KTH / "missing", f"clips in {KTH}")
     return clips
 
 
@@ -165,6 +165,21 @@ def cluster():
         subprocess.run([BIN / "ray", "stop", "--force"], capture_output=True, env=env)
 
 
+def _cluster_processes(pattern: str) -> list[str]:
+    """Process ids matching ``pattern`` that belong to this module's cluster (its private HOME), not
+    to any other Ray on the machine."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    home = f"HOME={CLUSTER_ENV['HOME']}".encode()
+    ours = []
+    for pid in found:
+        try:
+            if home in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                ours.append(pid)
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+    return ours
+
+
 def _collection(folder: Path, count: int) -> Path:
     folder.mkdir()
     for number in range(count):
@@ -213,8 +228,8 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost_or_duplicated(cluster, 
                                stderr=subprocess.PIPE, text=True, env=CLUSTER_ENV)
     try:
         assert _wait_for_clips(tmp_path / "index", 2, process), "the build ended before a worker could be killed"
-        workers = subprocess.run(["pgrep", "-f", "MapWorker"], capture_output=True, text=True).stdout.split()
-        assert workers, "no Ray Data worker process found"
+        workers = _cluster_processes("MapWorker")
+        assert workers, "no Ray Data worker process of this cluster found"
         os.kill(int(workers[0]), signal.SIGKILL)
         out, err = process.communicate(timeout=300)
     finally:

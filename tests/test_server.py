@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import api_client, moving_square, served_page, write_video
+from conftest import api_client, moving_square, need, served_page, write_video
 
-fastapi = pytest.importorskip("fastapi")
+fastapi = need("fastapi")
 
 from semantic_moments import SemanticMoments  # noqa: E402
 from semantic_moments.collection import build_index  # noqa: E402

@@ -371,14 +371,12 @@ def test_page_plays_found_segments_with_a_timeline(tmp_path, tiny_model):
 
 
 def test_signer_localization_set_keeps_each_actor_in_their_own_videos(tmp_path):
-    from conftest import SHARED
+    from conftest import SHARED, need_data
 
     from semantic_moments.bench import localization
     from semantic_moments.video import probe_duration
 
-    labels = SHARED / "data" / "labels.csv"
-    if not labels.exists():
-        pytest.skip("no ../shared/data")
+    labels = need_data(SHARED / "data" / "labels.csv")
     manifest = localization.load(localization.make_real_signers(labels, tmp_path / "set", prefix="kth_partial/",
                                                                 clips_per_video=2, size=(60, 80)))
     assert [video["actor"] for video in manifest.videos] == ["person01", "person01"]  # the only one with 2+ clips
