@@ -17,7 +17,7 @@ import torch
 from .accumulators import ClipStatistics, SlidingWindows
 from .backbones import Backbone, create_backbone
 from .embedding import Embedding, feature_settings
-from .errors import ConfigError, SemanticMomentsError
+from .errors import ConfigError, SemanticMomentsError, first_line
 from .memory import keep_large_buffers
 from .moments import TemporalMoments, finalize_moments, patch_average
 from .settings import FIELDS, Settings
@@ -49,7 +49,7 @@ class SemanticMoments:
         model = SemanticMoments()                        # the "motion" preset: Lite0, T = 16, moments + flow
         clip = model.embed("dog_jump.mp4")               # an Embedding
         similarity(clip, model.embed("cat_jump.mp4"))    # cosine, motion-weighted
-        clip.vector(alpha=(1, 0, 0))                     # appearance only, no re-embedding
+        clip.vector(alpha=(1, 0, 0), flow_weight=0)      # appearance only, no re-embedding
 
     Args:
         backbone: a registry name (``semantic-moments backbones`` lists them) or a Backbone; None:
@@ -488,7 +488,7 @@ def available_cores() -> int:
 def _as_error(name: str, error: BaseException) -> SemanticMomentsError:
     if isinstance(error, SemanticMomentsError):
         return error
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    message = first_line(error, "")
     return SemanticMomentsError(f"{name}: {type(error).__name__}: {message}")
 
 

@@ -2,7 +2,8 @@
 
 An `Embedding` keeps every M(k) separately (patch-averaged, before any normalisation or weighting),
 so the weights alpha, the orders used and the fusion can be changed later without running the
-backbone again: ``embedding.vector(alpha=(1, 0, 0))`` is the appearance-only embedding.
+backbone again: ``embedding.vector(alpha=(1, 0, 0), flow_weight=0, keypoint_weight=0)`` is the
+appearance-only embedding (alpha alone leaves the token flow and the keypoints at their weights).
 
 File format (``*.moments.safetensors``): a safetensors file with float32 tensors ``moment.K``
 (d,) for each computed order K, ``pts_seconds`` (T,) float64, ``frame_indices`` (T,) int64 and,
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 
 from .config import MomentsConfig, validate_alpha, validate_flow_weight
-from .errors import ConfigError, EmbeddingFileError
+from .errors import ConfigError, EmbeddingFileError, first_line
 from .flow import fuse_with_flow
 
 FORMAT_NAME = "semantic-moments/embedding"
@@ -210,7 +211,7 @@ class Embedding:
             metadata = json.loads(bytes(data[8:8 + size])).get("__metadata__") or {}
             tensors = load_tensors(bytes(data))
         except Exception as error:  # noqa: BLE001 - safetensors raises several kinds for bad files
-            raise EmbeddingFileError(f"{path}: not a safetensors embedding file ({_first_line(error)})") from None
+            raise EmbeddingFileError(f"{path}: not a safetensors embedding file ({first_line(error)})") from None
         if metadata.get("format") != FORMAT_NAME:
             raise EmbeddingFileError(f"{path}: not a semantic-moments embedding (format {metadata.get('format')!r})")
         if metadata.get("format_version") != FORMAT_VERSION:
@@ -247,7 +248,7 @@ class Embedding:
                 keypoints=keypoints,
             )
         except (KeyError, ValueError, TypeError, ConfigError) as error:
-            raise EmbeddingFileError(f"{path}: malformed embedding header ({_first_line(error)})") from None
+            raise EmbeddingFileError(f"{path}: malformed embedding header ({first_line(error)})") from None
 
 
 def _check_vectors(moments: dict[int, np.ndarray], others: dict[str, np.ndarray], tensors: dict[str, np.ndarray]) -> None:
@@ -329,11 +330,6 @@ def feature_settings(backbone: dict[str, Any], config: MomentsConfig) -> dict[st
     if config.keypoints:  # absent without keypoints, likewise
         settings["keypoints"] = {"sources": list(config.keypoints), "frames": config.keypoint_frames}
     return settings
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def require_comparable(a: Embedding, b: Embedding) -> None:

@@ -36,6 +36,13 @@ class IndexStoreError(SemanticMomentsError):
     """An index folder is missing or damaged, or a clip asked for is not in it."""
 
 
+def first_line(error: BaseException, default: str | None = None) -> str:
+    """The first line of an exception's message; ``default`` (else the exception's type name) where
+    it has none. Library messages (FFmpeg, safetensors, transformers) run to many lines."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else (default if default is not None else type(error).__name__)
+
+
 def one_line(text: object) -> str:
     """``text`` with control characters escaped (a newline in a file name becomes ``\\n``), so an
     error message naming a file stays one line."""

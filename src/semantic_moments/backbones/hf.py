@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..errors import BackboneError
+from ..errors import BackboneError, first_line
 from . import runtime as runtime_module
 from .base import Backbone, Preprocessing, TokenOutput, require_layer
 from .registry import BackboneEntry
@@ -100,9 +100,9 @@ class HuggingFaceBackbone(Backbone):
             try:
                 model = model_class.from_pretrained(source, **(config_overrides or {}))
             except (OSError, ValueError, EnvironmentError) as error:
-                first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                first = first_line(error)
                 raise BackboneError(
-                    f"{entry.name}: could not load weights {source!r} ({first_line}). Without internet, download "
+                    f"{entry.name}: could not load weights {source!r} ({first}). Without internet, download "
                     f"the model elsewhere (huggingface-cli download {entry.default_weights}) and pass weights=DIR"
                 ) from None
             self.weights = str(source)

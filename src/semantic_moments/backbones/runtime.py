@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import BackboneError
+from ..errors import BackboneError, first_line
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 
@@ -105,7 +105,7 @@ def export(module: torch.nn.Module, example: torch.Tensor, name: str) -> Path:
         if isinstance(error, BackboneError):
             raise
         raise BackboneError(f"{name}: could not export the network to ONNX ({type(error).__name__}: "
-                            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); use runtime=torch") from None
+                            f"{first_line(error, '')}); use runtime=torch") from None
     return path
 
 

@@ -1,7 +1,9 @@
 """The ``semantic-moments`` command line. Thin: parses, calls the library, prints.
 
 One module per verb: ``embed.py`` (embed, compare, backbones), ``index.py`` (index ..., search),
-``serve.py``, ``bench.py``; ``arguments.py`` holds the shared argument types and model options.
+``organize.py`` (index duplicates, index clusters), ``serve.py``, ``bench.py``; the parsers of embed,
+compare and backbones are built here, the others' in their modules (``add_*_commands``);
+``arguments.py`` holds the shared argument types and the model options (one per ``Settings`` field).
 Progress and summaries go to stderr; ``--json`` writes machine-readable results to stdout.
 Exit codes: 0 success (for ``embed``: at least one clip embedded), 1 nothing succeeded or a
 command failed, 2 bad arguments.

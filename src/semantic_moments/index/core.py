@@ -11,10 +11,10 @@ On disk an index is a folder:
   holding everything committed, and readers never see a half-written row. Long videos indexed with
   windows also have one row per window (``segments.py``). The schema is in ``store.py``; the row
   layout in ``layout.py``, exact scoring in ``rows.py``.
-* ``ann-<generation>.faiss``: a FAISS index over the clips' per-moment unit vectors, derived from the
-  SQLite rows and replaced atomically; exact (flat) for small collections, HNSW past
-  ``APPROXIMATE_FROM`` clips. Clips committed after it was written are scanned exactly and removed
-  clips are filtered out, so search is correct while a build is running.
+* ``ann-<generation>-<milliseconds>.faiss`` (``ann.py``): past ``APPROXIMATE_FROM`` clips, a FAISS HNSW
+  graph over the clips' unit parts, derived from the SQLite rows and replaced atomically (smaller
+  collections are searched exactly, with no file). Clips committed after it was written are scanned
+  exactly and removed clips are filtered out, so search is correct while a build is running.
 
 Query-time alpha, exactly. Let x_k be the unit vector of part k: M(k), or a token-flow level (the
 reference convention normalises each part; the flow levels share one weight, ``flow_weight``). The

@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..collection import VIDEO_SUFFIXES, is_within, model_for_index
-from ..errors import ConfigError, SemanticMomentsError
+from ..errors import ConfigError, SemanticMomentsError, first_line
 from ..index import Index
 from ..index.rows import MAX_NEGATIVE_WEIGHT, NEGATIVE_WEIGHT
 from .guards import BODY_IDLE_SECONDS, LOCAL_HOSTS, RequestGuard
@@ -385,7 +385,7 @@ def create_app(
 
     def unprocessable(what: str, path: Path, error: BaseException) -> HTTPException:
         """422 naming the clip's file by its name only (a browser never sees where files live)."""
-        reason = str(error).replace(str(path), path.name).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error).replace(str(path), path.name)
         return HTTPException(status_code=422, detail=f"cannot make a {what}: {reason}")
 
     async def served_video(request: Request, path: Path) -> FileResponse:
