@@ -405,7 +405,7 @@ class SemanticMoments:
         if show_progress:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=round(video.duration_seconds), unit="s", desc=f"windows of {Path(name).name}",
+            progress = tqdm(total=round(video.samples.duration_seconds), unit="s", desc=f"windows of {Path(name).name}",
                             dynamic_ncols=True)
         with video:
             total = len(video.frame_indices)

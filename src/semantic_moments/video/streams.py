@@ -4,6 +4,8 @@ first N / rate seconds; memory holds one chunk of frames whatever the video's le
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,20 +26,19 @@ class VideoSamples:
     counterpart of SampledClip, whose frames would not fit in memory.
 
     Attributes:
-        pts_seconds, frame_indices: (N,) of every sample, as in SampledClip.
-        num_source_frames, duration_seconds, fps, source, content_hash: as in SampledClip.
+        samples: every sample's times and indices and the video's metadata, as a SampledClip without
+            frames (``samples.frame_indices`` (N,), ``samples.duration_seconds``, ...).
         reader: the open VideoReader (``close`` it, or use as a context manager).
+        size: (height, width) the frames are decoded at, or None: the video's own.
     """
 
-    pts_seconds: np.ndarray
-    frame_indices: np.ndarray
-    num_source_frames: int
-    duration_seconds: float
-    fps: float | None
-    source: str
-    content_hash: str
+    samples: SampledClip
     reader: VideoReader
     size: tuple[int, int] | None
+
+    @property
+    def frame_indices(self) -> np.ndarray:
+        return self.samples.frame_indices
 
     def chunks(self, chunk: int = 64) -> Iterator[np.ndarray]:
         """The sampled frames in order, ``chunk`` at a time ((<= chunk, H, W, 3) uint8)."""
@@ -56,13 +57,10 @@ class VideoSamples:
         finally:
             decoded.close()
 
-    def clip(self, first: int, count: int, segment: tuple[float, float] | None = None) -> SampledClip:
+    def clip(self, first: int, count: int) -> SampledClip:
         """Metadata of samples first .. first + count - 1 as a SampledClip without frames."""
-        return SampledClip(frames=np.zeros((0, 1, 1, 3), np.uint8),
-                           pts_seconds=self.pts_seconds[first:first + count],
-                           frame_indices=self.frame_indices[first:first + count],
-                           num_source_frames=self.num_source_frames, duration_seconds=self.duration_seconds,
-                           fps=self.fps, source=self.source, content_hash=self.content_hash)
+        return dataclasses.replace(self.samples, pts_seconds=self.samples.pts_seconds[first:first + count],
+                                   frame_indices=self.samples.frame_indices[first:first + count])
 
     def close(self) -> None:
         self.reader.close()
@@ -95,9 +93,10 @@ def samples_of(reader: VideoReader, rate: float, size: tuple[int, int] | None = 
         times = reader.frame_times
         indices = sample_frame_indices(times, count, (0.0, count / rate), duration)
         require_motion(indices, str(reader.path), reader.num_frames)
-        return VideoSamples(pts_seconds=times[indices] - times[0], frame_indices=indices,
-                            num_source_frames=reader.num_frames, duration_seconds=duration, fps=reader.fps,
-                            source=str(reader.path), content_hash=hash_file(reader.path), reader=reader, size=size)
+        samples = SampledClip(frames=np.zeros((0, 1, 1, 3), np.uint8), pts_seconds=times[indices] - times[0],
+                              frame_indices=indices, num_source_frames=reader.num_frames, duration_seconds=duration,
+                              fps=reader.fps, source=str(reader.path), content_hash=hash_file(reader.path))
+        return VideoSamples(samples, reader, size)
     except BaseException:
         reader.close()
         raise
