@@ -1,6 +1,8 @@
 """Every design choice made on some sets and confirmed on the others: the leave-one-set-out table.
 
     .venv/bin/python benchmarks/leave_one_out.py bench-report/results.json bench-report-variants/results.json
+    .venv/bin/python benchmarks/leave_one_out.py docs/benchmarks/results.csv docs/benchmarks/variants.csv \
+        docs/benchmarks/keypoints.csv   # the published numbers
 
 Reads the results of ``bench run`` (with ``--variants`` for the stress variants), groups the sets into
 families (a set and its variants and mirrored twin are one family: they share clips), and for each
@@ -14,19 +16,19 @@ a collapse on another), and it replaces the reference only when it beats it by m
 training families' mean. The table says, for the family left out, whether the choice stays inside
 the reference's intervals there too (confirmed) or which set falls below.
 
-Three choices are made this way, each over the candidates that were run on the sets it needs:
-* sampling (T and where the frames go): the ``main``, ``sampling`` and ``frames`` rows, on every set and
-  variant;
+Two choices are made this way, each over the candidates that were run on the sets it needs:
+* the default's sampling and keypoints together: the ``main``, ``sampling``, ``frames`` and
+  ``keypoints`` rows (T, where the frames go; the moments of keypoints beside the default, their
+  weight and the rule for a part that saw nothing), on every set and variant;
 * the descriptor (parts, grids, weights, the token-flow candidates): ``main`` and ``ablation`` rows
-  that keep the token flow, on the sets without variants;
-* keypoints (``bench run --methods keypoints``): the moments of keypoints beside the default, their
-  weight and the rule for a part that saw nothing, on every set and variant they were run on.
+  that keep the token flow, on the sets without variants.
 Prints markdown tables (the README's "Quality" section is this output).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 from collections import defaultdict
@@ -52,7 +54,12 @@ def scores(paths: list[Path]) -> tuple[dict[tuple[str, str], float], dict[tuple[
     values: dict[tuple[str, str, str], tuple[float, float]] = {}
     groups: dict[str, str] = {}
     for path in paths:
-        for row in json.loads(path.read_text())["rows"]:
+        if path.suffix == ".csv":  # a report's results.csv (docs/benchmarks/ keeps them)
+            with open(path, newline="") as handle:
+                rows = [{**row, "value": float(row["value"]), "low": float(row["low"])} for row in csv.DictReader(handle)]
+        else:
+            rows = json.loads(path.read_text())["rows"]
+        for row in rows:
             if row["category"] == "all" and row["metric"] in METRICS:
                 values.setdefault((row["key"], row["dataset"], row["metric"]), (row["value"], row["low"]))
                 groups[row["key"]] = row["group"]
@@ -73,6 +80,8 @@ def family_mean(key: str, per_set: dict, sets: list[str]) -> float:
     """The mean over families of ``key``'s mean score on each family's sets among ``sets``."""
     by_family = defaultdict(list)
     for dataset in sets:
+        if (key, dataset) not in per_set:
+            return float("nan")  # not run on this set
         by_family[family(dataset)].append(per_set[(key, dataset)])
     return float(np.mean([np.mean(values) for values in by_family.values()]))
 
@@ -105,18 +114,22 @@ def table(title: str, rows: list[dict], names: dict[str, str]) -> str:
         verdict = "inside the reference's intervals" if not row["below"] else "below on " + ", ".join(row["below"])
         lines.append(f"| {row['left out']} ({len(row['sets'])} set{'s' if len(row['sets']) > 1 else ''}) | "
                      f"{names.get(row['chosen without it'], row['chosen without it'])} | {row['chosen']:.3f} | "
-                     f"{row['previous default']:.3f} | {row['current default']:.3f} | {verdict} |")
+                     f"{_number(row['previous default'])} | {row['current default']:.3f} | {verdict} |")
     return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.3f}"
 
 
 def short(key: str, default: str, previous: str) -> str:
     """A row's name in the tables: the sampling rows by their setting, the rest by what they change."""
     name, _, setting = key.partition(" [")
-    setting = setting.rstrip("]").replace("efficientnet-lite0:blocks.7, ", "").replace(", ", " ", 1)
+    setting = setting.rstrip("]").replace("efficientnet-lite0:blocks.7", "").lstrip(", ").replace(", ", " ", 1)
     if key == default:
         return f"**the default** ({setting})"
     if key == previous:
-        return f"the previous default ({setting} over the whole clip)"
+        return f"the previous default ({setting})"
     if name == MAIN_NAME or name.startswith("sampling:"):
         return setting if "/s" in setting else f"{setting} over the whole clip"
     return name
@@ -130,44 +143,46 @@ def overall(candidates: list[str], per_set: dict, datasets: list[str]) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="+", type=Path, help="results.json of bench run (variants run included)")
+    parser.add_argument("results", nargs="+", type=Path,
+                        help="results.json (or results.csv) of bench run, variants runs included; where two files "
+                             "hold the same row, the first one's counts")
     args = parser.parse_args()
     per_set, values, groups = scores(args.results)
     keys = {key for key, _ in per_set}
     datasets = sorted({dataset for _, dataset in per_set})
     default = next(key for key in keys if key.startswith(MAIN_NAME + " [") and groups[key] == "main")
-    previous = next(key for key in keys if key.startswith(PREVIOUS_NAME))
+    previous = next((key for key in keys if key.startswith(PREVIOUS_NAME)), default)
     names = {key: short(key, default, previous) for key in keys}
 
     everywhere = [d for d in datasets if (default, d) in per_set]  # every set and variant the default ran on
-    sampling = [key for key in keys if groups[key] in ("main", "sampling", "frames")
-                and all((key, d) in per_set for d in everywhere)]  # the candidates run on all of them
-    print(table("Sampling (every set and its stress variants)",
-                choose(sampling, per_set, values, everywhere, default, previous, reference=previous), names))
-    best, mean = overall(sampling, per_set, everywhere)
-    print(f"\nOn all families: {names[best]}, mean {mean:.3f}; candidates: "
-          f"{'; '.join(sorted(names[key] for key in sampling))}.")
+    # the default's settings, sampling and keypoints together: every candidate run on all of them
+    candidates = [key for key in keys if groups[key] in ("main", "sampling", "frames", "keypoints")
+                  and not key.partition(" [")[2].startswith("keypoints")  # keypoints alone: a part, not a default
+                  and all((key, d) in per_set for d in everywhere)]
+    reference = previous if previous in candidates else default  # the default before this choice
+    print(table(f"The default: sampling and keypoints (every set and its stress variants; the reference: "
+                f"{names[reference]})", choose(candidates, per_set, values, everywhere, default, previous,
+                                                reference=reference), names))
+    print("\nEvery candidate on all families (mean score; where it falls below the reference's intervals):")
+    for key in sorted(candidates, key=lambda key: -family_mean(key, per_set, everywhere)):
+        falls = below(key, reference, values, everywhere)
+        print(f"- {names[key]}: {family_mean(key, per_set, everywhere):.3f}; "
+              + ("inside everywhere" if not falls else f"below on {len(falls)}: " + ", ".join(falls[:4])
+                 + (" ..." if len(falls) > 4 else "")))
     descriptor = [key for key in keys if groups[key] in ("main", "ablation") and not key.startswith(("moments", "token flow only"))]
     plain = [d for d in datasets if all((key, d) in per_set for key in descriptor) and (previous, d) in per_set]
-    print()
-    print(table("Descriptor (the sets without variants; the sampling fixed at the default's)",
-                choose(descriptor, per_set, values, plain, default, previous, reference=default), names))
-    best, mean = overall(descriptor, per_set, plain)
-    print(f"\nOn all families: {names[best]}, mean {mean:.3f} (the default: "
-          f"{overall([default], per_set, plain)[1]:.3f}); {len(descriptor) - 1} candidates beside the default.")
-    keypoints = [key for key in keys if groups[key] == "keypoints" and " + " in key.partition(" [")[2]] + [default]
-    covered = [d for d in everywhere if all((key, d) in per_set for key in keypoints)]
-    if len(keypoints) > 1 and covered:
+    if plain and len(descriptor) > 1:
         print()
-        print(table("Keypoints (every set and variant they were run on; the reference is the default)",
-                    choose(keypoints, per_set, values, covered, default, previous, reference=default), names))
-        best, mean = overall(keypoints, per_set, covered)
+        print(table("Descriptor (the sets without variants; the sampling fixed at the default's)",
+                    choose(descriptor, per_set, values, plain, default, previous, reference=default), names))
+        best, mean = overall(descriptor, per_set, plain)
         print(f"\nOn all families: {names[best]}, mean {mean:.3f} (the default: "
-              f"{overall([default], per_set, covered)[1]:.3f}); sets: {', '.join(covered)}.")
-        alone = [key for key in keys if groups[key] == "keypoints" and key not in keypoints]
+              f"{overall([default], per_set, plain)[1]:.3f}); {len(descriptor) - 1} candidates beside the default.")
+    alone = sorted(key for key in keys if groups[key] == "keypoints" and key.partition(" [")[2].startswith("keypoints"))
+    if alone:
         print("\nKeypoints alone (score per set): " + "; ".join(
-            f"{names[key]}: " + ", ".join(f"{d} {per_set[(key, d)]:.3f}" for d in covered if (key, d) in per_set)
-            for key in sorted(alone)))
+            f"{names[key]}: " + ", ".join(f"{d} {per_set[(key, d)]:.3f}" for d in everywhere if (key, d) in per_set)
+            for key in alone))
 
 
 if __name__ == "__main__":

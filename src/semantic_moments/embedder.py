@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections import deque
@@ -159,14 +160,9 @@ class SemanticMoments:
         ``read_keypoint_frames``; empty without keypoints."""
         if clip is None or not self.config.keypoints:
             return {}
-        from .keypoints import hand_moments, pose_moments
+        from .keypoints import detect, moments_of
 
-        sources = self.keypoint_sources()
-        pose = sources["pose"].detect(clip.frames)
-        parts = {"pose": pose_moments(pose, clip.pts_seconds)}
-        if "hands" in sources:
-            parts["hands"] = hand_moments(sources["hands"].detect(clip.frames, pose), clip.pts_seconds)
-        return parts
+        return moments_of(detect(self.keypoint_sources(), clip.frames), clip.pts_seconds)
 
     def _read_both(self, source: Source, segment: tuple[float, float] | None,
                    decode_threads: int | None) -> tuple[SampledClip, SampledClip | None]:
@@ -208,7 +204,8 @@ class SemanticMoments:
         return self._embedding(clip, statistics, segment, keypoint_clip or clip)
 
     def _embedding(self, clip: SampledClip, statistics: ClipStatistics, segment: tuple[float, float] | None,
-                   keypoint_clip: SampledClip | None = None) -> Embedding:
+                   keypoint_clip: SampledClip | None = None,
+                   keypoints: dict[str, np.ndarray] | None = None) -> Embedding:
         config = self.config
         accumulator = statistics.patch if config.granularity == "patch" else statistics.frame
         per_patch = finalize_moments(accumulator, config.orders, config.convention, config.standardized)
@@ -245,7 +242,7 @@ class SemanticMoments:
             motion_map=motion_map,
             flow=flow,
             motion_level=motion_level,
-            keypoints=self.keypoint_moments(keypoint_clip),
+            keypoints=keypoints if keypoints is not None else self.keypoint_moments(keypoint_clip),
         )
 
     # -- the public verb --------------------------------------------------------------------------
@@ -380,9 +377,9 @@ class SemanticMoments:
         file for a bad video.
         """
         plan = WindowPlan.parse(windows, self.config.num_frames).require_rate(self.config.min_rate)
-        if self.config.keypoints:
-            raise ConfigError("windows of long videos are not embedded with keypoints yet: index long videos with "
-                              "--keypoints none (or embed segments one by one)")
+        if self.config.keypoints and self.config.keypoint_frames != self.config.num_frames:
+            raise ConfigError(f"windows with keypoints need keypoint_frames = frames (a window's frames are both); "
+                              f"got {self.config.keypoint_frames} and {self.config.num_frames}")
         if self.backbone.frames_per_step != 1:
             raise ConfigError(f"windows need an image backbone (one token map per frame); {self.backbone.name} "
                               f"consumes clips of {self.backbone.clip_length} frames")
@@ -395,6 +392,9 @@ class SemanticMoments:
                 reader.close()
                 yield self.embed(source)  # type: ignore[misc]
                 return
+            native = None
+            if self.config.keypoints:  # the same frames at the video's own size, for the keypoints
+                native = samples_of(VideoReader(source, threads=threads, scanned=reader), plan.rate, None)
             video = samples_of(reader, plan.rate, size)
         except SemanticMomentsError:
             raise
@@ -407,21 +407,26 @@ class SemanticMoments:
 
             progress = tqdm(total=round(video.samples.duration_seconds), unit="s", desc=f"windows of {Path(name).name}",
                             dynamic_ncols=True)
-        with video:
+        with video, (native or contextlib.nullcontext()):
             total = len(video.frame_indices)
             sliding = SlidingWindows(plan.frames, plan.stride_frames, total, max_order, self.config.flow_segments)
             chunks = video.chunks_ahead(self.batch_size)  # a thread decodes the next batch meanwhile
+            marks = _WindowLandmarks(self, native, total)
             try:
                 for frames in chunks:
+                    marks.advance(len(frames))
                     with torch.inference_mode():
                         output = self._forward(frames)
                         completed = sliding.update(output)
                     for first, statistics in completed:
-                        yield self._embedding(video.clip(first, plan.frames), statistics, plan.bounds(first))
+                        window = video.clip(first, plan.frames)
+                        yield self._embedding(window, statistics, plan.bounds(first),
+                                              keypoints=marks.moments(first, plan.frames, window.pts_seconds))
                     if progress is not None:
                         progress.n = min(progress.total, round(sliding.frames / plan.rate))
                         progress.refresh()
-                yield self._embedding(video.clip(0, total), sliding.whole(), None)
+                whole = self.read_keypoint_frames(source, decode_threads=threads)  # as embedding the video as a clip
+                yield self._embedding(video.clip(0, total), sliding.whole(), None, keypoint_clip=whole)
             except SemanticMomentsError:
                 raise
             except Exception as error:  # noqa: BLE001
@@ -459,6 +464,43 @@ class SemanticMoments:
                 f"convention={self.config.convention!r}, granularity={self.config.granularity!r}, "
                 f"fusion={self.config.fusion!r}, flow_weight={self.config.flow_weight:g}, "
                 f"device={str(self.backbone.device)!r})")
+
+
+class _WindowLandmarks:
+    """The landmarks of a long video's sampled frames, found chunk by chunk in step with the backbone
+    (the same frames at the video's own size); each window's moments of keypoints from its frames."""
+
+    def __init__(self, model: SemanticMoments, native, total: int) -> None:
+        from .keypoints import Landmarks
+
+        self.model, self.native = model, native
+        self.chunks = native.chunks(model.batch_size) if native is not None else None
+        hands = "hands" in model.config.keypoints
+        self.found = Landmarks(np.full((total, 33, 3), np.nan, np.float32),
+                               np.full((total, 2, 21, 3), np.nan, np.float32) if hands else None)
+        self.done = 0
+
+    def advance(self, count: int) -> None:
+        if self.chunks is None:
+            return
+        from .keypoints import detect
+
+        frames = next(self.chunks)
+        if len(frames) != count:
+            raise SemanticMomentsError(f"{self.native.samples.source}: the keypoints' frames ran out of step")
+        found = detect(self.model.keypoint_sources(), frames)
+        self.found.pose[self.done:self.done + count] = found.pose
+        if self.found.hands is not None:
+            self.found.hands[self.done:self.done + count] = found.hands
+        self.done += count
+
+    def moments(self, first: int, count: int, times: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The moments of keypoints of frames first .. first + count - 1; None without keypoints."""
+        if self.chunks is None:
+            return None
+        from .keypoints import moments_of
+
+        return moments_of(self.found.slice(first, count), times)
 
 
 @dataclass

@@ -11,18 +11,23 @@ field here (with its help text), and one test.
 How the device runs the model (device, dtype, batch size, decoding threads, the CPU runtime) does not
 change what an embedding means and is not a setting here: those are ``SemanticMoments`` arguments.
 
-Presets (the numbers behind each are in the README's "Quality" section and docs/benchmarks.md):
+Presets (the numbers behind each are in the README's "Quality" section and docs/benchmarks.md; the
+default was chosen by leaving one family of sets out at a time, and no candidate could be kept that
+fell below today's default's interval on any set or stress variant):
 
 * ``motion`` (the default): EfficientNet-Lite0 ``blocks.7`` (stride 16, 80 channels), T = 16 frames
   at least 4 per second (a clip longer than 4 s is sampled over its central 4 s, so consecutive
   frames stay at most 0.25 s apart and the token flow between them measures motion), the moments with
-  alpha = (1, 8, 4) plus token flow (``flow.py``) with weight 16. The sampling was chosen by leaving
-  one family of sets out at a time (README, "Quality").
-* ``slow``: ``motion`` with its T = 16 frames spread over the whole clip however long (the previous
-  default), for clips that are one slow motion from start to end.
+  alpha = (1, 8, 4) plus token flow (``flow.py``) with weight 16, plus the moments of body and hand
+  keypoints (``keypoints/``: MediaPipe, 16 frames over the whole clip, weight 8 each; a part that saw
+  nothing in one clip says nothing about the pair). Needs MediaPipe (``make setup`` installs it).
+* ``slow``: ``motion`` with its T = 16 frames spread over the whole clip however long, for clips
+  that are one slow motion from start to end (where the excerpt loses part of the motion).
+* ``flow``: ``motion`` without keypoints (the previous default): no MediaPipe, cheaper, and what long
+  videos indexed with windows use where keypoints are not wanted.
 * ``paper``: the paper's method as the authors' code runs it: EfficientNet-Lite0 ``blocks.10``
   (the layer measured best for the moments alone), T = 32 over the whole clip, alpha = (1, 8, 4), no
-  token flow.
+  token flow, no keypoints.
 """
 
 from __future__ import annotations
@@ -79,10 +84,10 @@ class Settings:
     flow_grids: tuple[int, ...] = field(default=(2, 4), metadata=_option("", flag=""))
     flow_segments: int = field(default=2, metadata=_option("", flag=""))
     motion_floor: float = field(default=0.025, metadata=_option("", flag=""))
-    keypoints: tuple[str, ...] = field(default=(), metadata=_option(
+    keypoints: tuple[str, ...] = field(default=("pose", "hands"), metadata=_option(
         "moments of keypoints beside the rest: pose (the body), hands (needs pose), comma-separated; "
         "needs MediaPipe (`make setup` installs it); default: the preset's (%(preset)s)", type="names"))
-    keypoint_weight: float = field(default=16.0, metadata=_option(
+    keypoint_weight: float = field(default=8.0, metadata=_option(
         "weight of each keypoint part beside the moments and the flow; default: the preset's (%(preset)s)",
         type="non_negative_float"))
     keypoint_frames: int = field(default=16, metadata=_option(
@@ -195,10 +200,11 @@ class Settings:
         return {name: list(value) if isinstance(value, tuple) else value for name, value in dataclasses.asdict(self).items()}
 
     def preset_name(self) -> str | None:
-        """The preset these settings are (backbone, layer and sampling agree), or None."""
+        """The preset these settings are (backbone, layer, sampling and keypoints agree; weights may
+        differ: they are chosen at query time), or None."""
         return next((name for name, preset in PRESETS.items()
-                     if (preset.backbone, preset.layer, preset.frames, preset.min_rate)
-                     == (self.backbone, self.layer, self.frames, self.min_rate)), None)
+                     if (preset.backbone, preset.layer, preset.frames, preset.min_rate, preset.keypoints)
+                     == (self.backbone, self.layer, self.frames, self.min_rate, self.keypoints)), None)
 
     def differences(self, other: Settings) -> dict[str, tuple[Any, Any]]:
         """{field: (this value, the other's)} where they differ (alpha compared as resolved)."""
@@ -218,6 +224,7 @@ FIELDS: tuple[str, ...] = tuple(item.name for item in dataclasses.fields(Setting
 PRESETS: MappingProxyType[str, Settings] = MappingProxyType({
     "motion": Settings(),
     "slow": Settings(min_rate=None),
-    "paper": Settings(layer="blocks.10", frames=32, min_rate=None, flow_weight=0.0),
+    "flow": Settings(keypoints=()),
+    "paper": Settings(layer="blocks.10", frames=32, min_rate=None, flow_weight=0.0, keypoints=()),
 })
 DEFAULT_PRESET = "motion"

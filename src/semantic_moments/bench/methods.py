@@ -26,9 +26,11 @@ class Method:
 
     ``group`` orders the report: ``main`` (the default), ``baseline``, ``paper``, ``sampling``,
     ``ablation``, ``frames`` (the frame-count sweep) or ``backbone`` (the main setting on another
-    backbone). A baseline (``baseline`` names it, ``settings`` None) reads ``baseline_sampling`` =
-    (frames, minimum rate or None). ``candidate``: a candidate token-flow descriptor fused beside the
-    flow (``"hof"`` or ``"mbh"``) on ``candidate_grids``.
+    backbone) or ``keypoints``. A baseline (``baseline`` names it, ``settings`` None) reads
+    ``baseline_sampling`` = (frames, minimum rate or None). ``candidate``: a candidate token-flow
+    descriptor fused beside the flow (``"hof"`` or ``"mbh"``) on ``candidate_grids``. The moments of
+    keypoints come from ``settings`` (its keypoints, weight and fusion rule); ``keypoints_alone``
+    names the parts of a row that is keypoints only (``settings`` None).
     """
 
     name: str
@@ -38,9 +40,11 @@ class Method:
     baseline_sampling: tuple[int, float | None] = (BASELINE_FRAMES, None)
     candidate: str | None = None
     candidate_grids: tuple[int, ...] = (4,)
-    keypoint_parts: tuple[str, ...] = ()  # moments of keypoints beside the rest: "pose", "hands"
-    keypoint_weight: float = 16.0
-    keypoint_fusion: str = "shared"  # shared: a part counts where both clips hold it; zero: missing = zeros
+    keypoints_alone: tuple[str, ...] = ()
+
+    @property
+    def keypoint_parts(self) -> tuple[str, ...]:
+        return self.settings.keypoints if self.settings is not None else self.keypoints_alone
 
     @property
     def backbone(self) -> str | None:
@@ -83,16 +87,16 @@ class Method:
             config = self.settings.config if self.settings is not None else None
             weights.append(float(np.sqrt(sum(weight ** 2 for weight in config.alpha)
                                          + len(config.flow_parts()) * config.flow_weight ** 2 * (config.flow_weight > 0)))
-                           if config is not None else self.keypoint_weight)
+                           if config is not None else 1.0)
         prefix = extractor_name("keypoints", KEYPOINT_FRAMES, None)
         for part in self.keypoint_parts:
             describe = pose_moments if part == "pose" else hand_moments
             blocks.append(np.stack([describe(clip[f"{prefix}/{part}"], clip[f"{prefix}/times"]) for clip in features]))
-            weights.append(self.keypoint_weight)
+            weights.append(self.settings.keypoint_weight if self.settings is not None else 1.0)
         sizes = [block.shape[1] for block in blocks]
         units = unit_blocks(np.concatenate(blocks, axis=1), sizes)
-        shared = [False] * (len(blocks) - len(self.keypoint_parts)) + [self.keypoint_fusion == "shared"] * len(
-            self.keypoint_parts)
+        fusion = self.settings.keypoint_fusion if self.settings is not None else "shared"
+        shared = [False] * (len(blocks) - len(self.keypoint_parts)) + [fusion == "shared"] * len(self.keypoint_parts)
         return fused_cosines(units, units, weights, sizes, shared)
 
     def vector(self, features: dict[str, np.ndarray]) -> np.ndarray:
@@ -125,10 +129,11 @@ def extractor_name(source: str, frames: int, min_rate: float | None) -> str:
 
 
 MAIN_NAME = "SemanticMoments + token flow (default)"
-PREVIOUS_NAME = "sampling: T=16 over the whole clip (the previous default; the slow preset)"
+PREVIOUS_NAME = "keypoints: none (the flow preset)"  # the default before keypoints joined it
+SLOW_NAME = "sampling: T=16 over the whole clip (the slow preset)"
+PREVIOUS_SAMPLING = (16, None)
 # where the T frames go, the alternatives weighed (T, at least so many per second; None: over the whole clip);
-# those the default or the T sweep (at the default's rate) already run are left out. T=32 at least 4/s was the
-# default for a while.
+# those the default, the previous default or the T sweep (at the default's rate) already run are left out.
 SAMPLING_CANDIDATES = ((32, None), (32, 4.0), (32, 8.0), (16, 8.0))
 PAPER_NAME = "SemanticMoments (1,8,4), the paper's method"
 
@@ -166,7 +171,8 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
         return Method(label, group, primary.replace(**changes), candidate=candidate, candidate_grids=candidate_grids)
 
     main = variant(MAIN_NAME, "main")
-    methods = [main, variant("mean pooling (appearance)", "baseline", orders=(1,), alpha=(1.0,), flow_weight=0.0)]
+    methods = [main, variant("mean pooling (appearance)", "baseline", orders=(1,), alpha=(1.0,), flow_weight=0.0,
+                             keypoints=())]
     for label, baseline in (("optical flow (Farneback HOF)", "optical-flow"), ("HOF+MBH (Farneback)", "hof-mbh"),
                             ("pixel difference", "pixel-difference")):
         methods.append(Method(label, "baseline", baseline=baseline))
@@ -176,14 +182,14 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
     if name == Settings.preset("paper").backbone:
         methods.append(Method(PAPER_NAME, "paper", Settings.preset("paper")))
     methods += [
-        variant(PREVIOUS_NAME, "sampling", frames=16, min_rate=None),
+        variant(SLOW_NAME, "sampling", frames=PREVIOUS_SAMPLING[0], min_rate=PREVIOUS_SAMPLING[1]),
         *(variant(f"sampling: T={frames}, {f'at least {per_second:g}/s' if per_second else 'over the whole clip'}",
                   "sampling", frames=frames, min_rate=per_second)
           for frames, per_second in SAMPLING_CANDIDATES
-          if (frames, per_second) != (16, None)
+          if (frames, per_second) != PREVIOUS_SAMPLING
           and not (per_second == rate and (frames == main_frames or frames in frames_sweep))),
-        variant("moments only (1,8,4), no flow", "ablation", flow_weight=0.0),
-        variant("token flow only", "ablation", alpha=(0.0, 0.0, 0.0), flow_weight=1.0),
+        variant("moments only (1,8,4), no flow", "ablation", flow_weight=0.0, keypoints=()),
+        variant("token flow only", "ablation", alpha=(0.0, 0.0, 0.0), flow_weight=1.0, keypoints=()),
         variant("flow + HOF of token flow (candidate, not kept)", "ablation", candidate="hof"),
         variant("flow + MBH of token flow (candidate, not kept)", "ablation", candidate="mbh", candidate_grids=(2,)),
         variant("flow: 1 segment (no temporal order)", "ablation", flow_segments=1),
@@ -194,40 +200,39 @@ def default_methods(backbones: Sequence[str], frames_sweep: Sequence[int] = (8, 
         variant("flow: grids 1,2,4", "ablation", flow_grids=(1, 2, 4)),
         variant("flow weight 8", "ablation", flow_weight=8.0),
         variant("flow weight 64", "ablation", flow_weight=64.0),
-        variant("moments: frame-level", "ablation", granularity="frame", flow_weight=0.0),
-        variant("moments: additive fusion", "ablation", fusion="add", flow_weight=0.0),
-        variant("moments: paper convention (raw)", "ablation", convention="paper", flow_weight=0.0),
-        variant("moments: paper convention, standardized", "ablation", convention="paper-std", flow_weight=0.0),
+        variant("moments: frame-level", "ablation", granularity="frame", flow_weight=0.0, keypoints=()),
+        variant("moments: additive fusion", "ablation", fusion="add", flow_weight=0.0, keypoints=()),
+        variant("moments: paper convention (raw)", "ablation", convention="paper", flow_weight=0.0, keypoints=()),
+        variant("moments: paper convention, standardized", "ablation", convention="paper-std", flow_weight=0.0, keypoints=()),
     ]
     for orders, alpha in (((2,), (8.0,)), ((1, 2), (1.0, 8.0)), ((2, 3), (8.0, 4.0)), ((1, 2, 3, 4), (1.0, 8.0, 4.0, 4.0))):
         label = ",".join(str(order) for order in orders)
-        methods.append(variant(f"moments: orders {label}", "ablation", orders=orders, alpha=alpha, flow_weight=0.0))
-    # moments of keypoints (keypoints/): alone, and beside the default and the slow preset; the weight and
-    # the fusion rule for a part that saw nothing in one clip are candidates the protocol weighs
+        methods.append(variant(f"moments: orders {label}", "ablation", orders=orders, alpha=alpha, flow_weight=0.0,
+                               keypoints=()))
+    # moments of keypoints (keypoints/): the default without them, alone, and other weights, parts and rules
+    # for a part that saw nothing in one clip: the candidates the protocol weighed
     only = (KEYPOINT_FRAMES, None)
     methods += [
-        Method("keypoints only: body", "keypoints", keypoint_parts=("pose",), baseline_sampling=only),
-        Method("keypoints only: body + hands", "keypoints", keypoint_parts=("pose", "hands"), baseline_sampling=only),
-        Method("keypoints only: hands", "keypoints", keypoint_parts=("hands",), baseline_sampling=only),
+        variant(PREVIOUS_NAME, "keypoints", keypoints=()),
+        Method("keypoints only: body", "keypoints", keypoints_alone=("pose",), baseline_sampling=only),
+        Method("keypoints only: body + hands", "keypoints", keypoints_alone=("pose", "hands"), baseline_sampling=only),
+        Method("keypoints only: hands", "keypoints", keypoints_alone=("hands",), baseline_sampling=only),
     ]
     for parts in (("pose",), ("pose", "hands")):
         label = " + ".join("body" if part == "pose" else part for part in parts)
-        for weight in (8.0, 16.0, 32.0):
-            methods.append(Method(f"default + {label} (weight {weight:g})", "keypoints", primary,
-                                  keypoint_parts=parts, keypoint_weight=weight))
-        methods.append(Method(f"default + {label} (weight 16, missing = zeros)", "keypoints", primary,
-                              keypoint_parts=parts, keypoint_fusion="zero"))
-        for weight in (8.0, 16.0, 24.0):
-            methods.append(Method(f"slow + {label} (weight {weight:g})", "keypoints", primary.replace(min_rate=None),
-                                  keypoint_parts=parts, keypoint_weight=weight))
-        methods.append(Method(f"slow + {label} (weight 16, missing = zeros)", "keypoints",
-                              primary.replace(min_rate=None), keypoint_parts=parts, keypoint_fusion="zero"))
+        for weight in (8.0, 16.0, 24.0, 32.0):
+            if (parts, weight) != (primary.keypoints, primary.keypoint_weight):
+                methods.append(variant(f"keypoints: {label}, weight {weight:g}", "keypoints", keypoints=parts,
+                                       keypoint_weight=weight))
+        methods.append(variant(f"keypoints: {label}, weight {primary.keypoint_weight:g}, missing = zeros", "keypoints",
+                               keypoints=parts, keypoint_fusion="zero"))
     for frames in frames_sweep:
         if frames != main_frames:
             methods.append(variant(main.name, "frames", frames=frames))
     for backbone in backbones[1:]:
         methods.append(variant(main.name, "backbone", backbone=backbone))
-        methods.append(variant("moments only (1,8,4), no flow", "backbone", backbone=backbone, flow_weight=0.0))
+        methods.append(variant("moments only (1,8,4), no flow", "backbone", backbone=backbone, flow_weight=0.0,
+                               keypoints=()))
         methods.append(variant("mean pooling (appearance)", "backbone", backbone=backbone, orders=(1,), alpha=(1.0,),
-                               flow_weight=0.0))
+                               flow_weight=0.0, keypoints=()))
     return methods

@@ -118,9 +118,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     existing index, the index's) value."""
     group = parser.add_argument_group("model")
     group.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                       help="named settings: motion = Lite0 blocks.7, T=16 at least 4/s, moments + token flow (the default); "
-                            "slow = the same, T=16 over the whole clip (one slow motion per clip); "
-                            "paper = Lite0 blocks.10, T=32 over the whole clip, moments only; options below override it")
+                       help="named settings: motion = Lite0 blocks.7, T=16 at least 4/s, moments + token flow + body and "
+                            "hand keypoints (the default); slow = the same with T=16 over the whole clip (one slow "
+                            "motion per clip); flow = motion without keypoints (no MediaPipe); paper = Lite0 blocks.10, "
+                            "T=32 over the whole clip, moments only; options below override it")
     default = Settings.preset()
     for item in dataclasses.fields(Settings):
         meta = item.metadata

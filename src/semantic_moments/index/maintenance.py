@@ -120,8 +120,9 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     config = layout.config
     backbone = features.get("backbone") or {}
     preset = next((name for name, settings in PRESETS.items() if config is not None
-                   and (settings.backbone, settings.layer, settings.frames, settings.min_rate)
-                   == (backbone.get("name"), backbone.get("layer"), config.num_frames, config.min_rate)), None)
+                   and (settings.backbone, settings.layer, settings.frames, settings.min_rate, settings.keypoints)
+                   == (backbone.get("name"), backbone.get("layer"), config.num_frames, config.min_rate,
+                       config.keypoints)), None)
     model = {"backbone": backbone.get("name"), "weights": backbone.get("weights"), "layer": backbone.get("layer"),
              "preset": preset, "num_frames": config.num_frames if config else None,
              "min_rate": config.min_rate if config else None, "package_version": __version__}
