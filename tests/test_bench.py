@@ -167,7 +167,9 @@ def test_reduced_synthetic_benchmark_end_to_end(tmp_path, monkeypatch, capsys):
                    PAPER_NAME, "token flow only", "moments only (1,8,4), no flow", "flow: 1 segment (no temporal order)",
                    "moments: frame-level", "moments: additive fusion", "moments: orders 1,2", "HOF+MBH (Farneback)",
                    "optical flow (Farneback HOF), the default's sampling", "pixel difference, the default's sampling",
-                   "sampling: T=16 over the whole clip (the previous default; the slow preset)",
+                   "sampling: T=16 over the whole clip (the slow preset)", "keypoints: none (the flow preset)",
+                   "keypoints only: body + hands", "keypoints: body + hands, weight 16",
+                   "keypoints: body + hands, weight 8, missing = zeros",
                    "flow + HOF of token flow (candidate, not kept)", "flow + MBH of token flow (candidate, not kept)"):
         assert any(key[0] == method for key in value), f"{method} missing from the report"
     assert (main_method, "4", "all", "recall_at_1") in value, "the frame-count sweep is reported"
@@ -180,8 +182,8 @@ def test_reduced_synthetic_benchmark_end_to_end(tmp_path, monkeypatch, capsys):
     cached = sorted((report / "feature-cache").glob("*.safetensors"))
     # 15 clips x (blocks.7: T=8 and T=4 at the preset's rate; the sampling rows: T=16 over the whole clip, T=32 over
     # the whole clip, at least 4/s and at least 8/s, T=16 at 8/s; the paper's blocks.10 at T=32; baselines on 32
-    # uniform frames and on the default's sampling)
-    assert len(cached) == 15 * 10
+    # uniform frames and on the default's sampling; the keypoints' landmarks)
+    assert len(cached) == 15 * 11
 
     # a second run reads every feature from the cache: the backbone is never called
     import semantic_moments.bench.runner as runner
@@ -224,8 +226,8 @@ def test_mirrored_twins_make_sided_classes_and_are_read_flipped(labelled_tree, t
     assert not results["failures"][built.name]
     assert {row["group"] for row in results["rows"]} == {"main", "baseline"}  # --methods chose these groups
     # a clip and its mirror twin are cached apart: 12 clips x (test-tiny at T=8 and the preset's rate, the pixel
-    # baselines on 32 uniform frames and on that sampling)
-    assert len(list((report / "feature-cache").glob("*.safetensors"))) == 12 * 3
+    # baselines on 32 uniform frames and on that sampling, the default's keypoints' landmarks)
+    assert len(list((report / "feature-cache").glob("*.safetensors"))) == 12 * 4
 
 
 def test_labels_with_paths_relative_to_another_folder_say_so(labelled_tree, tmp_path):

@@ -37,7 +37,8 @@ def test_embedding_shapes_metadata_and_motion_map(default_model, tmp_path):
     embedding = default_model.embed(path)
     assert set(embedding.moments) == {1, 2, 3} and embedding.dim == 80
     assert sorted(embedding.flow) == [2, 4] and embedding.flow[2].shape == (32,) and embedding.flow[4].shape == (128,)
-    assert embedding.vector().shape == (3 * 80 + 32 + 128,) and embedding.vector().dtype == np.float32
+    assert sorted(embedding.keypoints) == ["hands", "pose"] and not embedding.keypoints["pose"].any()  # no person
+    assert embedding.vector().shape == (3 * 80 + 32 + 128 + 152 + 104,) and embedding.vector().dtype == np.float32
     assert np.linalg.norm(embedding.vector()) == pytest.approx(1.0, abs=1e-5)
     assert embedding.num_source_frames == 40 and embedding.fps == pytest.approx(20.0)
     assert embedding.duration_seconds == pytest.approx(2.0, abs=0.06)
@@ -59,16 +60,19 @@ def test_the_pipeline_equals_moments_of_the_tokens_computed_directly(tiny_model,
     expected = moments(tokens, (1, 2, 3), "reference")
     for order in (1, 2, 3):
         np.testing.assert_allclose(embedding.moments[order], expected[order].float().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(embedding.vector(flow_weight=0), fuse(expected, (1, 2, 3), (1, 8, 4)).float().numpy(),
-                               atol=1e-6)
+    np.testing.assert_allclose(embedding.vector(flow_weight=0, keypoint_weight=0),
+                               fuse(expected, (1, 2, 3), (1, 8, 4)).float().numpy(), atol=1e-6)
     flow = TokenFlow((8, 8), total_steps=7, segments=2)
     flow.update(tokens)
     expected_flow = flow_vectors(flow, (2, 4))
     for cells in (2, 4):
         np.testing.assert_allclose(embedding.flow[cells], expected_flow[cells].float().numpy(), rtol=1e-5, atol=1e-7)
     parts = {**expected, "flow.2": expected_flow[2], "flow.4": expected_flow[4]}
-    np.testing.assert_allclose(embedding.vector(), fuse(parts, (1, 2, 3, "flow.2", "flow.4"), (1, 8, 4, 16, 16)).float().numpy(),
-                               atol=1e-6)
+    np.testing.assert_allclose(embedding.vector(keypoint_weight=0),
+                               fuse(parts, (1, 2, 3, "flow.2", "flow.4"), (1, 8, 4, 16, 16)).float().numpy(), atol=1e-6)
+    # no person in a moving square: the keypoint parts are zeros and add nothing but their length
+    assert not any(part.any() for part in embedding.keypoints.values())
+    np.testing.assert_allclose(embedding.vector()[:-(152 + 104)], embedding.vector(keypoint_weight=0), atol=1e-6)
 
 
 def test_a_tensor_clip_is_one_clip(tiny_model):
@@ -126,7 +130,7 @@ def test_changing_alpha_later_equals_embedding_with_that_alpha(tmp_path):
 )
 def test_ablation_options_are_one_implementation(options, dim):
     frames = moving_square(16, 64, (30, 30, 200), "down")
-    embedding = SemanticMoments("test-tiny", frames=8, **options).embed(frames)
+    embedding = SemanticMoments("test-tiny", frames=8, keypoints=(), **options).embed(frames)
     assert embedding.vector().shape == (dim,)
     assert np.isfinite(embedding.vector()).all()
     if options.get("granularity") == "frame":
@@ -255,7 +259,7 @@ def test_video_backbone_frame_count_must_fit_its_clips():
     model = SemanticMoments("videomae-base", frames=8, pretrained=False, config_overrides=options)
     embedding = model.embed(moving_square(20, 64, (255, 0, 0), "right"))
     # 8 frames: 4 tubelet steps of 4 x 4 patches; the flow moves between steps
-    assert embedding.vector().shape == (96 + 32 + 128,) and embedding.flow[4].shape == (2 * 4 * 16,)
+    assert embedding.vector(keypoint_weight=0).shape == (96 + 32 + 128,) and embedding.flow[4].shape == (2 * 4 * 16,)
 
 
 def _still_h264(path, frame, count=40, crf=28):

@@ -422,9 +422,9 @@ def test_mpeg2_in_mpeg_ts_reads_every_sampled_frame_exactly(tmp_path):
 
 
 @pytest.mark.parametrize("alpha", [(1e200, 8, 4), (1e-300, 0, 0), (1e-300, 1e-300, 1e-300)])
-def test_extreme_alpha_only_its_ratios_matter(tmp_path, two_folders, tiny, alpha):
-    with Index.open(tmp_path / "idx", create=True) as index:
-        build_index(index, two_folders, tiny)
+def test_extreme_alpha_only_its_ratios_matter(tmp_path, two_folders, alpha):
+    with Index.open(tmp_path / "idx", create=True) as index:  # alpha the only weight: no keypoints
+        build_index(index, two_folders, SemanticMoments("test-tiny", frames=8, keypoints=()))
         hits = index.search(1, k=3, alpha=alpha, flow_weight=0)
         scale = max(alpha)
         same = index.search(1, k=3, alpha=tuple(weight / scale for weight in alpha), flow_weight=0)

@@ -394,7 +394,8 @@ def test_an_index_from_before_token_flow_searches_and_says_why_it_cannot_grow(tm
 
     from semantic_moments.errors import ConfigError
 
-    old = [dataclasses.replace(embedding, flow={}) for embedding in model.embed(collection)]  # files from before
+    old = [dataclasses.replace(embedding, flow={}, keypoints={}, config=embedding.config.replace(keypoints=()))
+           for embedding in model.embed(collection)]  # files from before token flow (and keypoints)
     with Index.open(tmp_path / "idx", create=True) as index:
         for path, embedding in zip(collection, old):
             index.add(embedding, path=str(path))

@@ -132,8 +132,9 @@ def test_keypoint_settings_are_checked():
         Settings(keypoints=("hands",))
     with pytest.raises(ConfigError, match="keypoints must be distinct names"):
         Settings(keypoints=("feet",))
-    assert "keypoints" not in Settings().config.to_dict()  # files without keypoints are as before
+    assert "keypoints" not in Settings(keypoints=()).config.to_dict()  # files without keypoints are as before
     assert Settings(keypoints=("pose",)).config.to_dict()["keypoints"] == ["pose"]
+    assert Settings(frames=8).config.keypoint_frames == 8  # by default on the T frames' count (windows need it)
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,14 @@ from semantic_moments.settings import FIELDS, PRESETS, Settings
 
 def test_presets_resolve_to_settings_and_the_default_is_motion():
     assert Settings.preset() is PRESETS["motion"] == Settings()
-    slow, paper = Settings.preset("slow"), Settings.preset("paper")
-    assert (slow.frames, slow.min_rate, slow.flow_weight) == (16, None, 16.0)
-    assert (paper.layer, paper.frames, paper.min_rate, paper.flow_weight) == ("blocks.10", 32, None, 0.0)
-    with pytest.raises(ConfigError, match="unknown preset 'fast'; known: motion, slow, paper"):
+    motion, slow, flow, paper = (Settings.preset(name) for name in ("motion", "slow", "flow", "paper"))
+    assert (motion.frames, motion.min_rate, motion.flow_weight, motion.keypoints, motion.keypoint_weight) == \
+        (16, 4.0, 16.0, ("pose", "hands"), 8.0)
+    assert (slow.frames, slow.min_rate, slow.flow_weight, slow.keypoints) == (16, None, 16.0, ("pose", "hands"))
+    assert flow == motion.replace(keypoints=())  # the previous default
+    assert (paper.layer, paper.frames, paper.min_rate, paper.flow_weight, paper.keypoints) == \
+        ("blocks.10", 32, None, 0.0, ())
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; known: motion, slow, flow, paper"):
         Settings.preset("fast")
 
 
@@ -57,7 +61,10 @@ def test_bench_methods_are_settings():
     listed = default_methods(["efficientnet-lite0"])
     methods = {method.name: method for method in listed if method.group != "frames"}
     main = next(method for method in listed if method.group == "main")
-    assert main.settings == Settings() and main.key.endswith("[efficientnet-lite0:blocks.7, T=16, at least 4/s]")
+    assert main.settings == Settings()
+    assert main.key.endswith("[efficientnet-lite0:blocks.7 + pose+hands, T=16, at least 4/s]")
+    assert methods["keypoints: none (the flow preset)"].settings == Settings.preset("flow")
+    assert methods["keypoints: body + hands, weight 16"].settings.keypoint_weight == 16.0
     assert methods[PAPER_NAME].settings == Settings.preset("paper")
     standardized = methods["moments: paper convention, standardized"].settings
     assert (standardized.convention, standardized.standardized) == ("paper", True)

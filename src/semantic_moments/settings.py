@@ -90,8 +90,8 @@ class Settings:
     keypoint_weight: float = field(default=8.0, metadata=_option(
         "weight of each keypoint part beside the moments and the flow; default: the preset's (%(preset)s)",
         type="non_negative_float"))
-    keypoint_frames: int = field(default=16, metadata=_option(
-        "frames the keypoints are found on, over the whole clip; default: %(preset)s", type="int"))
+    keypoint_frames: int | None = field(default=None, metadata=_option(
+        "frames the keypoints are found on, over the whole clip; default: T (--frames)", type="int"))
     keypoint_fusion: str = field(default="shared", metadata=_option("", flag=""))
     orders: tuple[int, ...] = field(default=(1, 2, 3), metadata=_option(
         "moment orders, a subset of 1..4; default: 1,2,3", type="orders"))
@@ -134,7 +134,8 @@ class Settings:
                              num_frames=self.frames, min_rate=self.min_rate, flow_weight=self.flow_weight,
                              flow_grids=self.flow_grids, flow_segments=self.flow_segments,
                              motion_floor=self.motion_floor, keypoints=self.keypoints,
-                             keypoint_weight=self.keypoint_weight, keypoint_frames=self.keypoint_frames,
+                             keypoint_weight=self.keypoint_weight,
+                             keypoint_frames=self.keypoint_frames or self.frames,
                              keypoint_fusion=self.keypoint_fusion)
 
     def replace(self, **changes: Any) -> Settings:
@@ -192,7 +193,8 @@ class Settings:
                    motion_floor=config.motion_floor, orders=config.orders, alpha=config.alpha,
                    convention=config.convention, standardized=config.standardized,
                    granularity=config.granularity, fusion=config.fusion, keypoints=config.keypoints,
-                   keypoint_weight=config.keypoint_weight, keypoint_frames=config.keypoint_frames,
+                   keypoint_weight=config.keypoint_weight,
+                   keypoint_frames=None if config.keypoint_frames == config.num_frames else config.keypoint_frames,
                    keypoint_fusion=config.keypoint_fusion)
 
     def to_dict(self) -> dict[str, Any]:

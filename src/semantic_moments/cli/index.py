@@ -403,18 +403,20 @@ def run_search(args: argparse.Namespace) -> int:
     elif style == "csv":
         import csv
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["rank", "id", "path", "score"])
+        fields = list(dict.fromkeys(key for record in records for key in record)) or ["rank", "id", "path", "score"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields)  # a part one clip lacks: an empty cell
         writer.writeheader()
         writer.writerows(records)
     else:
-        parts = [part_label(k) for k in (hits[0].per_moment if hits else {})]
+        parts = list(dict.fromkeys(part_label(k) for hit in hits for k in hit.per_moment))  # a part one clip lacks: -
         span = f"{'start':>9}  {'end':>9}  " if segments else ""
         print(f"{'rank':>4}  {'id':>6}  {span}{'score':>7}  {'pct':>5}  " + "  ".join(f"{label:>6}" for label in parts)
               + "  path")
         for record in records:
             span = f"{_clock(record['start']):>9}  {_clock(record['end']):>9}  " if segments else ""
             print(f"{record['rank']:>4}  {record['id']:>6}  {span}{record['score']:7.4f}  {record['percentile']:5.1f}  "
-                  + "  ".join(f"{record[label]:6.3f}" for label in parts) + f"  {one_line(record['path'])}")
+                  + "  ".join(f"{record[label]:6.3f}" if label in record else f"{'-':>6}" for label in parts)
+                  + f"  {one_line(record['path'])}")
     return 0
 
 

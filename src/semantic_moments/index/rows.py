@@ -92,9 +92,11 @@ def fused_cosines(units_a: np.ndarray, units_b: np.ndarray, weights: Sequence[fl
 def part_similarities(units: np.ndarray, raw_query: np.ndarray, parts: Sequence[Sequence]) -> list[dict[int | str, float]]:
     """Per row, the cosine of each part with the query's: {order: cosine}, ``"flow"``: the mean over
     the flow levels (the levels together, as they are weighted together), and each keypoint part by
-    its source's name (``"pose"``, ``"hands"``)."""
+    its source's name (``"pose"``, ``"hands"``) where both hold it (absent where one saw nothing)."""
     sizes = [int(size) for _, size in parts]
-    products = np.atleast_2d(units) * unit_blocks(np.asarray(raw_query)[None], sizes)
+    query_units = unit_blocks(np.asarray(raw_query)[None], sizes)
+    products = np.atleast_2d(units) * query_units
+    held = present_parts(np.atleast_2d(units), sizes) * present_parts(query_units, sizes)
     keys, per_part, start = [], [], 0
     for name, size in parts:
         keys.append(part_key(name))
@@ -108,8 +110,9 @@ def part_similarities(units: np.ndarray, raw_query: np.ndarray, parts: Sequence[
                                                 if isinstance(key, int)}
         if flow:
             similarities["flow"] = float(sum(per_part[i][row] for i in flow) / len(flow))
-        for i in keypoints:  # "pose", "hands": 0 where one side saw nothing
-            similarities[str(keys[i]).split(".", 1)[1]] = float(per_part[i][row])
+        for i in keypoints:  # "pose", "hands": only where both saw something
+            if held[row, i]:
+                similarities[str(keys[i]).split(".", 1)[1]] = float(per_part[i][row])
         result.append(similarities)
     return result
 

@@ -93,7 +93,7 @@ def rescore(store: RowStore, layout: RowLayout, positives: np.ndarray | Sequence
     scores = combined_scores([cosines(query) for query in positives], [cosines(query) for query in negatives],
                              negative_weight)
     per_query = [part_similarities(units, query, layout.part_list()) for query in positives]
-    similarities = [{key: float(np.mean([parts[row][key] for parts in per_query])) for key in per_query[0][row]}
-                    for row in range(len(rows))]
+    similarities = [{key: float(np.mean([parts[row][key] for parts in per_query])) for key in per_query[0][row]
+                     if all(key in parts[row] for parts in per_query)} for row in range(len(rows))]
     hits = [SearchHit(int(row[0]), row[1], float(score), parts) for row, score, parts in zip(rows, scores, similarities)]
     return sorted(hits, key=lambda hit: (-round(hit.score, 6), hit.id))

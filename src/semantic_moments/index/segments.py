@@ -143,7 +143,8 @@ def _hits(store: RowStore, layout: RowLayout, entries: SegmentEntries, picked: l
     marks = ",".join("?" * len(clip_ids))
     paths = dict(store.execute(f"SELECT id, path FROM clips WHERE id IN ({marks})", clip_ids).fetchall())
     per_query = [part_similarities(entries.units[picked], query, layout.part_list()) for query in positives]
-    similarities = [{key: float(np.mean([parts[row][key] for parts in per_query])) for key in per_query[0][row]}
+    similarities = [{key: float(np.mean([parts[row][key] for parts in per_query])) for key in per_query[0][row]
+                     if all(key in parts[row] for parts in per_query)}
                     for row in range(len(picked))]
     hits = []
     for position, parts in zip(picked, similarities):
