@@ -25,11 +25,15 @@ def _frames(path):
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
-    """Real clips of different actions and people, with two planted copies: one re-encoded at half the
-    size and a lower bitrate, one trimmed by 10%."""
-    sources = [DATA / "ud810_arm_actions" / "A1_both_arms_side_raise" / "PS7A1P1T1.avi",
-               DATA / "ud810_arm_actions" / "A2_one_arm_raise" / "PS7A2P2T1.avi",
-               DATA / "ud810_arm_actions" / "A3_both_arms_front_raise" / "PS7A3P1T2.avi",
+    """Real clips of different actions and people, two retakes of one (the same person and action), and
+    planted copies: one re-encoded at half the size and a lower bitrate, one trimmed by 10%, one cropped
+    by 10%, and a mirrored one (not a copy for ``copies``: documented)."""
+    arm = DATA / "ud810_arm_actions"
+    sources = [arm / "A1_both_arms_side_raise" / "PS7A1P1T1.avi",
+               arm / "A2_one_arm_raise" / "PS7A2P2T1.avi",
+               arm / "A3_both_arms_front_raise" / "PS7A3P1T2.avi",
+               arm / "A1_both_arms_side_raise" / "PS7A1P1T2.avi",  # retakes of the first
+               arm / "A1_both_arms_side_raise" / "PS7A1P1T3.avi",
                *sorted((DATA / "kth_partial").rglob("*.*"))[:5]]
     for path in sources:
         need_data(path)
@@ -41,24 +45,38 @@ def planted(tmp_path_factory):
     encode(folder / "copy_resized.mp4", resized[:, ::2, ::2], fps=29.97, crf=35)
     trimmed = _frames(sources[2])
     encode(folder / "copy_trimmed.mp4", trimmed[: int(len(trimmed) * 0.9)], fps=29.97, crf=23)
+    cropped = _frames(sources[1])
+    height, width = cropped.shape[1:3]
+    encode(folder / "copy_cropped.mp4", cropped[:, height // 20:height - height // 20, width // 20:width - width // 20],
+           fps=29.97, crf=23)
+    encode(folder / "copy_mirrored.mp4", np.ascontiguousarray(_frames(sources[3])[:, :, ::-1]), fps=29.97, crf=23)
     index = folder.parent / "index"
     assert main(["index", "build", str(folder), "--index", str(index), "--quiet"]) == 0
-    return folder, index, {frozenset({sources[0].name, "copy_resized.mp4"}), frozenset({sources[2].name, "copy_trimmed.mp4"})}
+    return folder, index, {frozenset({sources[0].name, "copy_resized.mp4"}), frozenset({sources[2].name, "copy_trimmed.mp4"}),
+                           frozenset({sources[1].name, "copy_cropped.mp4"})}
 
 
-def test_planted_duplicates_come_first(planted, capsys):
+def test_copies_come_first_and_no_retake_is_a_copy(planted, capsys):
+    """#29: the re-encoded, trimmed and cropped copies, and nothing else, at the default threshold; a
+    retake (the same person doing the same action again) and a mirrored copy are not copies."""
     import json
     from pathlib import Path
 
     folder, index, expected = planted
     capsys.readouterr()
-    assert main(["index", "duplicates", "--index", str(index), "--top", "2", "--groups", "--format", "json"]) == 0
+    assert main(["index", "duplicates", "--index", str(index), "--groups", "--format", "json"]) == 0
     found = json.loads(capsys.readouterr().out)
-    pairs = {frozenset({Path(pair["path_a"]).name, Path(pair["path_b"]).name}) for pair in found["pairs"]}
-    assert pairs == expected
-    # a re-encode scores above 0.98; a 10% trim samples other moments, so it scores lower (0.949 here)
-    assert all(pair["score"] > 0.93 and pair["percentile"] > 90 for pair in found["pairs"])
-    assert sorted(len(group) for group in found["groups"]) == [2, 2]
+    pairs = [frozenset({Path(pair["path_a"]).name, Path(pair["path_b"]).name}) for pair in found["pairs"]]
+    assert set(pairs) == expected and len(pairs) == 3
+    assert all(pair["kind"] == "copy" and pair["score"] > 0.95 for pair in found["pairs"])
+    trim = next(pair for pair in found["pairs"] if "copy_trimmed.mp4" in (pair["path_a"] + pair["path_b"]))
+    assert abs(trim["offset_seconds"]) < 0.1  # trimmed at the end: aligned from the start
+    assert sorted(len(group) for group in found["groups"]) == [2, 2, 2]
+    # the same motion: the retakes are there too (and score as high as copies by motion alone)
+    assert main(["index", "duplicates", "--index", str(index), "--same-motion", "--format", "json"]) == 0
+    motion = {frozenset({Path(pair["path_a"]).name, Path(pair["path_b"]).name})
+              for pair in json.loads(capsys.readouterr().out)["pairs"]}
+    assert frozenset({"PS7A1P1T1.avi", "PS7A1P1T2.avi"}) in motion or frozenset({"PS7A1P1T2.avi", "PS7A1P1T3.avi"}) in motion
     assert main(["index", "duplicates", "--index", str(index), "--min-score", "0.999999", "--format", "csv"]) == 0
     assert capsys.readouterr().out.strip().splitlines() == ["score,a,b"]  # none that close: a header, no rows
 
@@ -73,7 +91,7 @@ def test_groups_are_named_and_scored_against_labels(planted, capsys):
     assert main(["index", "clusters", "--index", str(index), "--k", "3", "--labels", str(labels), "--format", "json"]) == 0
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
-    assert len(rows) == 10 and {row["cluster"] for row in rows} == {0, 1, 2} and all(row["path"] for row in rows)
+    assert len(rows) == 14 and {row["cluster"] for row in rows} == {0, 1, 2} and all(row["path"] for row in rows)
     assert "3 group(s) by kmeans; purity" in captured.err
     assert main(["index", "clusters", "--index", str(index), "--auto"]) == 0
     assert "most central:" in capsys.readouterr().out

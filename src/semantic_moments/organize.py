@@ -4,6 +4,10 @@ All three work on the index's fused vectors at query-time weights (``fused_vecto
 vector per clip whose inner products are the exact cosines ``search`` ranks by), so "near" means the
 same here as in search.
 
+* ``copies``: pairs of clips that are the same footage (re-encoded, resized, trimmed, mildly
+  cropped): candidates from the motion vectors as ``duplicates`` finds them, each verified by its
+  frames' signatures under the best time alignment (``copies.py``), so a retake of the same action
+  (the same person, the same room) is not a copy.
 * ``duplicates``: pairs of clips whose motion is nearly the same, from each clip's nearest
   neighbours by FAISS (exact inner-product search up to ``ann.APPROXIMATE_FROM`` clips, an HNSW
   graph beyond), never all pairs in Python; ``groups`` joins connected pairs into sets. In an index
@@ -69,6 +73,9 @@ class DuplicatePair:
     percentile: float
     span_a: tuple[float, float] | None = None
     span_b: tuple[float, float] | None = None
+    kind: str = "same motion"  # or "copy": the same footage (``copies``)
+    motion_score: float | None = None  # a copy's motion cosine (its ``score`` is the frames')
+    offset_seconds: float | None = None  # a copy: b's time t shows a's time t + offset
 
 
 def duplicates(index: Index, min_score: float | None = DUPLICATE_SCORE, top: int | None = None,
@@ -97,6 +104,64 @@ def duplicates(index: Index, min_score: float | None = DUPLICATE_SCORE, top: int
     percentiles = index.percentile([score for _, score in ordered], alpha, flow_weight)
     return [DuplicatePair(int(matrix.ids[a]), int(matrix.ids[b]), paths[int(matrix.ids[a])], paths[int(matrix.ids[b])],
                           score, percentile) for ((a, b), score), percentile in zip(ordered, percentiles)]
+
+
+COPY_CANDIDATES = 10  # each clip's nearest clips by motion that are checked frame by frame
+COPY_MOTION_FLOOR = 0.8  # candidates must move at least this alike (a copy scores 0.95-1.00)
+
+
+def copies(index: Index, min_score: float | None = None, top: int | None = None,
+           alpha: Sequence[float] | None = None, flow_weight: float | None = None,
+           neighbours: int = COPY_CANDIDATES, show_progress: bool = False) -> tuple[list[DuplicatePair], dict[str, str]]:
+    """(pairs of clips that are the same footage, best first; {path: why it was not checked}).
+    Candidates are each clip's ``neighbours`` nearest clips by motion (at least COPY_MOTION_FLOOR);
+    each is verified on its files' frame signatures (``copies.copy_score``) and kept at
+    ``min_score`` (default ``copies.COPY_SCORE``) or as the best ``top``. A file that cannot be
+    read now is skipped and reported. Raises IndexStoreError for an empty index."""
+    from .copies import COPY_SCORE, copy_score
+
+    motion = duplicates(index, COPY_MOTION_FLOOR, None, alpha, flow_weight, neighbours)
+    threshold = COPY_SCORE if min_score is None and top is None else min_score
+    wanted = sorted({pair.path_a for pair in motion} | {pair.path_b for pair in motion})
+    signatures, unread = _signatures(wanted, show_progress)
+    found = []
+    for pair in motion:
+        if pair.path_a not in signatures or pair.path_b not in signatures:
+            continue
+        score, offset = copy_score(*signatures[pair.path_a], *signatures[pair.path_b])
+        if threshold is None or score >= threshold:
+            found.append(DuplicatePair(pair.a, pair.b, pair.path_a, pair.path_b, score, pair.percentile, kind="copy",
+                                       motion_score=pair.score, offset_seconds=offset))
+    found.sort(key=lambda pair: (-pair.score, pair.a, pair.b))
+    return found[:top or None], unread
+
+
+def _signatures(paths: Sequence[str], show_progress: bool) -> tuple[dict[str, tuple], dict[str, str]]:
+    """{path: (thumbnails, times)} of every frame of each file (``copies.MAX_FRAMES`` at most),
+    {path: reason} of those that cannot be read now."""
+    from .copies import MAX_FRAMES, thumbnails
+    from .errors import SemanticMomentsError
+    from .video import VideoReader, read_clip
+
+    found, unread = {}, {}
+    progress = None
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=len(paths), unit="clip", desc="frame signatures", dynamic_ncols=True)
+    for path in paths:
+        try:
+            with VideoReader(path, threads=1) as reader:
+                count = reader.num_frames
+            clip = read_clip(path, max(2, min(count, MAX_FRAMES)), (160, 160), decode_threads=1)
+            found[path] = (thumbnails(clip.frames), clip.pts_seconds)
+        except (SemanticMomentsError, OSError) as error:
+            unread[path] = str(error)
+        if progress is not None:
+            progress.update(1)
+    if progress is not None:
+        progress.close()
+    return found, unread
 
 
 def duplicate_segments(index: Index, min_score: float | None = DUPLICATE_SCORE, top: int | None = None,

@@ -16,15 +16,20 @@ FORMATS = ("table", "json", "csv")
 
 def add_organize_actions(actions) -> None:
     duplicates = actions.add_parser(
-        "duplicates", help="pairs of clips whose motion is nearly the same (re-encodes, crops, trims, repeats)",
-        description="Each clip's nearest clips by the index's ANN (FAISS), kept above --min-score or the best "
-                    "--top pairs, best first, with each score's percentile among the collection's pairs. In an index "
-                    "with windows, also pairs of segments (the same motion at two places).")
+        "duplicates", help="copies (the same footage: re-encodes, resizes, trims, mild crops), or with --same-motion "
+                           "pairs that move alike (retakes, repeats)",
+        description="Copies: each clip's nearest clips by motion (FAISS), verified frame by frame under the best "
+                    "time alignment (a retake of the same action is not a copy); score = the frames' agreement, "
+                    "default --min-score 0.95. --same-motion: the pairs whose motion cosine is at least --min-score "
+                    "(default 0.95), with each score's percentile among the collection's pairs; in an index with "
+                    "windows, also pairs of segments (the same motion at two places).")
     duplicates.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
     limit = duplicates.add_mutually_exclusive_group()
     limit.add_argument("--min-score", type=non_negative_float, default=None, metavar="S",
                        help="pairs scoring at least S (cosine); default: 0.95")
     limit.add_argument("--top", type=positive_int, default=None, metavar="N", help="the N best pairs, whatever their score")
+    duplicates.add_argument("--same-motion", action="store_true",
+                            help="pairs that move alike (retakes, repeats, copies) instead of copies only")
     duplicates.add_argument("--groups", action="store_true", help="join connected pairs into sets of clips")
     duplicates.add_argument("--segments", choices=("auto", "yes", "no"), default="auto",
                             help="pairs of windows too: yes, no, or auto (when the index has windows); default: %(default)s")
@@ -52,6 +57,13 @@ def run_organize(args: argparse.Namespace) -> int:
     from ..index import Index
 
     with Index.open(args.index, create=False) as index:
+        if args.index_command == "duplicates" and not args.same_motion:
+            pairs, unread = organize.copies(index, args.min_score, args.top, args.alpha,
+                                            show_progress=args.format == "table")
+            for path, reason in unread.items():
+                print(f"  skipped: {one_line(reason)}", file=sys.stderr)
+            _print_pairs(pairs, organize.groups(pairs) if args.groups else None, args.format, index)
+            return 0
         if args.index_command == "duplicates":
             min_score = args.min_score if args.min_score is not None else (None if args.top else organize.DUPLICATE_SCORE)
             pairs = organize.duplicates(index, min_score, args.top, args.alpha)
@@ -105,16 +117,25 @@ def _print_pairs(pairs, sets, style: str, index) -> None:
     def span(value) -> str:
         return f"{value[0]:g}-{value[1]:g}s" if value else ""
 
-    records = [{"score": pair.score, "percentile": pair.percentile, "a": pair.a, "path_a": pair.path_a,
-                "span_a": list(pair.span_a) if pair.span_a else None, "b": pair.b, "path_b": pair.path_b,
-                "span_b": list(pair.span_b) if pair.span_b else None} for pair in pairs]
-    print(f"{len(pairs)} pair(s)" + (f" in {len(sets)} set(s)" if sets is not None else ""), file=sys.stderr)
+    records = [{"kind": pair.kind, "score": pair.score, "percentile": pair.percentile, "a": pair.a,
+                "path_a": pair.path_a, "span_a": list(pair.span_a) if pair.span_a else None, "b": pair.b,
+                "path_b": pair.path_b, "span_b": list(pair.span_b) if pair.span_b else None,
+                **({"motion_score": pair.motion_score, "offset_seconds": pair.offset_seconds} if pair.kind == "copy"
+                   else {})} for pair in pairs]
+    copies = bool(pairs) and pairs[0].kind == "copy"
+    print(f"{len(pairs)} {'copies' if copies else 'pair(s) of the same motion'}"
+          + (f" in {len(sets)} set(s)" if sets is not None else ""), file=sys.stderr)
     if style == "json":
         print(json.dumps({"pairs": records, **({"groups": sets} if sets is not None else {})}, indent=2))
     elif style == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["score", "a", "b"])
         writer.writeheader()
         writer.writerows(records)
+    elif copies:
+        print(f"{'frames':>7}  {'motion':>7}  {'offset':>7}  copy")
+        for pair in pairs:
+            print(f"{pair.score:7.4f}  {pair.motion_score:7.4f}  {pair.offset_seconds:+6.2f}s  {one_line(pair.path_a)}"
+                  f"  <->  {one_line(pair.path_b)}")
     else:
         print(f"{'score':>7}  {'pct':>5}  pair")
         for pair in pairs:
