@@ -18,8 +18,9 @@ quiet and busy moments.
   all T x P x d tokens are stacked and the moments computed in NumPy;
 * decode: our reader alone (the sampled frames at the backbone's input size, one decoder thread),
   no backbone: what the pipeline must do besides the bound's work;
-* pose, keypoints: the pipeline with moments of keypoints (``--keypoints pose`` and ``pose,hands``):
-  what the part costs per clip (MediaPipe on 16 more frames over the whole clip);
+* flow, pose: the pipeline without keypoints (the ``flow`` preset, the previous default) and with the
+  body only: beside ``pipeline`` (the default: body and hands) what the keypoints cost per clip
+  (MediaPipe on 16 more frames over the whole clip);
 * previous: the pipeline with the sampling of the previous default (T = 16 over the whole clip,
   ``--frames 16 --min-rate 0``), to state what the current default costs against it; with
   ``--previous-src DIR`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/f11dabd
@@ -106,8 +107,8 @@ def run_method(method: str, paths: list[Path], options: dict) -> dict:
     current = {"runtime": options.get("runtime", "auto"), **sampling}
     if method == "previous" and options.get("previous_src"):
         current = {}  # an earlier commit's code, at its own defaults (it may not know these options)
-    keypoints = {"keypoints": ("pose", "hands"), "pose": ("pose",)}.get(method)
-    if keypoints:  # the default pipeline with moments of keypoints: what the part costs per clip
+    keypoints = {"flow": (), "pose": ("pose",)}.get(method)
+    if keypoints is not None:  # the pipeline without keypoints (the flow preset) or with the body only
         current["keypoints"], method = keypoints, "pipeline"
     model = SemanticMoments(options["backbone"], pretrained=options["pretrained"],
                             device=options["device"], dtype=options["dtype"], batch_size=options["batch_size"],
