@@ -15,8 +15,16 @@ Labelled sets: an index per set (built once with the default model, under --work
 * groups: purity of k-means with k = the number of classes, of ``--auto`` (silhouette) and of HDBSCAN;
 * several examples: for every class with three clips by three different actors, precision@10 of
   that class when searching with one of them, and with two (the third never counts);
-* a negative example: with one example of class A and one negative of another class B, the share of
-  B in the top 10, against the same search without the negative.
+* a negative example: for every clip of class A as the example and every other class B (its first
+  clip the negative), the share of B in the top 10 with and without the negative, and in how many
+  of those searches B is still in the top 10.
+
+Copies (``--copies``): an index per set of every clip plus planted copies of the first ``--planted``
+clips of different classes (each kind in turn: re-encoded at half size and CRF 35, trimmed by 10% at
+the end, cropped by 10%, mirrored), built with the ``flow`` preset (duplicates do not need keypoints);
+``index duplicates`` at its defaults: precision and recall of the copies (mirrored ones are not
+copies by design and are reported apart), and the rank of each planted copy against the best-scoring
+retake (two clips of one actor and class: the same person doing the same thing again).
 """
 
 from __future__ import annotations
@@ -111,7 +119,7 @@ def labelled(labels: Path, sets: list[str], work: Path) -> list[dict]:
             for path, cls in classes.items():
                 if path in ids:
                     by_class[cls].append(path)
-            one, two, with_negative, without_negative = [], [], [], []
+            one, two, with_negative, without_negative, stays = [], [], [], [], []
             class_names = sorted(by_class)
             for number, cls in enumerate(class_names):
                 members = by_class[cls]
@@ -130,20 +138,111 @@ def labelled(labels: Path, sets: list[str], work: Path) -> list[dict]:
 
                 one.append(precision(index.search(ids[a], k=12, exclude=[ids[b]])))
                 two.append(precision(index.search([ids[a], ids[b]], k=12)))
-                other = class_names[(number + 1) % len(class_names)]
-                negative = by_class[other][0]
-                plain = index.search(ids[a], k=10, exclude=[ids[negative]])
-                ruled = index.search(ids[a], k=10, negatives=[ids[negative]])
-                without_negative.append(sum(known.get(hit.id) == other for hit in plain) / 10)
-                with_negative.append(sum(known.get(hit.id) == other for hit in ruled) / 10)
+            for cls in class_names:  # every query, every other class as the negative's
+                for query in by_class[cls]:
+                    for other in class_names:
+                        if other == cls:
+                            continue
+                        negative = by_class[other][0]
+                        plain = index.search(ids[query], k=10, exclude=[ids[negative]])
+                        ruled = index.search(ids[query], k=10, negatives=[ids[negative]])
+                        without_negative.append(sum(known.get(hit.id) == other for hit in plain) / 10)
+                        with_negative.append(sum(known.get(hit.id) == other for hit in ruled) / 10)
+                        stays.append(any(known.get(hit.id) == other for hit in ruled))
             if one:
                 row.update({"classes with 3 actors": len(one), "P@10, one example": round(float(np.mean(one)), 3),
                             "P@10, two examples": round(float(np.mean(two)), 3),
                             "negative's class in top 10, without it": round(float(np.mean(without_negative)), 3),
-                            "... with it as a negative": round(float(np.mean(with_negative)), 3)})
+                            "... with it as a negative": round(float(np.mean(with_negative)), 3),
+                            "searches (query x other class)": len(stays),
+                            "... where the negative's class stays in the top 10": int(np.sum(stays))})
         results.append(row)
         print(json.dumps(row), flush=True)
     return results
+
+
+KINDS = ("re-encoded", "trimmed", "cropped", "mirrored")
+
+
+def _plant(source: Path, target: Path, kind: str) -> None:
+    """A copy of ``source`` of one kind (module doc), written with PyAV."""
+    import av
+
+    from semantic_moments.video import write_video
+    from semantic_moments.video.clips import resize_frames
+
+    with av.open(str(source)) as container:
+        frames = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+    height, width = frames.shape[1:3]
+    if kind == "re-encoded":
+        write_video(target, resize_frames(frames, (height // 2 // 2 * 2, width // 2 // 2 * 2)), fps=29.97, crf=35)
+    elif kind == "trimmed":
+        write_video(target, frames[: int(len(frames) * 0.9)], fps=29.97, crf=23)
+    elif kind == "cropped":
+        write_video(target, np.ascontiguousarray(frames[:, height // 20:height - height // 20,
+                                                         width // 20:width - width // 20]), fps=29.97, crf=23)
+    else:
+        write_video(target, np.ascontiguousarray(frames[:, :, ::-1]), fps=29.97, crf=23)
+
+
+def copies_on(labels: Path, name: str, work: Path, planted: int) -> dict:
+    """Copies against retakes on one labelled set (module doc)."""
+    from semantic_moments import Index, organize
+    from semantic_moments.cli import main as cli
+
+    rows = [row for row in csv.DictReader(open(labels)) if row["path"].startswith(name + "/")]
+    root = labels.parent
+    folder = work / f"copies-{name}" / "videos"
+    folder.mkdir(parents=True, exist_ok=True)
+    actor = {str(root / row["path"]): (row["actor_or_source"].split("|")[0], row["class"]) for row in rows}
+    for row in rows:
+        target = folder / Path(row["path"]).name
+        if not target.exists():
+            os.symlink(root / row["path"], target)
+    chosen, seen = [], set()
+    for row in rows:  # the first clips of different classes
+        if row["class"] not in seen and len(chosen) < planted:
+            chosen.append(root / row["path"])
+            seen.add(row["class"])
+    truth = {}
+    for number, source in enumerate(chosen):
+        kind = KINDS[number % len(KINDS)]
+        target = folder / f"planted-{kind}-{source.stem}.mp4"
+        if not target.exists():
+            _plant(source, target, kind)
+        truth[frozenset({str(folder / source.name), str(target)})] = kind
+    index_path = folder.parent / "index"
+    cli(["index", "build", str(folder), "--index", str(index_path), "--preset", "flow", "--quiet"])
+    started = time.perf_counter()
+    from semantic_moments.copies import COPY_SCORE
+
+    with Index.open(index_path) as index:
+        every, _ = organize.copies(index, min_score=-1.0)  # every candidate with its frames' score
+    seconds = time.perf_counter() - started
+    found = [pair for pair in every if pair.score >= COPY_SCORE]  # what `index duplicates` lists
+    real = {str(folder / Path(path).name): value for path, value in actor.items()}
+
+    def retake(pair) -> bool:
+        a, b = real.get(pair.path_a), real.get(pair.path_b)
+        return a is not None and a == b  # two clips of one actor and class
+    listed = [frozenset({pair.path_a, pair.path_b}) for pair in found]
+    copies = {pair for pair, kind in truth.items() if kind != "mirrored"}
+    hits = [pair for pair in listed if pair in copies]
+    retakes_listed = sum(retake(pair) for pair in found)
+    retake_scores = [pair.score for pair in every if retake(pair)]
+    best_retake = max(retake_scores, default=None)
+    ordered = [frozenset({pair.path_a, pair.path_b}) for pair in every]  # best first
+    ranks = {}
+    for pair, kind in truth.items():
+        rank = next((i + 1 for i, candidate in enumerate(ordered) if candidate == pair), None)
+        score = next((p.score for p in every if frozenset({p.path_a, p.path_b}) == pair), None)
+        ranks[kind] = ranks.get(kind, []) + [{"rank": rank, "score": round(score, 3) if score is not None else None}]
+    return {"set": name, "clips": len(rows), "planted": {kind: list(truth.values()).count(kind) for kind in KINDS},
+            "copies listed": len(found), "precision": round(len(hits) / max(len(found), 1), 3),
+            "recall (not mirrored)": round(len(hits) / max(len(copies), 1), 3), "retakes listed as copies": retakes_listed,
+            "retake pairs among the candidates": len(retake_scores),
+            "best retake's frames score": round(best_retake, 3) if best_retake is not None else None,
+            "copy ranks by kind": ranks, "seconds": round(seconds, 1)}
 
 
 def main() -> None:
@@ -153,6 +252,8 @@ def main() -> None:
     parser.add_argument("--sets", default="ud810_arm_actions,egogestar_dirs,wlasl100_subset,kth_partial",
                         help="folders of the labelled sets to measure")
     parser.add_argument("--work", type=Path, default=Path("bench-organize"), help="where the sets' indexes go")
+    parser.add_argument("--copies", action="store_true", help="measure copies against retakes on --sets")
+    parser.add_argument("--planted", type=int, default=8, help="clips copied per set (each kind in turn)")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -163,7 +264,11 @@ def main() -> None:
         output = subprocess.run([sys.executable, __file__, "--one", str(count)], capture_output=True, text=True,
                                 check=True).stdout.strip().splitlines()[-1]
         print(output, flush=True)
-    if args.labels:
+    if args.labels and args.copies:
+        args.work.mkdir(parents=True, exist_ok=True)
+        for name in [name.strip() for name in args.sets.split(",") if name.strip()]:
+            print(json.dumps(copies_on(args.labels, name, args.work, args.planted)), flush=True)
+    elif args.labels:
         args.work.mkdir(parents=True, exist_ok=True)
         labelled(args.labels, [name.strip() for name in args.sets.split(",") if name.strip()], args.work)
 
