@@ -166,13 +166,12 @@ KINDS = ("re-encoded", "trimmed", "cropped", "mirrored")
 
 def _plant(source: Path, target: Path, kind: str) -> None:
     """A copy of ``source`` of one kind (module doc), written with PyAV."""
-    import av
-
-    from semantic_moments.video import write_video
+    from semantic_moments.video import VideoReader, read_clip, write_video
     from semantic_moments.video.clips import resize_frames
 
-    with av.open(str(source)) as container:
-        frames = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+    with VideoReader(source) as reader:
+        count = reader.num_frames
+    frames = read_clip(source, count, None).frames  # every frame, through the project's reader
     height, width = frames.shape[1:3]
     if kind == "re-encoded":
         write_video(target, resize_frames(frames, (height // 2 // 2 * 2, width // 2 // 2 * 2)), fps=29.97, crf=35)
@@ -191,8 +190,8 @@ def copies_on(labels: Path, name: str, work: Path, planted: int) -> dict:
     from semantic_moments.cli import main as cli
 
     rows = [row for row in csv.DictReader(open(labels)) if row["path"].startswith(name + "/")]
-    root = labels.parent
-    folder = work / f"copies-{name}" / "videos"
+    root = labels.parent.resolve()
+    folder = (work / f"copies-{name}" / "videos").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     actor = {str(root / row["path"]): (row["actor_or_source"].split("|")[0], row["class"]) for row in rows}
     for row in rows:
@@ -200,16 +199,21 @@ def copies_on(labels: Path, name: str, work: Path, planted: int) -> dict:
         if not target.exists():
             os.symlink(root / row["path"], target)
     chosen, seen = [], set()
-    for row in rows:  # the first clips of different classes
-        if row["class"] not in seen and len(chosen) < planted:
+    for row in rows:  # the first clips of different (class, actor), spread over the classes
+        key = (row["class"], row["actor_or_source"].split("|")[0])
+        if key not in seen and len(chosen) < planted and sum(k[0] == key[0] for k in seen) < 2:
             chosen.append(root / row["path"])
-            seen.add(row["class"])
+            seen.add(key)
     truth = {}
-    for number, source in enumerate(chosen):
-        kind = KINDS[number % len(KINDS)]
+    for source in chosen:
+        kind = KINDS[len(truth) % len(KINDS)]
         target = folder / f"planted-{kind}-{source.stem}.mp4"
-        if not target.exists():
-            _plant(source, target, kind)
+        try:
+            if not target.exists():
+                _plant(source, target, kind)
+        except Exception as error:  # noqa: BLE001 - a clip that cannot be copied is left out, said
+            print(f"not planted: {source.name}: {error}", file=sys.stderr)
+            continue
         truth[frozenset({str(folder / source.name), str(target)})] = kind
     index_path = folder.parent / "index"
     cli(["index", "build", str(folder), "--index", str(index_path), "--preset", "flow", "--quiet"])
