@@ -170,18 +170,18 @@ def _plant(source: Path, target: Path, kind: str) -> None:
     from semantic_moments.video.clips import resize_frames
 
     with VideoReader(source) as reader:
-        count = reader.num_frames
+        count, fps = reader.num_frames, reader.fps or 25.0
     frames = read_clip(source, count, None).frames  # every frame, through the project's reader
     height, width = frames.shape[1:3]
-    if kind == "re-encoded":
-        write_video(target, resize_frames(frames, (height // 2 // 2 * 2, width // 2 // 2 * 2)), fps=29.97, crf=35)
+    if kind == "re-encoded":  # at the source's own frame rate: a copy, not a speed change
+        write_video(target, resize_frames(frames, (height // 2 // 2 * 2, width // 2 // 2 * 2)), fps=fps, crf=35)
     elif kind == "trimmed":
-        write_video(target, frames[: int(len(frames) * 0.9)], fps=29.97, crf=23)
+        write_video(target, frames[: int(len(frames) * 0.9)], fps=fps, crf=23)
     elif kind == "cropped":
         write_video(target, np.ascontiguousarray(frames[:, height // 20:height - height // 20,
-                                                         width // 20:width - width // 20]), fps=29.97, crf=23)
+                                                         width // 20:width - width // 20]), fps=fps, crf=23)
     else:
-        write_video(target, np.ascontiguousarray(frames[:, :, ::-1]), fps=29.97, crf=23)
+        write_video(target, np.ascontiguousarray(frames[:, :, ::-1]), fps=fps, crf=23)
 
 
 def copies_on(labels: Path, name: str, work: Path, planted: int) -> dict:
