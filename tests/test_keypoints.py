@@ -146,7 +146,7 @@ def keypoint_model():
 
 
 def _require_yoga() -> list[Path]:
-    return sorted(need_data(YOGA, "the yoga clips").glob("*/*.mp4"))
+    return sorted(need_data(YOGA, "yoga clips").glob("*/*.mp4"))
 
 
 def test_real_clips_get_a_body_a_still_scene_gets_none_and_the_index_leaves_it_out(keypoint_model, tmp_path):
