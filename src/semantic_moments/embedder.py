@@ -463,6 +463,7 @@ class SemanticMoments:
                 f"alpha={self.config.alpha}, "
                 f"convention={self.config.convention!r}, granularity={self.config.granularity!r}, "
                 f"fusion={self.config.fusion!r}, flow_weight={self.config.flow_weight:g}, "
+                f"keypoints={self.config.keypoints}, keypoint_weight={self.config.keypoint_weight:g}, "
                 f"device={str(self.backbone.device)!r})")
 
 

@@ -149,8 +149,10 @@ def run_compare(args: argparse.Namespace) -> int:
                           "per_moment": {part_label(k): v for k, v in per_moment.items()},
                           "backbone": first.backbone}, indent=2))
     else:
-        print(f"similarity {score:.4f}  (alpha {','.join(f'{w:g}' for w in alpha)}, flow weight {flow_weight:g}, "
-              f"{first.backbone['name']})")
+        keypoints = (f", keypoint weight {first.config.keypoint_weight:g} ({'+'.join(first.config.keypoints)})"
+                     if first.config.keypoints else "")
+        print(f"similarity {score:.4f}  (alpha {','.join(f'{w:g}' for w in alpha)}, flow weight {flow_weight:g}"
+              f"{keypoints}, {first.backbone['name']})")
         for order, value in per_moment.items():
             print(f"  {part_label(order):>6} {value:.4f}")
     return 0
