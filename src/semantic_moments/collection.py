@@ -220,7 +220,7 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
             to_embed.append((path, True))
             continue
         if key in known:
-            digest, size, mtime = known[key]
+            digest, size, mtime = known[key].content_hash, known[key].size_bytes, known[key].mtime
             if size == stat.st_size and mtime == stat.st_mtime:
                 summary.unchanged.append(key)
                 continue

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,6 +61,23 @@ from .store import RowStore
 from .where import Where
 
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
+
+
+class IndexedFile(NamedTuple):
+    """What a build compares a file with: its content hash, size and mtime when indexed."""
+
+    content_hash: str
+    size_bytes: int
+    mtime: float
+
+
+class FileRecord(NamedTuple):
+    """A clip's file as recorded when indexed: size, mtime, the real path it led to, content hash."""
+
+    size_bytes: int
+    mtime: float
+    real_path: str
+    content_hash: str
 
 
 class Index:
@@ -337,10 +354,10 @@ class Index:
                                   "LIMIT ? OFFSET ?", [*parameters, limit, offset]).fetchall()
         return int(total), [(int(r[0]), r[1], r[2]) for r in rows]
 
-    def files(self) -> dict[str, tuple[str, int, float]]:
+    def files(self) -> dict[str, IndexedFile]:
         """{path: (content_hash, size_bytes, mtime)} of every indexed clip."""
         rows = self.store.execute("SELECT path, content_hash, size_bytes, mtime FROM clips")
-        return {path: (digest, size, mtime) for path, digest, size, mtime in rows}
+        return {path: IndexedFile(digest, size, mtime) for path, digest, size, mtime in rows}
 
     def paths(self) -> dict[int, str]:
         """{id: path} of every indexed clip."""
@@ -368,7 +385,7 @@ class Index:
                                  (content_hash,)).fetchone()
         return (int(row[0]), row[1]) if row else None
 
-    def file_record(self, clip_id: int) -> tuple[int, float, str, str] | None:
+    def file_record(self, clip_id: int) -> FileRecord | None:
         """(size_bytes, mtime, real path, content hash) recorded for a clip's file when it was indexed,
         or None. The real path is where the indexed path led then (through any links); older rows give
         the path."""
@@ -380,7 +397,7 @@ class Index:
             real = json.loads(row[3]).get("real_path")
         except (json.JSONDecodeError, AttributeError, TypeError):
             real = None
-        return int(row[0]), float(row[1]), real or row[2], row[4]
+        return FileRecord(int(row[0]), float(row[1]), real or row[2], row[4])
 
     def moments_of(self, clip_id: int) -> np.ndarray:
         """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""

@@ -373,11 +373,11 @@ def create_app(
         import stat as stat_module
 
         changed = (not stat_module.S_ISREG(status.st_mode) or recorded is None
-                   or os.path.realpath(path) != recorded[2] or status.st_size != recorded[0])
-        if not changed and status.st_mtime != recorded[1]:  # touched: the content decides
+                   or os.path.realpath(path) != recorded.real_path or status.st_size != recorded.size_bytes)
+        if not changed and status.st_mtime != recorded.mtime:  # touched: the content decides
             from ..video import hash_file
 
-            changed = hash_file(path) != recorded[3]
+            changed = hash_file(path) != recorded.content_hash
         if changed:
             raise HTTPException(status_code=410, detail=f"clip {clip_id}'s file changed since it was indexed "
                                                         "(replaced, moved or linked elsewhere); rebuild the index")
