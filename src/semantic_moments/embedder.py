@@ -47,7 +47,7 @@ class SemanticMoments:
 
     Example::
 
-        model = SemanticMoments()                        # the "motion" preset: Lite0, T = 16, moments + flow
+        model = SemanticMoments()                        # the "motion" preset: moments + flow + keypoints
         clip = model.embed("dog_jump.mp4")               # an Embedding
         similarity(clip, model.embed("cat_jump.mp4"))    # cosine, motion-weighted
         clip.vector(alpha=(1, 0, 0), flow_weight=0)      # appearance only, no re-embedding
@@ -56,9 +56,9 @@ class SemanticMoments:
         backbone: a registry name (``semantic-moments backbones`` lists them) or a Backbone; None:
             the preset's.
         preset: named settings (``settings.py``): ``"motion"`` (the default: EfficientNet-Lite0
-            ``blocks.7``, T = 16 at least 4 per second, moments plus token flow), ``"slow"`` (the
-            same with T = 16 over the whole clip) or ``"paper"`` (``blocks.10``, T = 32 over the
-            whole clip, moments only).
+            ``blocks.7``, T = 16 at least 4 per second, moments plus token flow plus body and hand
+            keypoints), ``"slow"`` (the same with T = 16 over the whole clip), ``"flow"`` (``motion``
+            without keypoints) or ``"paper"`` (``blocks.10``, T = 32 over the whole clip, moments only).
         settings: a ``Settings`` instead of a preset (``Settings.preset("slow").replace(frames=32)``).
         overrides: any ``Settings`` field (``frames``, ``min_rate``, ``flow_weight``, ``orders``,
             ``alpha``, ``layer``, ``weights``, ...) overriding the preset's or the settings' value as

@@ -40,14 +40,45 @@ class BackboneEntry:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, BackboneEntry] = {}
+class Registry:
+    """Named entries of one kind (``"backbone"``, ``"keypoint source"``): each entry has a ``name``
+    and a ``factory``, the adapter or its ``"module:Class"`` name, imported only when one is made."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Any] = {}
+
+    def register(self, entry):
+        if entry.name in self._entries:
+            raise BackboneError(f"{self.kind} {entry.name!r} is already registered")
+        self._entries[entry.name] = entry
+        return entry
+
+    def entries(self) -> list:
+        """Every entry, sorted by name."""
+        return [self._entries[name] for name in sorted(self._entries)]
+
+    def get(self, name: str):
+        if name not in self._entries:
+            raise BackboneError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries))}")
+        return self._entries[name]
+
+    @staticmethod
+    def factory(entry) -> Callable[..., Any]:
+        """The entry's factory, its module imported now where it is named (ImportError if absent)."""
+        if not isinstance(entry.factory, str):
+            return entry.factory
+        import importlib
+
+        module, _, attribute = entry.factory.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+_REGISTRY = Registry("backbone")
 
 
 def register_backbone(entry: BackboneEntry) -> BackboneEntry:
-    if entry.name in _REGISTRY:
-        raise BackboneError(f"backbone {entry.name!r} is already registered")
-    _REGISTRY[entry.name] = entry
-    return entry
+    return _REGISTRY.register(entry)
 
 
 def _load_families() -> None:
@@ -57,7 +88,7 @@ def _load_families() -> None:
 def list_backbones() -> list[BackboneEntry]:
     """Every registered backbone, sorted by name."""
     _load_families()
-    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+    return _REGISTRY.entries()
 
 
 def offline_status(entry: BackboneEntry) -> str:
@@ -84,9 +115,7 @@ def offline_status(entry: BackboneEntry) -> str:
 
 def get_entry(name: str) -> BackboneEntry:
     _load_families()
-    if name not in _REGISTRY:
-        raise BackboneError(f"unknown backbone {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    return _REGISTRY.get(name)
 
 
 def create_backbone(
@@ -112,13 +141,7 @@ def create_backbone(
         options: family-specific, e.g. ``config_overrides`` for a small random Hugging Face model.
     """
     entry = get_entry(name)
-    factory = entry.factory
-    if isinstance(factory, str):
-        import importlib
-
-        module, _, attribute = factory.partition(":")
-        factory = getattr(importlib.import_module(module), attribute)
-    return factory(
+    return Registry.factory(entry)(
         entry,
         weights=weights,
         pretrained=pretrained,

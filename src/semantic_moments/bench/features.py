@@ -123,6 +123,7 @@ def keypoint_features(sources: dict, clip: SampledClip) -> dict[str, np.ndarray]
     """The raw landmarks of one clip, cached so that every keypoint descriptor is a cheap function of
     them: ``pose`` (K, 33, 3), ``hands`` (K, 2, 21, 3) (``keypoints/mediapipe.py``) and ``times`` (K,)
     seconds. ``sources``: {"pose": source, "hands": source}."""
-    pose = sources["pose"].detect(clip.frames)
-    return {"pose": pose, "hands": sources["hands"].detect(clip.frames, pose),
-            "times": np.asarray(clip.pts_seconds, dtype=np.float64)}
+    from ..keypoints import detect
+
+    found = detect(sources, clip.frames)
+    return {"pose": found.pose, "hands": found.hands, "times": np.asarray(clip.pts_seconds, dtype=np.float64)}

