@@ -66,7 +66,8 @@ def weighted_scores(units: np.ndarray, present: np.ndarray, raw_query: np.ndarra
     if len(units) == 0:
         return np.zeros(0)
     if shared is not None and any(shared):
-        return fused_cosines(unit_blocks(np.asarray(raw_query)[None], sizes), units, weights, sizes, shared)[0]
+        return fused_cosines(unit_blocks(np.asarray(raw_query)[None], sizes), units, weights, sizes, shared,
+                             present_b=present)[0]
     squared = np.square(weights)
     query_present = present_parts(unit_blocks(np.asarray(raw_query)[None], sizes), sizes)[0]
     norms = np.sqrt(present @ squared) * float(np.sqrt(query_present @ squared))
@@ -74,13 +75,17 @@ def weighted_scores(units: np.ndarray, present: np.ndarray, raw_query: np.ndarra
 
 
 def fused_cosines(units_a: np.ndarray, units_b: np.ndarray, weights: Sequence[float], sizes: Sequence[int],
-                  shared: Sequence[bool] | None = None) -> np.ndarray:
+                  shared: Sequence[bool] | None = None, present_a: np.ndarray | None = None,
+                  present_b: np.ndarray | None = None) -> np.ndarray:
     """(Na, Nb) fused cosines of unit-block rows (module doc), where a part marked ``shared`` counts in
     a pair only when both rows hold it (a keypoint part that saw nothing in one clip says nothing
-    about the pair); the other parts count on each side that holds them, as ``weighted_scores``."""
+    about the pair); the other parts count on each side that holds them, as ``weighted_scores``.
+    ``present_a``/``present_b``: ``present_parts`` of either side where already known (an index's
+    matrix keeps its rows')."""
     squared = np.square(np.asarray(weights, dtype=np.float64))
     shared = np.zeros(len(sizes), bool) if shared is None else np.asarray(shared, bool)
-    present_a, present_b = present_parts(units_a, sizes), present_parts(units_b, sizes)
+    present_a = present_parts(units_a, sizes) if present_a is None else present_a
+    present_b = present_parts(units_b, sizes) if present_b is None else present_b
     numerator = (np.asarray(units_a, np.float64) * np.repeat(squared, sizes)) @ np.asarray(units_b, np.float64).T
     own_a = present_a[:, ~shared] @ squared[~shared]
     own_b = present_b[:, ~shared] @ squared[~shared]
