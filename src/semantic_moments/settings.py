@@ -114,8 +114,6 @@ class Settings:
         set_(self, "alpha", tuple(float(weight) for weight in alpha))
         set_(self, "flow_grids", tuple(int(size) for size in self.flow_grids))
         set_(self, "keypoints", tuple(self.keypoints))
-        if isinstance(self.keypoints, tuple) and all(isinstance(name, str) for name in self.keypoints):
-            set_(self, "keypoints", tuple(sorted(self.keypoints, key=lambda name: (name != "pose", name))))
         if self.min_rate is not None:
             try:
                 rate = float(self.min_rate)
@@ -124,7 +122,7 @@ class Settings:
             set_(self, "min_rate", rate or None)  # 0: over the whole clip
         if not isinstance(self.backbone, str) or not self.backbone:
             raise ConfigError(f"backbone must be a registry name, got {self.backbone!r}")
-        self.config  # noqa: B018 - validates every moment setting, naming the bad one
+        set_(self, "keypoints", self.config.keypoints)  # validates every moment setting; the keypoints in fusion order
 
     @property
     def config(self) -> MomentsConfig:
