@@ -140,8 +140,8 @@ def _signatures(paths: Sequence[str], show_progress: bool) -> tuple[dict[str, tu
     """{path: (thumbnails, times)} of every frame of each file (``copies.MAX_FRAMES`` at most),
     {path: reason} of those that cannot be read now."""
     from .copies import MAX_FRAMES, thumbnails
-    from .errors import SemanticMomentsError
-    from .video import VideoReader, read_clip
+    from .errors import SemanticMomentsError, VideoError
+    from .video import VideoReader, sample_frame_indices
 
     found, unread = {}, {}
     progress = None
@@ -151,10 +151,14 @@ def _signatures(paths: Sequence[str], show_progress: bool) -> tuple[dict[str, tu
         progress = tqdm(total=len(paths), unit="clip", desc="frame signatures", dynamic_ncols=True)
     for path in paths:
         try:
-            with VideoReader(path, threads=1) as reader:
-                count = reader.num_frames
-            clip = read_clip(path, max(2, min(count, MAX_FRAMES)), (160, 160), decode_threads=1)
-            found[path] = (thumbnails(clip.frames), clip.pts_seconds)
+            with VideoReader(path, threads=1) as reader:  # one packet scan serves the count and the frames
+                if reader.num_frames == 0:
+                    raise VideoError(f"{path}: no decodable video frames")
+                times = reader.frame_times
+                indices = sample_frame_indices(times, max(2, min(reader.num_frames, MAX_FRAMES)), None,
+                                               reader.duration_seconds)
+                frames, used = reader.decode_frames(indices, (160, 160))
+            found[path] = (thumbnails(frames), times[used] - times[0])
         except (SemanticMomentsError, OSError) as error:
             unread[path] = str(error)
         if progress is not None:
