@@ -85,6 +85,11 @@ def test_motion_embeddings_sort_a_dataset_by_action_as_search_does(fo, default_m
             assert labels[:PER_ACTION] == [sample.ground_truth.label] * PER_ACTION  # itself, then its action
             hits = index.search(sample.filepath, k=len(clips) - 1)
             assert [hit.path for hit in hits] == ranked.values("filepath")[1:]
+    # the map
+    import fiftyone.brain as fob
+
+    points = fob.compute_visualization(dataset, embeddings=FIELD, brain_key="motion_map", method="pca").points
+    assert points.shape == (len(clips), 2) and np.isfinite(points).all()
     # several examples at once, as the App's "similar" on a selection does
     two = dataset.values("id")[:2]
     assert set(dataset.sort_by_similarity(two, brain_key="motion", k=2).values("id")) == set(two)

@@ -495,3 +495,54 @@ def test_a_query_file_with_an_indexed_clips_content_leaves_that_clip_out(tmp_pat
     assert main(["search", str(collection[0]), str(collection[1]), "--not", str(collection[3]), "--index", index_path,
                  "--format", "paths", "--where", f"path=*{collection[4].name}"]) == 0
     assert capsys.readouterr().out.split() == [str(collection[4])]
+
+
+def _as_first_version(folder: Path) -> None:
+    """Rewrite an index as the first versions wrote it: no windows, failures.windows or removed, and
+    no recorded schema version."""
+    import sqlite3
+
+    connection = sqlite3.connect(str(folder / "index.sqlite"))
+    connection.executescript("DROP TRIGGER clip_windows_go_with_it; DROP TABLE windows; DROP TABLE removed;"
+                             "ALTER TABLE failures DROP COLUMN windows; PRAGMA user_version = 0;")
+    connection.execute("INSERT INTO failures (path, size_bytes, mtime, reason) VALUES ('bad.mp4', 1, 2.0, 'broken')")
+    connection.commit()
+    connection.close()
+
+
+def test_an_index_from_an_older_schema_reads_as_it_is_and_is_upgraded_when_written(tmp_path, collection, model,
+                                                                                  monkeypatch):
+    import sqlite3
+
+    from semantic_moments.index.store import SCHEMA_VERSION
+
+    folder = tmp_path / "index"
+    with Index.open(folder, create=True) as index:
+        build_index(index, [collection[0].parent], model)
+        before = [(hit.path, round(hit.score, 6)) for hit in index.search(1, k=3)]
+    _as_first_version(folder)
+    real_access = os.access
+    with monkeypatch.context() as patch:  # read-only: nothing may be written, and it reads as the current schema
+        patch.setattr(os, "access", lambda path, mode, **kw: False if mode == os.W_OK and "index" in str(path)
+                      else real_access(path, mode, **kw))
+        with Index.open(folder) as index:
+            assert index.read_only
+            assert [(hit.path, round(hit.score, 6)) for hit in index.search(1, k=3)] == before
+            assert index.window_count() == 0 and index.windowed() == {} and index.removed_paths() == set()
+            assert index.failures()["bad.mp4"].reason == "broken" and index.failures()["bad.mp4"].windows is None
+            assert index.check() == []
+    connection = sqlite3.connect(str(folder / "index.sqlite"))
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 0  # untouched
+    connection.close()
+    with Index.open(folder) as index:  # writable: upgraded in place, nothing lost
+        assert not index.read_only and index.failures()["bad.mp4"].reason == "broken"
+        assert [(hit.path, round(hit.score, 6)) for hit in index.search(1, k=3)] == before
+        removed = index.remove_ids([1])  # the table this version added is there
+        assert len(removed) == 1 and index.removed_paths() == set(removed)
+    connection = sqlite3.connect(str(folder / "index.sqlite"))
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.commit()
+    connection.close()
+    with pytest.raises(IndexStoreError, match=r"made by a newer semantic-moments \(index schema 2"):
+        Index.open(folder)

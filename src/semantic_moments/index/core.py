@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -237,26 +236,17 @@ class Index:
 
     def windowed(self) -> dict[str, int]:
         """{path: number of windows} of the videos stored with windows."""
-        try:
-            rows = self.store.execute("SELECT c.path, COUNT(*) FROM windows w JOIN clips c ON c.id = w.clip_id "
-                                      "GROUP BY w.clip_id").fetchall()
-        except sqlite3.OperationalError:  # a read-only index from before windows
-            return {}
+        rows = self.store.execute("SELECT c.path, COUNT(*) FROM windows w JOIN clips c ON c.id = w.clip_id "
+                                  "GROUP BY w.clip_id").fetchall()
         return {path: int(count) for path, count in rows}
 
     def has_windows(self) -> bool:
         """True when some video is stored with windows (what ``--segments auto`` asks; no count)."""
-        try:
-            return bool(self.store.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0])
-        except sqlite3.OperationalError:
-            return False
+        return bool(self.store.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0])
 
     def window_count(self) -> int:
         """Windows stored (0 for an index without long videos)."""
-        try:
-            return int(self.store.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
+        return int(self.store.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
 
     @contextmanager
     def build_lock(self) -> Iterator[None]:

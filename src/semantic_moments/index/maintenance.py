@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -87,11 +86,8 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     clips = store.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
                           "num_source_frames, moments, motion_map, map_rows, map_columns, header FROM clips "
                           "ORDER BY id").fetchall()
-    try:
-        windows = store.execute("SELECT w.clip_id, w.id, w.start_seconds, w.end_seconds, w.moments FROM windows w "
-                                "JOIN clips c ON c.id = w.clip_id ORDER BY w.clip_id, w.start_seconds").fetchall()
-    except sqlite3.OperationalError:  # an index from before windows
-        windows = []
+    windows = store.execute("SELECT w.clip_id, w.id, w.start_seconds, w.end_seconds, w.moments FROM windows w "
+                            "JOIN clips c ON c.id = w.clip_id ORDER BY w.clip_id, w.start_seconds").fetchall()
     by_id = {row[0]: row for row in clips}
     raw = np.concatenate([store.decode([(row[0], row[8]) for row in clips], 1, layout.width),
                           store.decode([(row[0], row[4]) for row in windows], 1, layout.width)])
@@ -202,11 +198,8 @@ def check(store: RowStore) -> list[str]:
 
 def _bad_windows(store: RowStore, width: int) -> list[tuple[int, str]]:
     """(clip id, path) of the videos with a damaged window row (wrong size, NaN, times out of order)."""
-    try:
-        rows = store.execute("SELECT w.clip_id, c.path, w.moments, w.start_seconds, w.end_seconds FROM windows w "
-                             "JOIN clips c ON c.id = w.clip_id").fetchall()
-    except sqlite3.OperationalError:  # an index from before windows
-        return []
+    rows = store.execute("SELECT w.clip_id, c.path, w.moments, w.start_seconds, w.end_seconds FROM windows w "
+                         "JOIN clips c ON c.id = w.clip_id").fetchall()
     bad = {}
     for clip_id, path, blob, start, end in rows:
         if row_problem(blob, width) or not (isinstance(start, (int, float)) and isinstance(end, (int, float))

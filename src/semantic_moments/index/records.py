@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -92,13 +91,7 @@ def delete_paths(store: RowStore, paths: Iterable[str]) -> int:
 
 def failures(store: RowStore) -> dict[str, Failure]:
     """{path: Failure} of files that failed to embed, by file version."""
-    try:
-        rows = store.execute("SELECT path, size_bytes, mtime, reason, windows FROM failures").fetchall()
-    except sqlite3.OperationalError:  # a read-only index from before this table (or its windows column)
-        try:
-            rows = [(*row, None) for row in store.execute("SELECT path, size_bytes, mtime, reason FROM failures")]
-        except sqlite3.OperationalError:
-            return {}
+    rows = store.execute("SELECT path, size_bytes, mtime, reason, windows FROM failures").fetchall()
     return {path: Failure(int(size), float(mtime), reason, json.loads(windows) if windows else None)
             for path, size, mtime, reason, windows in rows}
 
@@ -116,10 +109,7 @@ def record_failure(store: RowStore, path: str, size_bytes: int, mtime: float, re
 
 def removed_paths(store: RowStore) -> set[str]:
     """Paths taken out by hand (``Index.remove_ids``) that builds leave out."""
-    try:
-        return {row[0] for row in store.execute("SELECT path FROM removed")}
-    except sqlite3.OperationalError:  # a read-only index from before this table
-        return set()
+    return {row[0] for row in store.execute("SELECT path FROM removed")}
 
 
 def remember_removed(store: RowStore, paths: Sequence[str]) -> None:

@@ -11,7 +11,6 @@ in one score order over all videos).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -49,12 +48,9 @@ class SegmentEntries:
     def __init__(self, store: RowStore, layout: RowLayout) -> None:
         self.generation = store.generation
         sizes = layout.sizes or [1]
-        try:
-            windows = store.execute(
-                "SELECT id, clip_id, start_seconds, end_seconds, moments FROM windows ORDER BY clip_id, start_seconds"
-            ).fetchall()
-        except sqlite3.OperationalError:  # a read-only index from before windows
-            windows = []
+        windows = store.execute(
+            "SELECT id, clip_id, start_seconds, end_seconds, moments FROM windows ORDER BY clip_id, start_seconds"
+        ).fetchall()
         whole = store.execute(
             "SELECT id, COALESCE(duration_seconds, 0), moments FROM clips WHERE id NOT IN (SELECT DISTINCT clip_id "
             "FROM windows) ORDER BY id" if windows else "SELECT id, COALESCE(duration_seconds, 0), moments FROM clips "
@@ -169,11 +165,8 @@ def timeline(layout: RowLayout, entries: SegmentEntries, raw_query: np.ndarray, 
 def score_window(store: RowStore, layout: RowLayout, raw_query: np.ndarray, window_id: int,
                  weights: tuple[float, ...]) -> SegmentHit | None:
     """The exact cosine of one window with the query, as a SegmentHit, or None for no such window."""
-    try:
-        row = store.execute("SELECT w.clip_id, c.path, w.start_seconds, w.end_seconds, w.moments FROM windows w "
-                            "JOIN clips c ON c.id = w.clip_id WHERE w.id = ?", (int(window_id),)).fetchone()
-    except sqlite3.OperationalError:  # an index from before windows
-        return None
+    row = store.execute("SELECT w.clip_id, c.path, w.start_seconds, w.end_seconds, w.moments FROM windows w "
+                        "JOIN clips c ON c.id = w.clip_id WHERE w.id = ?", (int(window_id),)).fetchone()
     if row is None:
         return None
     raw = store.decode([(row[0], row[4])], 1, layout.width)

@@ -1,6 +1,12 @@
 """The index's SQLite file: its schema, atomic creation, opening, settings, transactions and the
 decoding of stored rows. No search logic.
 
+The schema is versioned (``SCHEMA_VERSION``, kept in SQLite's ``user_version``): an index from an
+older version is upgraded in place when opened for writing (``upgrade``: the tables and columns it
+lacks are added, in one transaction) and read as the current schema when opened read-only
+(``read_as_current``: TEMP stand-ins, nothing written); one from a newer version is refused. No other
+part of the package handles old layouts.
+
 Tables: ``settings`` (key -> JSON), ``clips`` (one row per clip: path, file identity, raw parts as
 one float32 blob, motion map, header JSON), ``windows`` (one row per window of a long video: clip id,
 start, end, raw parts; deleted with their clip by a trigger, whatever removes it) and ``failures``
@@ -26,9 +32,11 @@ import numpy as np
 from ..errors import IndexStoreError
 from .rows import row_problem
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS clips (
+# The tables, current version. An index records the schema version it was written with
+# (``PRAGMA user_version``; 0: made before versions were recorded).
+TABLES = {
+    "settings": "(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "clips": """(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     path TEXT UNIQUE NOT NULL,
     content_hash TEXT NOT NULL,
@@ -42,39 +50,93 @@ CREATE TABLE IF NOT EXISTS clips (
     map_rows INTEGER,
     map_columns INTEGER,
     header TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS windows (
+)""",
+    "windows": """(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     clip_id INTEGER NOT NULL,
     start_seconds REAL NOT NULL,
     end_seconds REAL NOT NULL,
     moments BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS windows_by_clip ON windows (clip_id);
-CREATE TRIGGER IF NOT EXISTS clip_windows_go_with_it AFTER DELETE ON clips
-BEGIN DELETE FROM windows WHERE clip_id = OLD.id; END;
-CREATE TABLE IF NOT EXISTS failures (
+)""",
+    "failures": """(
     path TEXT PRIMARY KEY,
     size_bytes INTEGER NOT NULL,
     mtime REAL NOT NULL,
     reason TEXT NOT NULL,
     windows TEXT
-);
-CREATE TABLE IF NOT EXISTS removed (
-    path TEXT PRIMARY KEY,
-    removed_at REAL NOT NULL
-);
-"""
-# Columns added to tables of older indexes when they are opened for writing: (table, column, declaration).
-MIGRATIONS = (("failures", "windows", "TEXT"),)
+)""",
+    "removed": "(path TEXT PRIMARY KEY, removed_at REAL NOT NULL)",
+}
+STATEMENTS = tuple(f"CREATE TABLE IF NOT EXISTS {name} {columns}" for name, columns in TABLES.items()) + (
+    "CREATE INDEX IF NOT EXISTS windows_by_clip ON windows (clip_id)",
+    # a clip's windows go with it, whatever removes it
+    "CREATE TRIGGER IF NOT EXISTS clip_windows_go_with_it AFTER DELETE ON clips "
+    "BEGIN DELETE FROM windows WHERE clip_id = OLD.id; END",
+)
+SCHEMA_VERSION = 1
+# Columns later versions added to a table: (table, column, declaration). Tables later versions added
+# are those of TABLES an older index lacks.
+ADDED_COLUMNS = (("failures", "windows", "TEXT"),)
 
 
-def migrate(connection: sqlite3.Connection) -> None:
-    """Add the columns an index from an older version lacks (SQLite's ADD COLUMN: no rewrite)."""
-    for table, column, declaration in MIGRATIONS:
-        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
-        if column not in columns:
+def schema_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _missing(connection: sqlite3.Connection, schema: str = "main") -> tuple[list[str], list[tuple[str, str, str]]]:
+    """The tables of TABLES and the ADDED_COLUMNS an index's ``schema`` lacks."""
+    tables = {row[0] for row in connection.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'")}
+    missing_tables = [name for name in TABLES if name not in tables]
+    missing_columns = [(table, column, declaration) for table, column, declaration in ADDED_COLUMNS
+                       if table in tables and column not in
+                       {row[1] for row in connection.execute(f"PRAGMA {schema}.table_info({table})")}]
+    return missing_tables, missing_columns
+
+
+def upgrade(connection: sqlite3.Connection, database: Path) -> None:
+    """Bring an index opened for writing to SCHEMA_VERSION: the tables and columns it lacks are added
+    (SQLite's ADD COLUMN: nothing rewritten), in one transaction, and the version recorded. An index
+    from a newer version is refused."""
+    version = schema_version(connection)
+    if version > SCHEMA_VERSION:
+        raise IndexStoreError(f"{database}: made by a newer semantic-moments (index schema {version}, this version "
+                              f"reads up to {SCHEMA_VERSION}); upgrade semantic-moments")
+    if version == SCHEMA_VERSION:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in STATEMENTS:
+            connection.execute(statement)
+        for table, column, declaration in _missing(connection)[1]:
             connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def read_as_current(connection: sqlite3.Connection, database: Path) -> None:
+    """Let a read-only connection to an older index read as the current schema: an empty TEMP table
+    for each table it lacks, a TEMP view adding each column it lacks as NULL (TEMP names come first
+    in SQLite's lookup; nothing is written to the index)."""
+    version = schema_version(connection)
+    if version > SCHEMA_VERSION:
+        raise IndexStoreError(f"{database}: made by a newer semantic-moments (index schema {version}, this version "
+                              f"reads up to {SCHEMA_VERSION}); upgrade semantic-moments")
+    if version == SCHEMA_VERSION:
+        return
+    tables, columns = _missing(connection)
+    for name in tables:
+        connection.execute(f"CREATE TEMP TABLE {name} {TABLES[name]}")
+    added: dict[str, list[str]] = {}
+    for table, column, _ in columns:
+        added.setdefault(table, []).append(column)
+    for table, names in added.items():
+        nulls = ", ".join(f"NULL AS {name}" for name in names)
+        connection.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {nulls} FROM main.{table}")
+
 
 # Settings written with the first clip and never changed: cached once committed.
 FIXED_SETTINGS = frozenset({"features", "config", "orders", "dim", "parts"})
@@ -89,7 +151,9 @@ def create_database(database: Path) -> None:
         connection = sqlite3.connect(str(temporary), isolation_level=None)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(SCHEMA)
+            for statement in STATEMENTS:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         finally:
             connection.close()
         try:
@@ -157,12 +221,12 @@ class RowStore:
         try:
             if read_only:
                 connection = open_read_only(database)
+                read_as_current(connection, database)
             else:
                 connection = sqlite3.connect(str(database), timeout=30.0, isolation_level=None)
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
-                connection.executescript(SCHEMA)
-                migrate(connection)
+                upgrade(connection, database)
         except sqlite3.DatabaseError as error:
             raise IndexStoreError(f"{database}: not a readable index ({error})") from None
         return cls(path, connection, read_only)
