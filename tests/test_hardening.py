@@ -294,8 +294,8 @@ def _corrupt(database, sql, *parameters):
 
 
 @pytest.mark.parametrize("damage, expected", [
-    ("UPDATE clips SET moments = X'00010203' WHERE id = 1", "clip 1 has a row of 4 bytes"),
-    ("UPDATE clips SET moments = ? WHERE id = 2", "clip 2 has NaN or infinite values"),
+    ("UPDATE clips SET parts = X'00010203' WHERE id = 1", "clip 1 has a row of 4 bytes"),
+    ("UPDATE clips SET parts = ? WHERE id = 2", "clip 2 has NaN or infinite values"),
     ("UPDATE settings SET value = '{not json' WHERE key = 'config'", "setting 'config' is unreadable"),
     ("UPDATE settings SET value = '\"a string\"' WHERE key = 'config'", "setting 'config' is invalid"),
 ])

@@ -498,13 +498,14 @@ def test_a_query_file_with_an_indexed_clips_content_leaves_that_clip_out(tmp_pat
 
 
 def _as_first_version(folder: Path) -> None:
-    """Rewrite an index as the first versions wrote it: no windows, failures.windows or removed, and
-    no recorded schema version."""
+    """Rewrite an index as the first versions wrote it: its rows in a column named ``moments``, no
+    windows, failures.windows or removed, and no recorded schema version."""
     import sqlite3
 
     connection = sqlite3.connect(str(folder / "index.sqlite"))
     connection.executescript("DROP TRIGGER clip_windows_go_with_it; DROP TABLE windows; DROP TABLE removed;"
-                             "ALTER TABLE failures DROP COLUMN windows; PRAGMA user_version = 0;")
+                             "ALTER TABLE failures DROP COLUMN windows; ALTER TABLE clips RENAME COLUMN parts TO moments;"
+                             "PRAGMA user_version = 0;")
     connection.execute("INSERT INTO failures (path, size_bytes, mtime, reason) VALUES ('bad.mp4', 1, 2.0, 'broken')")
     connection.commit()
     connection.close()
@@ -541,6 +542,7 @@ def test_an_index_from_an_older_schema_reads_as_it_is_and_is_upgraded_when_writt
         assert len(removed) == 1 and index.removed_paths() == set(removed)
     connection = sqlite3.connect(str(folder / "index.sqlite"))
     assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert "parts" in {row[1] for row in connection.execute("PRAGMA table_info(clips)")}
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.commit()
     connection.close()

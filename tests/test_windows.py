@@ -281,7 +281,7 @@ def test_api_searches_segments_and_draws_a_timeline(windowed_index):
 
 def test_check_finds_a_damaged_window_and_repair_drops_its_video(windowed_index):
     index, folder = windowed_index
-    index.store.execute("UPDATE windows SET moments = ? WHERE id = (SELECT MIN(id) FROM windows)", (b"\x00" * 8,))
+    index.store.execute("UPDATE windows SET parts = ? WHERE id = (SELECT MIN(id) FROM windows)", (b"\x00" * 8,))
     problems = index.check()
     assert len(problems) == 1 and "window" in problems[0] and "long.mp4" in problems[0]
     assert index.repair() == [str(folder / "long.mp4")]

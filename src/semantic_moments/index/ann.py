@@ -58,7 +58,7 @@ def write_ann(store: RowStore, layout: RowLayout, kind: str = "auto") -> str:
         except ImportError:
             raise ConfigError("approximate search needs FAISS: pip install 'semantic-moments[index]'") from None
         graph, covered_up_to = _appendable(store, previous)
-        cursor = store.execute("SELECT id, moments FROM clips WHERE id > ? ORDER BY id", (covered_up_to,))
+        cursor = store.execute("SELECT id, parts FROM clips WHERE id > ? ORDER BY id", (covered_up_to,))
         while rows := cursor.fetchmany(ANN_CHUNK):  # chunks keep the peak memory near the graph's own
             units = unit_blocks(store.decode(rows, 1, layout.width), layout.sizes)
             if graph is None:

@@ -391,7 +391,7 @@ class Index:
 
     def moments_of(self, clip_id: int) -> np.ndarray:
         """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""
-        row = self.store.execute("SELECT id, moments FROM clips WHERE id = ?", (clip_id,)).fetchone()
+        row = self.store.execute("SELECT id, parts FROM clips WHERE id = ?", (clip_id,)).fetchone()
         if row is None:
             raise IndexStoreError(f"{self.path}: no clip with id {clip_id}")
         return self.store.decode([row], 1, self.layout.width)[0]

@@ -24,7 +24,7 @@ from .store import RowStore
 
 def stored_embedding(layout: RowLayout, row: Sequence[Any]) -> Embedding:
     """The Embedding a clip row holds: ``(id, path, content_hash, size_bytes, mtime, duration_seconds,
-    fps, num_source_frames, moments, motion_map, map_rows, map_columns, header)``; its parts split
+    fps, num_source_frames, parts, motion_map, map_rows, map_columns, header)``; its parts split
     back by the layout, its times, settings and backbone from the row's header."""
     (_, path, content_hash, _, _, duration, fps, frames, blob, motion_map, rows, columns, header) = row
     header = json.loads(header)
@@ -84,9 +84,9 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     from ..settings import PRESETS
 
     clips = store.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
-                          "num_source_frames, moments, motion_map, map_rows, map_columns, header FROM clips "
+                          "num_source_frames, parts, motion_map, map_rows, map_columns, header FROM clips "
                           "ORDER BY id").fetchall()
-    windows = store.execute("SELECT w.clip_id, w.id, w.start_seconds, w.end_seconds, w.moments FROM windows w "
+    windows = store.execute("SELECT w.clip_id, w.id, w.start_seconds, w.end_seconds, w.parts FROM windows w "
                             "JOIN clips c ON c.id = w.clip_id ORDER BY w.clip_id, w.start_seconds").fetchall()
     by_id = {row[0]: row for row in clips}
     raw = np.concatenate([store.decode([(row[0], row[8]) for row in clips], 1, layout.width),
@@ -131,7 +131,7 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     return len(records)
 
 
-CLIP_COLUMNS = "id, path, moments, duration_seconds, fps, motion_map, map_rows, map_columns"
+CLIP_COLUMNS = "id, path, parts, duration_seconds, fps, motion_map, map_rows, map_columns"
 
 
 MAX_PATH_CHARACTERS = 4096
@@ -198,7 +198,7 @@ def check(store: RowStore) -> list[str]:
 
 def _bad_windows(store: RowStore, width: int) -> list[tuple[int, str]]:
     """(clip id, path) of the videos with a damaged window row (wrong size, NaN, times out of order)."""
-    rows = store.execute("SELECT w.clip_id, c.path, w.moments, w.start_seconds, w.end_seconds FROM windows w "
+    rows = store.execute("SELECT w.clip_id, c.path, w.parts, w.start_seconds, w.end_seconds FROM windows w "
                          "JOIN clips c ON c.id = w.clip_id").fetchall()
     bad = {}
     for clip_id, path, blob, start, end in rows:

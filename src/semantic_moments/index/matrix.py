@@ -33,7 +33,7 @@ class ClipMatrix:
     @classmethod
     def load(cls, store: RowStore, layout: RowLayout) -> ClipMatrix:
         generation = store.generation
-        rows = store.execute("SELECT id, moments FROM clips ORDER BY id").fetchall()
+        rows = store.execute("SELECT id, parts FROM clips ORDER BY id").fetchall()
         sizes = layout.sizes or [1]
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         raw = store.decode(rows, 1, layout.width)

@@ -56,7 +56,7 @@ def insert_clip(store: RowStore, layout: RowLayout, embedding: Embedding, key: s
         store.execute("DELETE FROM clips WHERE id = ?", old)
     cursor = store.execute(
         "INSERT INTO clips (path, content_hash, size_bytes, mtime, duration_seconds, fps, num_source_frames,"
-        " moments, motion_map, map_rows, map_columns, header) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        " parts, motion_map, map_rows, map_columns, header) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (key, embedding.content_hash, size_bytes, mtime, embedding.duration_seconds, embedding.fps,
          embedding.num_source_frames, row.tobytes(),
          motion_map.astype(np.float32).tobytes() if motion_map is not None else None,
@@ -75,7 +75,7 @@ def insert_windows(store: RowStore, clip_id: int, windows: Sequence[tuple[float,
             raise ConfigError(f"{source}: window {start}-{end} s is unusable "
                               f"({raw.size} values, expected {width}, or times out of order)")
         rows.append((clip_id, float(start), float(end), raw.tobytes()))
-    store.executemany("INSERT INTO windows (clip_id, start_seconds, end_seconds, moments) VALUES (?,?,?,?)", rows)
+    store.executemany("INSERT INTO windows (clip_id, start_seconds, end_seconds, parts) VALUES (?,?,?,?)", rows)
 
 
 def delete_paths(store: RowStore, paths: Iterable[str]) -> int:

@@ -58,7 +58,7 @@ def candidates(store: RowStore, layout: RowLayout, matrix: ClipMatrix, ann: tupl
     graph, covered_up_to = ann
     _, found = graph.search(weighted_query(raw_query, weights, layout.sizes)[None], count)
     ids = [int(clip_id) for clip_id in found[0] if clip_id >= 0]
-    rows = store.execute("SELECT id, moments FROM clips WHERE id > ?", (covered_up_to,)).fetchall()
+    rows = store.execute("SELECT id, parts FROM clips WHERE id > ?", (covered_up_to,)).fetchall()
     if rows:  # committed after the ANN file was written: scan them exactly
         newer = store.decode(rows, 1, layout.width)
         scores = layout.fused(newer, weights) @ layout.fused(raw_query[None], weights)[0]
@@ -75,7 +75,7 @@ def rescore(store: RowStore, layout: RowLayout, positives: np.ndarray | Sequence
         return []
     positives = [positives] if isinstance(positives, np.ndarray) else list(positives)
     marks = ",".join("?" * len(ids))
-    rows = store.execute(f"SELECT id, path, moments FROM clips WHERE id IN ({marks})", ids).fetchall()
+    rows = store.execute(f"SELECT id, path, parts FROM clips WHERE id IN ({marks})", ids).fetchall()
     if not rows:
         return []  # every candidate was removed meanwhile
     raw = store.decode(rows, 2, layout.width)

@@ -49,11 +49,11 @@ class SegmentEntries:
         self.generation = store.generation
         sizes = layout.sizes or [1]
         windows = store.execute(
-            "SELECT id, clip_id, start_seconds, end_seconds, moments FROM windows ORDER BY clip_id, start_seconds"
+            "SELECT id, clip_id, start_seconds, end_seconds, parts FROM windows ORDER BY clip_id, start_seconds"
         ).fetchall()
         whole = store.execute(
-            "SELECT id, COALESCE(duration_seconds, 0), moments FROM clips WHERE id NOT IN (SELECT DISTINCT clip_id "
-            "FROM windows) ORDER BY id" if windows else "SELECT id, COALESCE(duration_seconds, 0), moments FROM clips "
+            "SELECT id, COALESCE(duration_seconds, 0), parts FROM clips WHERE id NOT IN (SELECT DISTINCT clip_id "
+            "FROM windows) ORDER BY id" if windows else "SELECT id, COALESCE(duration_seconds, 0), parts FROM clips "
             "ORDER BY id").fetchall()
         self.window_ids = np.array([row[0] for row in windows] + [-1] * len(whole), dtype=np.int64)
         self.clip_ids = np.array([row[1] for row in windows] + [row[0] for row in whole], dtype=np.int64)
@@ -165,7 +165,7 @@ def timeline(layout: RowLayout, entries: SegmentEntries, raw_query: np.ndarray, 
 def score_window(store: RowStore, layout: RowLayout, raw_query: np.ndarray, window_id: int,
                  weights: tuple[float, ...]) -> SegmentHit | None:
     """The exact cosine of one window with the query, as a SegmentHit, or None for no such window."""
-    row = store.execute("SELECT w.clip_id, c.path, w.start_seconds, w.end_seconds, w.moments FROM windows w "
+    row = store.execute("SELECT w.clip_id, c.path, w.start_seconds, w.end_seconds, w.parts FROM windows w "
                         "JOIN clips c ON c.id = w.clip_id WHERE w.id = ?", (int(window_id),)).fetchone()
     if row is None:
         return None

@@ -45,7 +45,7 @@ TABLES = {
     duration_seconds REAL,
     fps REAL,
     num_source_frames INTEGER,
-    moments BLOB NOT NULL,
+    parts BLOB NOT NULL,
     motion_map BLOB,
     map_rows INTEGER,
     map_columns INTEGER,
@@ -56,7 +56,7 @@ TABLES = {
     clip_id INTEGER NOT NULL,
     start_seconds REAL NOT NULL,
     end_seconds REAL NOT NULL,
-    moments BLOB NOT NULL
+    parts BLOB NOT NULL
 )""",
     "failures": """(
     path TEXT PRIMARY KEY,
@@ -74,41 +74,50 @@ STATEMENTS = tuple(f"CREATE TABLE IF NOT EXISTS {name} {columns}" for name, colu
     "BEGIN DELETE FROM windows WHERE clip_id = OLD.id; END",
 )
 SCHEMA_VERSION = 1
-# Columns later versions added to a table: (table, column, declaration). Tables later versions added
-# are those of TABLES an older index lacks.
+# What changed since the first versions: columns added to a table, (table, column, declaration), and
+# columns renamed, (table, old name, new name): a row of raw parts was once called "moments", the name
+# of the statistics M(k) that are only some of its parts. Tables added are those of TABLES an older
+# index lacks.
 ADDED_COLUMNS = (("failures", "windows", "TEXT"),)
+RENAMED_COLUMNS = (("clips", "moments", "parts"), ("windows", "moments", "parts"))
 
 
 def schema_version(connection: sqlite3.Connection) -> int:
     return int(connection.execute("PRAGMA user_version").fetchone()[0])
 
 
-def _missing(connection: sqlite3.Connection, schema: str = "main") -> tuple[list[str], list[tuple[str, str, str]]]:
-    """The tables of TABLES and the ADDED_COLUMNS an index's ``schema`` lacks."""
-    tables = {row[0] for row in connection.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'")}
-    missing_tables = [name for name in TABLES if name not in tables]
-    missing_columns = [(table, column, declaration) for table, column, declaration in ADDED_COLUMNS
-                       if table in tables and column not in
-                       {row[1] for row in connection.execute(f"PRAGMA {schema}.table_info({table})")}]
-    return missing_tables, missing_columns
+def _changes(connection: sqlite3.Connection) -> tuple[list[str], list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """What an index lacks against the current schema: (tables, added columns, renamed columns)."""
+    tables = {row[0] for row in connection.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")}
+    columns = {table: {row[1] for row in connection.execute(f"PRAGMA main.table_info({table})")} for table in tables}
+    return ([name for name in TABLES if name not in tables],
+            [change for change in ADDED_COLUMNS if change[0] in tables and change[1] not in columns[change[0]]],
+            [change for change in RENAMED_COLUMNS if change[0] in tables and change[1] in columns[change[0]]])
 
 
-def upgrade(connection: sqlite3.Connection, database: Path) -> None:
-    """Bring an index opened for writing to SCHEMA_VERSION: the tables and columns it lacks are added
-    (SQLite's ADD COLUMN: nothing rewritten), in one transaction, and the version recorded. An index
-    from a newer version is refused."""
-    version = schema_version(connection)
+def _refuse_newer(version: int, database: Path) -> None:
     if version > SCHEMA_VERSION:
         raise IndexStoreError(f"{database}: made by a newer semantic-moments (index schema {version}, this version "
                               f"reads up to {SCHEMA_VERSION}); upgrade semantic-moments")
+
+
+def upgrade(connection: sqlite3.Connection, database: Path) -> None:
+    """Bring an index opened for writing to SCHEMA_VERSION in one transaction: the tables it lacks
+    created, columns added (SQLite's ADD COLUMN: nothing rewritten) and renamed, the version recorded.
+    An index from a newer version is refused."""
+    version = schema_version(connection)
+    _refuse_newer(version, database)
     if version == SCHEMA_VERSION:
         return
     connection.execute("BEGIN IMMEDIATE")
     try:
-        for statement in STATEMENTS:
-            connection.execute(statement)
-        for table, column, declaration in _missing(connection)[1]:
+        _, added, renamed = _changes(connection)
+        for table, old, new in renamed:
+            connection.execute(f"ALTER TABLE {table} RENAME COLUMN {old} TO {new}")
+        for table, column, declaration in added:
             connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        for statement in STATEMENTS:  # the tables, index and trigger it lacks
+            connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         connection.execute("COMMIT")
     except BaseException:
@@ -119,23 +128,23 @@ def upgrade(connection: sqlite3.Connection, database: Path) -> None:
 
 def read_as_current(connection: sqlite3.Connection, database: Path) -> None:
     """Let a read-only connection to an older index read as the current schema: an empty TEMP table
-    for each table it lacks, a TEMP view adding each column it lacks as NULL (TEMP names come first
-    in SQLite's lookup; nothing is written to the index)."""
+    for each table it lacks, and a TEMP view of each table whose columns changed (a renamed column
+    under its new name, an added one as NULL). TEMP names come first in SQLite's lookup; nothing is
+    written to the index."""
     version = schema_version(connection)
-    if version > SCHEMA_VERSION:
-        raise IndexStoreError(f"{database}: made by a newer semantic-moments (index schema {version}, this version "
-                              f"reads up to {SCHEMA_VERSION}); upgrade semantic-moments")
+    _refuse_newer(version, database)
     if version == SCHEMA_VERSION:
         return
-    tables, columns = _missing(connection)
+    tables, added, renamed = _changes(connection)
     for name in tables:
         connection.execute(f"CREATE TEMP TABLE {name} {TABLES[name]}")
-    added: dict[str, list[str]] = {}
-    for table, column, _ in columns:
-        added.setdefault(table, []).append(column)
-    for table, names in added.items():
-        nulls = ", ".join(f"NULL AS {name}" for name in names)
-        connection.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {nulls} FROM main.{table}")
+    columns: dict[str, list[str]] = {}
+    for table, old, new in renamed:
+        columns.setdefault(table, []).append(f"{old} AS {new}")
+    for table, column, _ in added:
+        columns.setdefault(table, []).append(f"NULL AS {column}")
+    for table, extra in columns.items():
+        connection.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {', '.join(extra)} FROM main.{table}")
 
 
 # Settings written with the first clip and never changed: cached once committed.
