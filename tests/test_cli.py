@@ -57,7 +57,7 @@ def test_compare_videos_and_embedding_files(videos, tmp_path, capsys):
                  "--backbone", "test-tiny", "--frames", "8", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert -1.0 <= report["similarity"] <= 1.0 and set(report["per_moment"]) == {"M1", "M2", "M3", "flow"}
+    assert -1.0 <= report["similarity"] <= 1.0 and set(report["per_part"]) == {"M1", "M2", "M3", "flow"}
     assert main(["compare", str(videos / "good.mp4"), str(videos / "good.mp4"),
                  "--backbone", "test-tiny", "--frames", "8"]) == 0
     assert "similarity 1.0000" in capsys.readouterr().out

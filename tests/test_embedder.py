@@ -151,8 +151,8 @@ def test_a_global_brightness_change_is_appearance_not_motion(paper_model):
     frames = moving_square(32, 128, (220, 60, 40), "right", background=70).astype(np.float32)
     brighter = np.clip(frames * 1.35 + 25, 0, 255)
     a, b = paper_model.embed([frames.astype(np.uint8), brighter.astype(np.uint8)])
-    per_moment = moment_similarities(a, b)
-    assert per_moment[2] > per_moment[1] + 0.03
+    per_part = moment_similarities(a, b)
+    assert per_part[2] > per_part[1] + 0.03
     assert similarity(a, b) > similarity(a, b, alpha=(1, 0, 0)) + 0.03
 
 

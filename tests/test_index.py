@@ -67,7 +67,7 @@ def test_search_by_indexed_clip_excludes_itself_and_is_deterministic(tmp_path, c
         assert index.search(str(collection[2]), k=3) == first
         by_id = index.lookup(str(collection[2]))[0]
         assert index.search(by_id, k=3) == first
-        assert set(first[0].per_moment) == {1, 2, 3, "flow"}
+        assert set(first[0].per_part) == {1, 2, 3, "flow"}
         with pytest.raises(IndexStoreError, match="not in the index"):
             index.search("nowhere.mp4")
 
@@ -286,7 +286,7 @@ def test_percentile_reads_a_score_against_the_collection(tmp_path, collection, m
         build_index(index, [collection[0].parent], model)
         hits = index.search(1, k=5)
         percentiles = index.percentile([hit.score for hit in hits])
-        embeddings = [index.moments_of(clip_id) for clip_id in range(1, 7)]
+        embeddings = [index.row_of(clip_id) for clip_id in range(1, 7)]
         fused = index.layout.fused(np.stack(embeddings), index.weights())
         pairs = np.sort((fused @ fused.T)[np.triu_indices(6, 1)])
         expected = [100.0 * np.searchsorted(pairs, hit.score, side="left") / len(pairs) for hit in hits]
@@ -307,7 +307,7 @@ def test_failed_files_are_not_retried_until_they_change(tmp_path, collection, mo
         assert build_index(index, [folder], model, retry_failed=True).failed  # asked to: tried again
         write_video(bad, moving_square(10, 64, (9, 9, 9), "down"))  # fixed: a new version is tried
         fixed = build_index(index, [folder], model)
-        assert fixed.added == [str(bad.resolve())] and index.failures() == {}
+        assert fixed.added == [str(bad.resolve())] and index.builds.failures() == {}
 
 
 def test_the_motion_knob_moves_the_spread_share_over_its_whole_range(tmp_path, collection, model):
@@ -338,7 +338,7 @@ def test_export_parquet_holds_ids_paths_settings_and_vectors(tmp_path, collectio
     with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model)
         parts = index.parts
-        expected = {clip_id: index.moments_of(clip_id) for clip_id in range(1, 7)}
+        expected = {clip_id: index.row_of(clip_id) for clip_id in range(1, 7)}
     assert main(["index", "export", "--index", str(tmp_path / "idx"), "--parquet", str(tmp_path / "clips.parquet")]) == 0
     table = pyarrow_parquet.read_table(tmp_path / "clips.parquet")
     assert table.num_rows == 6 and {"id", "path", "content_hash", "moment_1", "flow_4"} <= set(table.column_names)
@@ -382,11 +382,11 @@ def test_paths_stay_as_the_user_reaches_them_through_links(tmp_path, collection,
         assert all(hit.path.startswith(str(link) + "/") for hit in index.search(1, k=3))
         assert index.lookup(str(link / collection[2].name)) is not None
         # an index from before (keys resolved through the link) is renamed, not embedded again
-        for path in list(index.files()):
-            index.rename(path, str(Path(path).resolve()))
+        for path in list(index.builds.files()):
+            index.builds.rename(path, str(Path(path).resolve()))
         again = build_index(index, [link], model, prune=True)
         assert len(again.unchanged) == 6 and not again.added and not again.removed
-        assert all(path.startswith(str(link)) for path in index.files())
+        assert all(path.startswith(str(link)) for path in index.builds.files())
 
 
 def test_an_index_from_before_token_flow_searches_and_says_why_it_cannot_grow(tmp_path, collection, model):
@@ -428,7 +428,7 @@ def test_raw_query_arrays_are_checked_against_the_layout(tmp_path, collection, m
 
     with Index.open(tmp_path / "idx", create=True) as index:
         build_index(index, [collection[0].parent], model)
-        row = index.moments_of(2)
+        row = index.row_of(2)
         assert [hit.id for hit in index.search(row, k=2)] == [hit.id for hit in index.search(row.reshape(1, -1), k=2)]
         with pytest.raises(ConfigError, match="a raw query needs"):
             index.search(row[:-1], k=2)
@@ -529,17 +529,17 @@ def test_an_index_from_an_older_schema_reads_as_it_is_and_is_upgraded_when_writt
         with Index.open(folder) as index:
             assert index.read_only
             assert [(hit.path, round(hit.score, 6)) for hit in index.search(1, k=3)] == before
-            assert index.window_count() == 0 and index.windowed() == {} and index.removed_paths() == set()
-            assert index.failures()["bad.mp4"].reason == "broken" and index.failures()["bad.mp4"].windows is None
+            assert index.window_count() == 0 and index.windowed() == {} and index.builds.removed_paths() == set()
+            assert index.builds.failures()["bad.mp4"].reason == "broken" and index.builds.failures()["bad.mp4"].windows is None
             assert index.check() == []
     connection = sqlite3.connect(str(folder / "index.sqlite"))
     assert connection.execute("PRAGMA user_version").fetchone()[0] == 0  # untouched
     connection.close()
     with Index.open(folder) as index:  # writable: upgraded in place, nothing lost
-        assert not index.read_only and index.failures()["bad.mp4"].reason == "broken"
+        assert not index.read_only and index.builds.failures()["bad.mp4"].reason == "broken"
         assert [(hit.path, round(hit.score, 6)) for hit in index.search(1, k=3)] == before
         removed = index.remove_ids([1])  # the table this version added is there
-        assert len(removed) == 1 and index.removed_paths() == set(removed)
+        assert len(removed) == 1 and index.builds.removed_paths() == set(removed)
     connection = sqlite3.connect(str(folder / "index.sqlite"))
     assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert "parts" in {row[1] for row in connection.execute("PRAGMA table_info(clips)")}

@@ -174,4 +174,4 @@ def test_real_clips_get_a_body_a_still_scene_gets_none_and_the_index_leaves_it_o
         hits = {Path(hit.path).stem: hit for hit in index.search(person, k=3)}
         assert hits["square"].score == pytest.approx(similarity(person, square), abs=1e-5)
         assert hits["other"].score == pytest.approx(similarity(person, other), abs=1e-5)
-        assert "pose" in hits["other"].per_moment
+        assert "pose" in hits["other"].per_part

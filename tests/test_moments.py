@@ -44,7 +44,7 @@ def tokens() -> np.ndarray:
 
 
 @pytest.mark.parametrize("chunks", [1, 2, 5, 37])
-def test_paper_moments_match_scipy_in_any_number_of_chunks(tokens, chunks):
+def test_paper_parts_match_scipy_in_any_number_of_chunks(tokens, chunks):
     expected = reference_paper(tokens)
     pieces = [torch.from_numpy(piece) for piece in np.array_split(tokens, chunks)]
     got = moments(pieces, orders=(1, 2, 3, 4), convention="paper")

@@ -238,7 +238,7 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost_or_duplicated(cluster, 
     assert json.loads(out)["failed"] == 0
     with Index.open(tmp_path / "index") as index:
         assert len(index) == 24 and index.check() == []
-        assert sorted(index.files()) == sorted(str(path) for path in folder.iterdir())
+        assert sorted(index.builds.files()) == sorted(str(path) for path in folder.iterdir())
 
 
 def test_a_killed_driver_leaves_a_valid_index_and_the_rerun_completes(cluster, tmp_path):

@@ -119,7 +119,7 @@ def test_upload_then_search_and_explain(client, tmp_path):
     hits = client.post("/api/search", json={"query": {"upload": token}, "k": 3, "motion": 1}).json()["results"]
     assert len(hits) == 3
     why = client.get("/api/explain", params={"upload": token, "b": hits[0]["id"], "motion": 1}).json()
-    assert set(why["per_moment"]) == {"1", "2", "3", "flow"} and why["score"] == pytest.approx(hits[0]["score"], abs=1e-5)
+    assert set(why["per_part"]) == {"1", "2", "3", "flow"} and why["score"] == pytest.approx(hits[0]["score"], abs=1e-5)
     assert np.array(why["maps"]["query"]).shape == np.array(why["maps"]["candidate"]).shape == (14, 14)
     red = clip_id(client, "red_right.mp4")
     assert client.get("/api/explain", params={"a": red, "b": clip_id(client, "red_down.mp4")}).status_code == 200

@@ -183,7 +183,7 @@ def test_segment_search_finds_the_segment_and_merges_overlapping_windows(windowe
     assert index.search(query, k=2)[0].id in (long_id, index.lookup(str(folder / "short.mp4"))[0])
     # weights at query time work for segments as for clips
     appearance = index.search_segments(query, k=3, alpha=(1, 0, 0), flow_weight=0)
-    assert appearance[0].per_moment[1] == pytest.approx(appearance[0].score, abs=1e-5)
+    assert appearance[0].per_part[1] == pytest.approx(appearance[0].score, abs=1e-5)
 
 
 def test_windows_go_with_their_video_and_rebuilds_keep_them(windowed_index, tiny_model):
@@ -428,18 +428,18 @@ def test_a_window_plan_is_kept_only_once_a_file_succeeds_and_a_failed_one_can_be
     (folder / "broken.mp4").write_bytes(b"not a video")
     with Index.open(tmp_path / "idx", create=True) as index:
         summary = build_index(index, [folder], tiny_model, windows="2:1")
-        assert summary.failed and index.window_plan is None  # nothing succeeded: no plan kept
+        assert summary.failed and index.builds.window_plan is None  # nothing succeeded: no plan kept
         write_video(folder / "long.mp4", moving_square(60, 64, (200, 30, 30), "right"), fps=10)
         summary = build_index(index, [folder], tiny_model, windows="1:0.5")  # another plan: allowed, none kept
-        assert index.window_plan["length"] == 1.0 and summary.added == [str(folder / "long.mp4")]
+        assert index.builds.window_plan["length"] == 1.0 and summary.added == [str(folder / "long.mp4")]
         with pytest.raises(ConfigError, match="cannot also hold windows"):
             build_index(index, [folder], tiny_model, windows="2:1")  # windows are stored now
     # a file that failed under a plan is tried again by a build without that plan
     with Index.open(tmp_path / "plain", create=True) as index:
         build_index(index, [folder], tiny_model, windows="2:1")
-        assert str(folder / "broken.mp4") in index.failures()
+        assert str(folder / "broken.mp4") in index.builds.failures()
     with Index.open(tmp_path / "other", create=True) as index:
-        index.record_failure(str(folder / "long.mp4"), (folder / "long.mp4").stat().st_size,
+        index.builds.record_failure(str(folder / "long.mp4"), (folder / "long.mp4").stat().st_size,
                              (folder / "long.mp4").stat().st_mtime, "failed under windows", {"length": 1e-9})
         summary = build_index(index, [folder], tiny_model)
         assert summary.added == [str(folder / "long.mp4")]

@@ -164,19 +164,19 @@ def build_index(
     plan = None
     if windows is not None:
         plan = WindowPlan.parse(windows, model.config.num_frames)
-    elif index.window_plan is not None:
-        plan = WindowPlan.parse(index.window_plan, model.config.num_frames)
+    elif index.builds.window_plan is not None:
+        plan = WindowPlan.parse(index.builds.window_plan, model.config.num_frames)
     if plan is not None:
         plan.require_rate(model.config.min_rate)
     if plan is not None and plan.frames != model.config.num_frames:
         raise ConfigError(f"the index's windows hold {plan.frames} frames, the model samples {model.config.num_frames}")
     if plan is not None and engine is not None:
         raise ConfigError("windows of long videos are embedded by the local engine only (not --engine ray)")
-    with index.build_lock():
+    with index.builds.lock():
         if plan is not None:
-            index.require_window_plan(plan.to_dict())  # recorded with the first file that succeeds
+            index.builds.require_window_plan(plan.to_dict())  # recorded with the first file that succeeds
         if include_removed:
-            index.forget_removed()
+            index.builds.forget_removed()
         return _build(index, folders, model, glob, prune, show_progress, ann, retry_failed, plan, engine)
 
 
@@ -185,14 +185,14 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
     summary = BuildSummary()
     plan_record = plan.to_dict() if plan is not None else None
     files = find_videos(folders, glob, summary.skipped)
-    known = index.files()
+    known = index.builds.files()
     unwindowed: set[str] = set()  # long videos indexed before windows were asked for: embedded again
     if plan is not None:
         windowed = index.windowed()
         unwindowed = {path for path, duration in index.durations().items()
                       if path not in windowed and duration >= plan.min_duration and plan.count(duration) >= 2}
-    failed_before = index.failures()
-    removed = index.removed_paths()
+    failed_before = index.builds.failures()
+    removed = index.builds.removed_paths()
     present = {str(path) for path in files}
     to_embed: list[tuple[Path, bool]] = []
     for path in files:
@@ -214,7 +214,7 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
             resolved = str(path.resolve())
             if resolved in known and resolved not in present:
                 # indexed before under its resolved path (older versions resolved links): same file, new name
-                index.rename(resolved, key)
+                index.builds.rename(resolved, key)
                 known[key] = known.pop(resolved)
         if key in unwindowed:
             to_embed.append((path, True))
@@ -225,7 +225,7 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
                 summary.unchanged.append(key)
                 continue
             if hash_file(path) == digest:
-                index.touch(key, stat.st_size, stat.st_mtime)
+                index.builds.touch(key, stat.st_size, stat.st_mtime)
                 summary.unchanged.append(key)
                 continue
             to_embed.append((path, True))
@@ -244,12 +244,12 @@ def _build(index: Index, folders, model, glob, prune, show_progress, ann, retry_
             summary.failed[str(path)] = str(result.error)
             try:
                 stat = path.stat()
-                index.record_failure(str(path), stat.st_size, stat.st_mtime, str(result.error), plan_record)
+                index.builds.record_failure(str(path), stat.st_size, stat.st_mtime, str(result.error), plan_record)
             except OSError:
                 pass  # gone: nothing to remember
             continue
         if str(path) in failed_before:
-            index.record_failure(str(path), 0, 0.0, None)
+            index.builds.record_failure(str(path), 0, 0.0, None)
         try:
             stat = path.stat()
         except OSError as error:

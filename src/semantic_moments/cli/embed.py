@@ -142,18 +142,18 @@ def run_compare(args: argparse.Namespace) -> int:
     alpha = args.alpha or first.config.alpha_for(orders)
     flow_weight = first.config.flow_weight if args.flow_weight is None else args.flow_weight
     score = similarity(first, second, alpha=alpha, orders=orders, flow_weight=flow_weight)
-    per_moment = moment_similarities(first, second)
+    per_part = moment_similarities(first, second)
     if args.json:
         print(json.dumps({"a": first.source, "b": second.source, "similarity": score, "alpha": list(alpha),
                           "flow_weight": flow_weight, "orders": list(orders),
-                          "per_moment": {part_label(k): v for k, v in per_moment.items()},
+                          "per_part": {part_label(k): v for k, v in per_part.items()},
                           "backbone": first.backbone}, indent=2))
     else:
         keypoints = (f", keypoint weight {first.config.keypoint_weight:g} ({'+'.join(first.config.keypoints)})"
                      if first.config.keypoints else "")
         print(f"similarity {score:.4f}  (alpha {','.join(f'{w:g}' for w in alpha)}, flow weight {flow_weight:g}"
               f"{keypoints}, {first.backbone['name']})")
-        for order, value in per_moment.items():
+        for order, value in per_part.items():
             print(f"  {part_label(order):>6} {value:.4f}")
     return 0
 

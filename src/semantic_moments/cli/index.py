@@ -10,7 +10,6 @@ import sys
 import time
 from itertools import chain
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError, one_line
 from ..windows import WindowPlan
@@ -157,7 +156,7 @@ def run_index(args: argparse.Namespace) -> int:
     if args.index_command in ("check", "repair"):
         with Index.open(args.index, create=False) as index:
             if args.index_command == "repair":
-                with index.build_lock():
+                with index.builds.lock():
                     removed = index.repair()
                 print(f"index {args.index}: removed {len(removed)} damaged clip(s)"
                       + "".join(f"\n  removed: {path}" for path in removed), file=sys.stderr)
@@ -172,7 +171,7 @@ def run_index(args: argparse.Namespace) -> int:
         with Index.open(args.index, create=False) as index:
             print(json.dumps({"path": str(args.index), "clips": len(index), "features": index.feature_settings,
                               "config": index.config.to_dict() if index.config else None,
-                              "ann": index.ann, "windows": index.window_plan,
+                              "ann": index.ann, "windows": index.builds.window_plan,
                               "windowed_videos": len(index.windowed()), "window_rows": index.window_count()},
                              indent=2))
         return 0
@@ -201,7 +200,7 @@ def run_index(args: argparse.Namespace) -> int:
             if getattr(args, "engine", "local") == "ray":
                 raise ConfigError("windows of long videos are embedded by the local engine only (not --engine ray)")
             if existing is not None:
-                existing.require_window_plan(windows.to_dict())
+                existing.builds.require_window_plan(windows.to_dict())
             print(f"windows: {windows.describe()}", file=sys.stderr)
         for folder in args.folders:
             if not Path(folder).exists():
@@ -233,7 +232,7 @@ def run_index(args: argparse.Namespace) -> int:
     counts = summary.counts()
     print(f"index {args.index}: {total} clips; " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
     if summary.workers:
-        print(f"ray: clips per node: " + ", ".join(f"{node[:12]} {count}" for node, count in summary.workers.items()),
+        print("ray: clips per node: " + ", ".join(f"{node[:12]} {count}" for node, count in summary.workers.items()),
               file=sys.stderr)
     for path, reason in summary.failed.items():
         print(f"  failed: {one_line(reason)}", file=sys.stderr)
@@ -260,7 +259,7 @@ def _ingest(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.parquet}: no rows to ingest")
     rows = chain([first], rows)
     new = not Path(args.index).exists()  # a folder this command makes; removed again if nothing is ingested
-    with Index.open(args.index, create=True) as index, index.build_lock():
+    with Index.open(args.index, create=True) as index, index.builds.lock():
         if not args.quiet:
             from tqdm.auto import tqdm
 
@@ -307,7 +306,7 @@ def _list_or_remove(args: argparse.Namespace) -> int:
 
     with Index.open(args.index, create=False) as index:
         if args.index_command == "remove":
-            with index.build_lock():
+            with index.builds.lock():
                 removed = index.remove_ids(args.ids)
             print(f"index {args.index}: removed {len(removed)} clip(s)" +
                   "".join(f"\n  removed: {one_line(path)}" for path in removed), file=sys.stderr)
@@ -323,53 +322,29 @@ def _list_or_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _search_query(index, query: str, args: argparse.Namespace, model):
-    """(query for the index, own clip id or None): an indexed clip as itself (by id or path), a
-    segment of one, or a file (segment) embedded. A file whose content is an indexed clip's is that
-    clip (its own results leave it out)."""
-    from ..errors import IndexStoreError
-
-    found = index.lookup(query)
-    if args.segment is None and found is not None:
-        return query, found[0]
-    if found is not None and not Path(query).exists():  # a segment of an indexed video given by id
-        return model().embed(found[1], segment=args.segment), found[0]
-    if query.isdigit() and not Path(query).exists():
-        raise IndexStoreError(f"no clip with id {query} in the index {args.index} (and no file of that name)")
-    embedding = model().embed(query, segment=args.segment)
-    if found is None:
-        found = index.lookup_content(embedding.content_hash)
-    return embedding, found[0] if found else None
-
-
 def run_search(args: argparse.Namespace) -> int:
-    from ..index import Index, Where
+    from ..index import Index, SearchRequest, Where, resolve
 
     where = Where.parse(args.where)
     with Index.open(args.index, create=False) as index:
-        alpha, flow_weight = index.motion_weights(args.motion) if args.motion is not None else (args.alpha, args.flow_weight)
         model = functools.cache(lambda: model_for_index(index, args))  # made only if a file needs embedding
 
-        resolved = [_search_query(index, query, args, model) for query in args.query]
-        negative_pairs = [_search_query(index, query, args, model) for query in args.negatives]
-        negatives = [query for query, _ in negative_pairs]
-        both = sorted({own for _, own in resolved if own is not None} & {own for _, own in negative_pairs if own is not None})
-        if both:
-            print(f"warning: clip(s) {', '.join(map(str, both))} given both as an example and as --not: they cancel out",
-                  file=sys.stderr)
-        queries = [query for query, _ in resolved]
-        owns = {own for _, own in resolved if own is not None}
-        segments = args.segments == "yes" or (args.segments == "auto" and index.has_windows())
-        options = dict(alpha=alpha, flow_weight=flow_weight, negatives=negatives,
-                       negative_weight=args.negative_weight, where=where, include_own=args.include_own)
-        if segments:
-            # an indexed query's own video is left out whole; kept (--include-own), only the query's own span is
-            exclude = {own: args.segment if args.include_own else None for own in owns}
-            hits = index.search_segments(queries, k=args.k, per_video=args.per_video, exclude=exclude, **options)
-        else:
-            hits = index.search(queries, k=args.k, exclude=() if args.include_own else owns, **options)
-        percentiles = index.percentile([hit.score for hit in hits], alpha, flow_weight,
-                                       kind="segments" if segments else "clips")
+        def example(given: str):
+            return resolve(index, given, args.segment, lambda path, segment: model().embed(path, segment=segment),
+                           f"the index {args.index}")
+
+        request = SearchRequest([example(given) for given in args.query], [example(given) for given in args.negatives],
+                                k=args.k, per_video=args.per_video,
+                                segments={"yes": True, "no": False}.get(args.segments), alpha=args.alpha,
+                                flow_weight=args.flow_weight, motion=args.motion, negative_weight=args.negative_weight,
+                                where=where, include_own=args.include_own)
+        answer = index.answer(request)
+        hits, percentiles, segments = answer.hits, answer.percentiles, answer.segments
+        if answer.cancelled:
+            print(f"warning: clip(s) {', '.join(map(str, answer.cancelled))} given both as an example and as --not: "
+                  "they cancel out", file=sys.stderr)
+        queries = [example.query for example in request.examples]
+        owns = {example.own for example in request.examples if example.own is not None}
         clamped = [query for query in queries if getattr(query, "segment", None) and args.segment
                    and query.segment[1] < args.segment[1]]
         durations = index.durations_of([hit.id for hit in hits]) if args.format == "segments" and not segments else {}
@@ -384,14 +359,14 @@ def run_search(args: argparse.Namespace) -> int:
               f"{query.segment[0]:g}-{query.segment[1]:g} s", file=sys.stderr)
     times = (lambda hit: {"start": hit.start, "end": hit.end}) if segments else (lambda hit: {})
     records = [{"rank": rank, "id": hit.id, **times(hit), "score": hit.score, "percentile": percentile,
-                "path": hit.path, **{part_label(k): v for k, v in hit.per_moment.items()}}
+                "path": hit.path, **{part_label(k): v for k, v in hit.per_part.items()}}
                for rank, (hit, percentile) in enumerate(zip(hits, percentiles), 1)]
     style = "json" if args.json else args.format
     print(f"query: {one_line(described)}", file=sys.stderr)
     if style == "json":
         print(json.dumps([{**{key: record[key] for key in ("rank", "id", "start", "end", "path", "score", "percentile")
                               if key in record},
-                           "per_moment": {part_label(k): v for k, v in hit.per_moment.items()}}
+                           "per_part": {part_label(k): v for k, v in hit.per_part.items()}}
                           for record, hit in zip(records, hits)], indent=2))
     elif style == "paths":
         for hit in hits:
@@ -408,7 +383,7 @@ def run_search(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(records)
     else:
-        parts = list(dict.fromkeys(part_label(k) for hit in hits for k in hit.per_moment))  # a part one clip lacks: -
+        parts = list(dict.fromkeys(part_label(k) for hit in hits for k in hit.per_part))  # a part one clip lacks: -
         span = f"{'start':>9}  {'end':>9}  " if segments else ""
         print(f"{'rank':>4}  {'id':>6}  {span}{'score':>7}  {'pct':>5}  " + "  ".join(f"{label:>6}" for label in parts)
               + "  path")

@@ -11,6 +11,7 @@ The parts depend one way, and none imports ``Index``::
     segments.py     windows of long videos scored and merged into segments
     where.py        Where: which clips a search may return (path, folder, duration, windowed), as SQL
     search.py       clip search: ANN or exact candidates, exact re-scoring of one or several examples
+    request.py      SearchRequest: one search resolved once (examples, weights, own clips), for CLI and server
     records.py      writing clip and window rows; failures and removals builds read
     maintenance.py  check, repair, Parquet export
     core.py         Index: the façade over all of them
@@ -19,8 +20,10 @@ The parts depend one way, and none imports ``Index``::
 from .calibration import motion_alpha
 from .core import Index
 from .records import Failure
+from .request import Example, SearchAnswer, SearchRequest, resolve
 from .search import SearchHit
 from .segments import SegmentHit
 from .where import Where
 
-__all__ = ["Failure", "Index", "SearchHit", "SegmentHit", "Where", "motion_alpha"]
+__all__ = ["Example", "Failure", "Index", "SearchAnswer", "SearchHit", "SearchRequest", "SegmentHit", "Where",
+           "motion_alpha", "resolve"]

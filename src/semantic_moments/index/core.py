@@ -16,16 +16,10 @@ On disk an index is a folder:
   collections are searched exactly, with no file). Clips committed after it was written are scanned
   exactly and removed clips are filtered out, so search is correct while a build is running.
 
-Query-time alpha, exactly. Let x_k be the unit vector of part k: M(k), or a token-flow level (the
-reference convention normalises each part; the flow levels share one weight, ``flow_weight``). The
-fused embedding is (alpha_1 x_1 | alpha_2 x_2 | ...) / norm, so
-
-    cos(q, x; alpha) = sum_k alpha_k^2 <q_k, x_k> / (||alpha||_q ||alpha||_x),
-
-where ||alpha||_x = sqrt(sum of alpha_k^2 over the moments of x that are not zero). One
-inner-product index over (x_1 | x_2 | x_3) therefore serves every alpha: the query is weighted by
-alpha^2, and the candidates are re-scored with the exact norms. For the ``paper`` convention the
-candidates come from the same index and are re-scored exactly with the stored raw moments.
+Query-time weights are exact: every part of a row is a unit block, and the fused cosine under any
+weights is a weighted sum of block inner products with the norms of the parts each side holds
+(``rows.py``), so one inner-product ANN over the unit blocks serves every alpha; candidates are then
+re-scored exactly.
 
 ``Index`` is the façade over the package's parts, which never import it: ``RowStore`` (SQLite),
 ``RowLayout`` (the row layout and weights), ``ClipMatrix`` (the rows as arrays), ``ann``,
@@ -34,13 +28,10 @@ candidates come from the same index and are re-scored exactly with the stored ra
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -49,10 +40,11 @@ from ..embedding import Embedding
 from ..errors import ConfigError, IndexStoreError
 from . import maintenance, records, segments
 from .ann import HNSW_EF_SEARCH, AnnFile, write_ann
+from .builds import BuildRecords
 from .calibration import Calibration, knob_range, motion_alpha, motion_flow_weight, motion_weights
 from .layout import RowLayout, require_settings
 from .matrix import ClipMatrix
-from .records import Failure
+from .request import SearchAnswer, SearchRequest
 from .rows import NEGATIVE_WEIGHT, validate_negative_weight
 from .search import SearchHit, candidates, rescore
 from .segments import SegmentEntries, SegmentHit
@@ -60,23 +52,6 @@ from .store import RowStore
 from .where import Where
 
 RESCORE_FACTOR = 4  # candidates fetched per requested result, then re-scored exactly
-
-
-class IndexedFile(NamedTuple):
-    """What a build compares a file with: its content hash, size and mtime when indexed."""
-
-    content_hash: str
-    size_bytes: int
-    mtime: float
-
-
-class FileRecord(NamedTuple):
-    """A clip's file as recorded when indexed: size, mtime, the real path it led to, content hash."""
-
-    size_bytes: int
-    mtime: float
-    real_path: str
-    content_hash: str
 
 
 class Index:
@@ -97,6 +72,7 @@ class Index:
         self._matrix: ClipMatrix | None = None  # of the generation it was read at
         self._entries: SegmentEntries | None = None  # window search, likewise
         self._calibration = Calibration()
+        self.builds = BuildRecords(store)  # what builds keep: window plan, lock, files, failures, removals
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -188,7 +164,7 @@ class Index:
         with self.store.transaction():
             for embedding, path, size_bytes, mtime in items:
                 ids.append(self._insert(embedding, path or embedding.source, size_bytes, mtime))
-            self._record_plan(window_plan)
+            self.builds.record_plan(window_plan)
             self.store.bump_generation()
         return ids
 
@@ -199,74 +175,24 @@ class Index:
         ``window_plan``: as in ``add``."""
         width = self.layout.width if self.layout.parts else None
         with self.store.transaction():
-            self._record_plan(window_plan)
+            self.builds.record_plan(window_plan)
             clip_id = self._insert(embedding, path or embedding.source, size_bytes, mtime)
             records.insert_windows(self.store, clip_id, windows, width or RowLayout.read(self.store).width,
                                    path or embedding.source)
             self.store.bump_generation()
         return clip_id
 
-    @property
-    def window_plan(self) -> dict[str, Any] | None:
-        """The windowing every long video of this index was embedded with (``WindowPlan.to_dict``), or None."""
-        return self.store.setting("windows")
-
-    def require_window_plan(self, plan: dict[str, Any]) -> None:
-        """ConfigError unless the index can hold windows made as ``plan``: it has no plan, the same
-        one, or another under which no window was ever stored (a plan no file succeeded with)."""
-        current = self.window_plan
-        if current is not None and current != plan and self.has_windows():
-            raise ConfigError(f"the index {self.path} windows long videos as {current}; it cannot also hold windows "
-                              f"made as {plan} (build a new index for other windows)")
-
-    def set_window_plan(self, plan: dict[str, Any]) -> None:
-        """Record the windowing of long videos (``require_window_plan`` says when it cannot)."""
-        self.require_window_plan(plan)
-        if self.window_plan != plan:
-            with self.store.transaction():
-                self._record_plan(plan)
-                self.store.bump_generation()
-
-    def _record_plan(self, plan: dict[str, Any] | None) -> None:
-        """Inside a transaction: store ``plan`` where the index has none, or another under which no
-        window is stored."""
-        current = self.store.setting("windows")
-        if plan is not None and current != plan and (current is None or not self.has_windows()):
-            self.store.set_setting("windows", plan)
-
     def windowed(self) -> dict[str, int]:
         """{path: number of windows} of the videos stored with windows."""
-        rows = self.store.execute("SELECT c.path, COUNT(*) FROM windows w JOIN clips c ON c.id = w.clip_id "
-                                  "GROUP BY w.clip_id").fetchall()
-        return {path: int(count) for path, count in rows}
+        return records.windowed(self.store)
 
     def has_windows(self) -> bool:
         """True when some video is stored with windows (what ``--segments auto`` asks; no count)."""
-        return bool(self.store.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0])
+        return records.has_windows(self.store)
 
     def window_count(self) -> int:
         """Windows stored (0 for an index without long videos)."""
-        return int(self.store.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
-
-    @contextmanager
-    def build_lock(self) -> Iterator[None]:
-        """Hold the index's build lock (one build at a time; searches never take it). Raises
-        IndexStoreError at once if another process holds it, and for a read-only index."""
-        import fcntl
-
-        if self.read_only:
-            raise IndexStoreError(f"{self.path}: the index is read-only (no write permission); search works, "
-                                  "build needs write access")
-        handle = open(self.path / ".build.lock", "a+")
-        try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise IndexStoreError(f"{self.path}: another build is running on this index; wait for it to "
-                                      "finish (searches work meanwhile)") from None
-            yield
-        finally:
-            handle.close()
+        return records.window_count(self.store)
 
     def _insert(self, embedding: Embedding, key: str, size_bytes: int, mtime: float) -> int:
         return records.insert_clip(self.store, self.layout, embedding, key, size_bytes, mtime, str(self.path))
@@ -289,36 +215,6 @@ class Index:
             with self.store.transaction():
                 records.remember_removed(self.store, paths)
         return paths
-
-    def removed_paths(self) -> set[str]:
-        """Paths taken out with ``remove_ids`` that builds leave out."""
-        return records.removed_paths(self.store)
-
-    def forget_removed(self, paths: Iterable[str] | None = None) -> int:
-        """Let builds index these removed paths again (None: all of them); returns how many."""
-        with self.store.transaction():
-            return records.forget_removed(self.store, paths)
-
-    def failures(self) -> dict[str, Failure]:
-        """{path: Failure} of files that failed to embed, by file version."""
-        return records.failures(self.store)
-
-    def record_failure(self, path: str, size_bytes: int, mtime: float, reason: str | None,
-                       windows: dict[str, Any] | None = None) -> None:
-        """Remember that this version of ``path`` failed (``reason``) in a build with the window
-        plan ``windows`` (None: without windows), or forget it (``reason`` None)."""
-        with self.store.transaction():
-            records.record_failure(self.store, path, size_bytes, mtime, reason, windows)
-
-    def touch(self, path: str, size_bytes: int, mtime: float) -> None:
-        """Record a new mtime/size for a clip whose content is unchanged."""
-        self.store.execute("UPDATE clips SET size_bytes = ?, mtime = ? WHERE path = ?", (size_bytes, mtime, path))
-
-    def rename(self, old: str, new: str) -> None:
-        """Record that the clip indexed as ``old`` is now reached as ``new`` (same file, same content)."""
-        with self.store.transaction():
-            self.store.execute("UPDATE clips SET path = ? WHERE path = ?", (new, old))
-            self.store.bump_generation()
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -343,11 +239,6 @@ class Index:
         rows = self.store.execute(f"SELECT id, path, duration_seconds FROM clips WHERE {where} ORDER BY path "
                                   "LIMIT ? OFFSET ?", [*parameters, limit, offset]).fetchall()
         return int(total), [(int(r[0]), r[1], r[2]) for r in rows]
-
-    def files(self) -> dict[str, IndexedFile]:
-        """{path: (content_hash, size_bytes, mtime)} of every indexed clip."""
-        rows = self.store.execute("SELECT path, content_hash, size_bytes, mtime FROM clips")
-        return {path: IndexedFile(digest, size, mtime) for path, digest, size, mtime in rows}
 
     def paths(self) -> dict[int, str]:
         """{id: path} of every indexed clip."""
@@ -375,21 +266,7 @@ class Index:
                                  (content_hash,)).fetchone()
         return (int(row[0]), row[1]) if row else None
 
-    def file_record(self, clip_id: int) -> FileRecord | None:
-        """(size_bytes, mtime, real path, content hash) recorded for a clip's file when it was indexed,
-        or None. The real path is where the indexed path led then (through any links); older rows give
-        the path."""
-        row = self.store.execute("SELECT size_bytes, mtime, path, header, content_hash FROM clips WHERE id = ?",
-                                 (clip_id,)).fetchone()
-        if row is None:
-            return None
-        try:
-            real = json.loads(row[3]).get("real_path")
-        except (json.JSONDecodeError, AttributeError, TypeError):
-            real = None
-        return FileRecord(int(row[0]), float(row[1]), real or row[2], row[4])
-
-    def moments_of(self, clip_id: int) -> np.ndarray:
+    def row_of(self, clip_id: int) -> np.ndarray:
         """The raw row (sum of the part sizes,) float32 of a clip: its parts laid out as ``parts``."""
         row = self.store.execute("SELECT id, parts FROM clips WHERE id = ?", (clip_id,)).fetchone()
         if row is None:
@@ -432,13 +309,13 @@ class Index:
         found = self.lookup(query)
         if found is None:
             raise IndexStoreError(f"{query}: not in the index {self.path}")
-        return self.moments_of(found[0]), found[0]
+        return self.row_of(found[0]), found[0]
 
     def score(self, query: np.ndarray | int, clip_id: int, alpha: Sequence[float] | None = None,
               flow_weight: float | None = None) -> SearchHit | None:
         """How ``query`` (a raw row, see ``raw_of``, or an indexed clip's id) scores against one clip,
         or None if the clip is not in the index."""
-        raw_query = self.moments_of(query) if isinstance(query, int) else self.layout.raw_array(query)
+        raw_query = self.row_of(query) if isinstance(query, int) else self.layout.raw_array(query)
         hits = rescore(self.store, self.layout, raw_query, [clip_id], self.weights(alpha, flow_weight))
         return hits[0] if hits else None
 
@@ -446,7 +323,7 @@ class Index:
                      flow_weight: float | None = None) -> SegmentHit | None:
         """How ``query`` (a raw row, or an indexed clip's id) scores against one window of a long
         video (what a segment result found), or None if there is no such window."""
-        raw_query = self.moments_of(query) if isinstance(query, int) else self.layout.raw_array(query)
+        raw_query = self.row_of(query) if isinstance(query, int) else self.layout.raw_array(query)
         return segments.score_window(self.store, self.layout, raw_query, window_id, self.weights(alpha, flow_weight))
 
     def motion_knob_range(self, queries: int = 20, k: int = 10, agreement: float = 0.9) -> float:
@@ -522,6 +399,27 @@ class Index:
                                                   count * (4 if negative_rows else 1), allowed)))
         chosen = [clip_id for clip_id in found if clip_id not in excluded]
         return rescore(self.store, self.layout, positives, chosen, weights, negative_rows, negative_weight)[:k]
+
+    def answer(self, request: SearchRequest) -> SearchAnswer:
+        """Run one search request (``request.py``): the weights, clips or segments, the examples' own
+        clips left out, the search, and each hit's percentile among the index's scores."""
+        if request.alpha is not None or request.motion is None:
+            alpha, flow_weight = request.alpha, request.flow_weight
+        else:
+            alpha, flow_weight = self.motion_weights(request.motion)
+        alpha = tuple(float(weight) for weight in alpha) if alpha is not None else None
+        segments = request.segments if request.segments is not None else self.has_windows()
+        exclude = request.exclusions(segments)
+        options = dict(alpha=alpha, flow_weight=flow_weight, negatives=[example.query for example in request.negatives],
+                       negative_weight=request.negative_weight, where=request.where, include_own=True)
+        queries = [example.query for example in request.examples]
+        if segments:
+            hits = self.search_segments(queries, k=request.k, per_video=request.per_video, exclude=exclude, **options)
+        else:
+            hits = self.search(queries, k=request.k, exclude=exclude, **options)
+        percentiles = self.percentile([hit.score for hit in hits], alpha, flow_weight,
+                                      kind="segments" if segments else "clips")
+        return SearchAnswer(hits, percentiles, segments, alpha, flow_weight, request.cancelled())
 
     def matching_ids(self, where: Where) -> set[int]:
         """Ids of the clips ``where`` lets through (``Where``)."""

@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,6 +29,23 @@ class Failure:
     mtime: float
     reason: str
     windows: dict[str, Any] | None = None
+
+
+class IndexedFile(NamedTuple):
+    """What a build compares a file with: its content hash, size and mtime when indexed."""
+
+    content_hash: str
+    size_bytes: int
+    mtime: float
+
+
+class FileRecord(NamedTuple):
+    """A clip's file as recorded when indexed: size, mtime, the real path it led to, content hash."""
+
+    size_bytes: int
+    mtime: float
+    real_path: str
+    content_hash: str
 
 
 def insert_clip(store: RowStore, layout: RowLayout, embedding: Embedding, key: str, size_bytes: int, mtime: float,
@@ -122,3 +139,19 @@ def forget_removed(store: RowStore, paths: Iterable[str] | None = None) -> int:
     if paths is None:
         return store.execute("DELETE FROM removed").rowcount
     return sum(store.execute("DELETE FROM removed WHERE path = ?", (str(path),)).rowcount for path in paths)
+
+
+def windowed(store: RowStore) -> dict[str, int]:
+    """{path: number of windows} of the videos stored with windows."""
+    rows = store.execute("SELECT c.path, COUNT(*) FROM windows w JOIN clips c ON c.id = w.clip_id "
+                         "GROUP BY w.clip_id").fetchall()
+    return {path: int(count) for path, count in rows}
+
+
+def has_windows(store: RowStore) -> bool:
+    """True when some video is stored with windows (no count)."""
+    return bool(store.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0])
+
+
+def window_count(store: RowStore) -> int:
+    return int(store.execute("SELECT COUNT(*) FROM windows").fetchone()[0])

@@ -23,13 +23,13 @@ from .store import RowStore
 @dataclass(frozen=True)
 class SearchHit:
     """One result: the clip's id and path, its cosine ``score`` under the query's alpha, and the
-    similarity of each part on its own (``per_moment``: {order: cosine, and "flow": cosine of the
+    similarity of each part on its own (``per_part``: {order: cosine, and "flow": cosine of the
     token flow where the index has it}; the mean over the examples where there are several)."""
 
     id: int
     path: str
     score: float
-    per_moment: dict[int | str, float]
+    per_part: dict[int | str, float]
 
 
 def candidates(store: RowStore, layout: RowLayout, matrix: ClipMatrix, ann: tuple[Any, int] | None,

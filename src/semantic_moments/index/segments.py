@@ -26,7 +26,7 @@ from .store import RowStore
 @dataclass(frozen=True)
 class SegmentHit:
     """One result of a segment search: the video's clip id and path, the segment (seconds), its
-    cosine ``score``, the similarity of each part (as ``SearchHit.per_moment``), and the window's id
+    cosine ``score``, the similarity of each part (as ``SearchHit.per_part``), and the window's id
     (None when the segment is a whole clip indexed without windows)."""
 
     id: int
@@ -34,7 +34,7 @@ class SegmentHit:
     start: float
     end: float
     score: float
-    per_moment: dict[int | str, float]
+    per_part: dict[int | str, float]
     window: int | None
 
 

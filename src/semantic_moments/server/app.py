@@ -17,10 +17,10 @@ from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..collection import VIDEO_SUFFIXES, is_within, model_for_index
 from ..errors import ConfigError, SemanticMomentsError, first_line
-from ..index import Index
+from ..index import Example, Index
 from ..index.rows import MAX_NEGATIVE_WEIGHT, NEGATIVE_WEIGHT
 from .guards import BODY_IDLE_SECONDS, LOCAL_HOSTS, RequestGuard
 from .previews import Previews
@@ -63,7 +63,7 @@ class ServerState:
         with Index.open(index_path, create=False) as index:
             if len(index) == 0:
                 raise SemanticMomentsError(f"{index_path}: the index is empty; build it first")
-            folders = {str(Path(path).parent.resolve()) for path in index.files()} if upload_dir is not None else set()
+            folders = {str(Path(path).parent.resolve()) for path in index.builds.files()} if upload_dir is not None else set()
         if upload_dir is not None and is_within(str(upload_dir.resolve()), folders):  # before anything is created
             raise ConfigError(f"{upload_dir}: uploads must not go inside an indexed folder")
         if upload_dir is not None:  # our own folder inside it: emptied now (a stopped server's) and at stop
@@ -209,7 +209,16 @@ class WhereFilter(BaseModel):
     windowed: Optional[bool] = Field(None, description="only videos indexed with windows (true) or without (false)")
 
 
-class SearchRequest(BaseModel):
+class Pair(NamedTuple):
+    """A query held against one indexed clip (/api/timeline, /api/explain)."""
+
+    ref: QueryRef
+    query: Any  # an indexed clip's id or a raw row
+    clip_id: int
+    weights: tuple[Optional[tuple[float, ...]], Optional[float]]
+
+
+class SearchBody(BaseModel):
     query: QueryRef
     more: list[QueryRef] = Field([], max_length=20, description="further examples of the motion wanted")
     negatives: list[QueryRef] = Field([], max_length=20, alias="not",
@@ -278,8 +287,9 @@ def create_app(
             raise HTTPException(status_code=404, detail=f"no upload {token!r} (uploads are kept for this session only)")
         return upload
 
-    def query_moments(ref: QueryRef) -> tuple[Any, dict[int, Optional[tuple[float, float]]]]:
-        """(query for the index, {clip id: span to leave out of the results, None: the whole clip})."""
+    def example_of(ref: QueryRef) -> Example:
+        """The search example a query reference names: an indexed clip, a segment of one (embedded
+        through the shared model, remembered), or an upload."""
         if (ref.id is None) == (ref.upload is None):
             raise HTTPException(status_code=422, detail="give exactly one of query.id or query.upload")
         if ref.segment is not None and ref.id is None:
@@ -287,7 +297,7 @@ def create_app(
         if ref.id is not None:
             clip_id, _ = clip_or_404(ref.id)
             if ref.segment is None:
-                return clip_id, {clip_id: None}
+                return Example(clip_id, own=clip_id)
             start, end = ref.segment
             if not (0 <= start < end) or not np.isfinite(end):
                 raise HTTPException(status_code=422, detail="query.segment must be 0 <= start < end seconds")
@@ -296,8 +306,8 @@ def create_app(
                 embedding = state.segment_moments(clip_id, path, (start, end))
             except SemanticMomentsError as error:
                 raise HTTPException(status_code=422, detail=str(error)) from None
-            return state.index().raw_of(embedding), {clip_id: (start, end)}
-        return upload_or_404(ref.upload).moments, {}
+            return Example(state.index().raw_of(embedding), own=clip_id, span=(start, end))
+        return Example(upload_or_404(ref.upload).moments)
 
     def query_segment(start: Optional[float], end: Optional[float]) -> Optional[tuple[float, float]]:
         """The query segment of the ``start``/``end`` query parameters: both or neither (422)."""
@@ -328,7 +338,7 @@ def create_app(
         index = state.index()
         return {"clips": len(index), "features": index.feature_settings,
                 "config": index.config.to_dict() if index.config else None,
-                "windows": index.window_plan, "window_rows": index.window_count(),
+                "windows": index.builds.window_plan, "window_rows": index.window_count(),
                 "max_upload_mb": max_upload_mb, "video_suffixes": sorted(VIDEO_SUFFIXES),
                 "motion_acts_up_to": cached("knob", lambda index: index.motion_knob_range())}
 
@@ -365,7 +375,7 @@ def create_app(
         """The clip's file, only if it is still the regular file that was indexed: the path still leads
         to the same file (no link swapped in), with the same size and modification time."""
         _, path = clip_or_404(clip_id)
-        recorded = state.index().file_record(clip_id)
+        recorded = state.index().builds.file_record(clip_id)
         try:
             status = os.stat(path)
         except OSError:
@@ -453,89 +463,72 @@ def create_app(
         return await served_video(request, upload_or_404(token).path)
 
     @app.post("/api/search", summary="clips most like the query (and further examples), under query-time alpha")
-    def search(request: SearchRequest) -> dict[str, Any]:
-        from ..index import Where
+    def search(request: SearchBody) -> dict[str, Any]:
+        from ..index import SearchRequest, Where
 
-        examples = [query_moments(ref) for ref in [request.query, *request.more]]
-        negatives = [query_moments(ref)[0] for ref in request.negatives]
-        queries = [query for query, _ in examples]
-        exclude: dict[int, Optional[tuple[float, float]]] = {}
-        for _, own in examples:  # an indexed example's clip: out whole, or (include_own) only its own span
-            for clip_id, span in own.items():
-                if not request.include_own:
-                    exclude[clip_id] = None
-                elif span is not None:
-                    exclude[clip_id] = span
-        if request.alpha is not None:
-            alpha, flow_weight = tuple(request.alpha), request.flow_weight
-        else:
-            alpha, flow_weight = weights_for(request.motion)
-        index = state.index()
-        segments = request.segments if request.segments is not None else index.has_windows()
         try:
             where = Where(**request.where.model_dump()) if request.where is not None else None
         except ConfigError as error:  # e.g. min_duration above max_duration
             raise HTTPException(status_code=422, detail=str(error)) from None
-        options = dict(alpha=alpha, flow_weight=flow_weight, negatives=negatives,
-                       negative_weight=request.negative_weight, where=where, include_own=request.include_own)
+        examples = [example_of(ref) for ref in [request.query, *request.more]]
+        negatives = [example_of(ref) for ref in request.negatives]
         try:
-            if segments:
-                hits = index.search_segments(queries, k=request.k, per_video=request.per_video, exclude=exclude,
-                                             **options)
-            else:
-                hits = index.search(queries, k=request.k, exclude=list(exclude), **options)
+            answer = state.index().answer(SearchRequest(
+                examples, negatives, k=request.k, per_video=request.per_video, segments=request.segments,
+                alpha=request.alpha, flow_weight=request.flow_weight, motion=request.motion,
+                negative_weight=request.negative_weight, where=where, include_own=request.include_own))
         except SemanticMomentsError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
-        percentiles = index.percentile([hit.score for hit in hits], alpha, flow_weight,
-                                       kind="segments" if segments else "clips")
-        return {"alpha": list(alpha) if alpha else None, "flow_weight": flow_weight, "segments": segments,
+        segments = answer.segments
+        return {"alpha": list(answer.alpha) if answer.alpha else None, "flow_weight": answer.flow_weight,
+                "segments": segments,
                 "results": [{"id": hit.id, "name": Path(hit.path).name, "path": hit.path, "score": hit.score,
                              "percentile": percentile,
                              **({"start": hit.start, "end": hit.end, "window": hit.window} if segments else {}),
-                             "per_moment": {str(k): v for k, v in hit.per_moment.items()}}
-                            for hit, percentile in zip(hits, percentiles)]}
+                             "per_part": {str(k): v for k, v in hit.per_part.items()}}
+                            for hit, percentile in zip(answer.hits, answer.percentiles)]}
+
+    def pair(b: int = Query(ge=0, le=LARGEST_ID), a: Optional[int] = Query(None, ge=0, le=LARGEST_ID),
+             upload: Optional[str] = Query(None, max_length=100),
+             start: Optional[float] = Query(None, ge=0.0, allow_inf_nan=False, description="with a: query segment"),
+             end: Optional[float] = Query(None, gt=0.0, allow_inf_nan=False, description="with a: query segment"),
+             motion: Optional[float] = Query(None, ge=0.0, le=1.0, allow_inf_nan=False,
+                                             description="as in /api/search")) -> Pair:
+        """The query parameters /api/timeline and /api/explain share: the query (``a``, a segment of it,
+        or ``upload``), the indexed clip ``b`` it is held against, and the weights."""
+        ref = QueryRef(id=a, upload=upload, segment=query_segment(start, end))
+        example = example_of(ref)
+        clip_id, _ = clip_or_404(b)
+        return Pair(ref, example.query, clip_id, weights_for(motion))
 
     @app.get("/api/timeline", summary="how the query matches along one video: the score of every window")
-    def timeline(b: int = Query(ge=0, le=LARGEST_ID), a: Optional[int] = Query(None, ge=0, le=LARGEST_ID),
-                 upload: Optional[str] = Query(None, max_length=100),
-                 start: Optional[float] = Query(None, ge=0.0, allow_inf_nan=False, description="with a: query segment"),
-                 end: Optional[float] = Query(None, gt=0.0, allow_inf_nan=False, description="with a: query segment"),
-                 motion: Optional[float] = Query(None, ge=0.0, le=1.0, allow_inf_nan=False,
-                                                 description="as in /api/search")) -> dict[str, Any]:
-        query, _ = query_moments(QueryRef(id=a, upload=upload, segment=query_segment(start, end)))
-        clip_id, _ = clip_or_404(b)
+    def timeline(pair: Pair = Depends(pair)) -> dict[str, Any]:
         index = state.index()
-        windows = index.timeline(query, clip_id, *weights_for(motion))
-        duration = index.durations_of([clip_id]).get(clip_id, 0.0)
-        return {"id": clip_id, "duration_seconds": duration,
+        windows = index.timeline(pair.query, pair.clip_id, *pair.weights)
+        duration = index.durations_of([pair.clip_id]).get(pair.clip_id, 0.0)
+        return {"id": pair.clip_id, "duration_seconds": duration,
                 "windows": [{"start": w_start, "end": w_end, "score": score} for w_start, w_end, score in windows]}
 
     @app.get("/api/explain", summary="why two clips (or a query and a found segment) match: per-part similarity "
                                      "and motion-energy maps")
-    def explain(b: int = Query(ge=0, le=LARGEST_ID), a: Optional[int] = Query(None, ge=0, le=LARGEST_ID),
-                upload: Optional[str] = Query(None, max_length=100),
+    def explain(pair: Pair = Depends(pair),
                 window: Optional[int] = Query(None, ge=0, le=LARGEST_ID,
-                                              description="the window of b a segment result found: explain it"),
-                start: Optional[float] = Query(None, ge=0.0, allow_inf_nan=False, description="with a: query segment"),
-                end: Optional[float] = Query(None, gt=0.0, allow_inf_nan=False, description="with a: query segment"),
-                motion: Optional[float] = Query(None, ge=0.0, le=1.0, allow_inf_nan=False,
-                                                description="as in /api/search")) -> dict[str, Any]:
-        ref = QueryRef(id=a, upload=upload, segment=query_segment(start, end))
-        query, _ = query_moments(ref)
+                                              description="the window of b a segment result found: explain it")
+                ) -> dict[str, Any]:
         index = state.index()
-        clip_id, _ = clip_or_404(b)
+        query, clip_id, ref = pair.query, pair.clip_id, pair.ref
         query_map = (index.motion_map_of(query) if isinstance(query, int) else
-                     upload_or_404(upload).motion_map if upload is not None else index.motion_map_of(a))
+                     upload_or_404(ref.upload).motion_map if ref.upload is not None else index.motion_map_of(ref.id))
         if window is not None:
-            hit = index.score_window(query, window, *weights_for(motion))
+            hit = index.score_window(query, window, *pair.weights)
             if hit is None or hit.id != clip_id:
                 raise HTTPException(status_code=404, detail=f"no window {window} of clip {clip_id}")
         else:
-            hit = index.score(query, clip_id, *weights_for(motion))
+            hit = index.score(query, clip_id, *pair.weights)
         candidate_map = index.motion_map_of(clip_id)
         return {"score": hit.score if hit else None,
                 "segment": [hit.start, hit.end] if window is not None else None,
-                "per_moment": {str(k): v for k, v in hit.per_moment.items()} if hit else {},
+                "per_part": {str(k): v for k, v in hit.per_part.items()} if hit else {},
                 "maps": {"query": query_map.tolist() if query_map is not None else None,
                          "candidate": candidate_map.tolist() if candidate_map is not None else None}}
 

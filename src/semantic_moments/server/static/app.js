@@ -239,7 +239,7 @@ async function explain(hit) {
   $("explain-title").textContent = `Why ${state.queryLabel} and ${what} match (${data.score.toFixed(3)})`;
   document.querySelectorAll("#results .card").forEach((el) =>
     el.classList.toggle("explained", Number(el.dataset.id) === hit.id && (!isSegment(hit) || Number(el.dataset.start) === hit.start)));
-  $("explain-bars").replaceChildren(...Object.entries(data.per_moment).map(([order, value]) => {
+  $("explain-bars").replaceChildren(...Object.entries(data.per_part).map(([order, value]) => {
     const row = document.createElement("div");
     row.className = "barrow";
     row.innerHTML = `<span style="width:11rem">${names[order] || order}</span>` +
