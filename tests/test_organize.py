@@ -177,3 +177,41 @@ def test_identical_clips_are_one_group_said_once_and_k_with_hdbscan_is_refused(t
         index.add(tiny_model.embed(moving_square(24, 64, (40, 60, 200), "down")), path="/clips/b.mp4")
         _, points, _, _ = organize.map_2d(index)
         assert not np.allclose(points[0], points[1])
+
+
+def test_a_clip_that_is_part_of_a_long_video_is_found_with_its_span(tmp_path, capsys):
+    """#29: a clip cut from a longer windowed video (re-encoded at half size) is reported as a part of
+    it, with the span it covers; frame signatures are kept in the index and serve the next run."""
+    import json
+    import sqlite3
+    from pathlib import Path
+
+    arm = DATA / "ud810_arm_actions"
+    pieces = [arm / "A1_both_arms_side_raise" / "PS7A1P1T1.avi", arm / "A2_one_arm_raise" / "PS7A2P2T1.avi",
+              arm / "A3_both_arms_front_raise" / "PS7A3P1T2.avi"]
+    for path in pieces:
+        need_data(path)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    frames = [_frames(path) for path in pieces]
+    encode(folder / "long.mp4", np.concatenate(frames), fps=29.97, crf=23)
+    encode(folder / "part.mp4", frames[1][:, ::2, ::2], fps=29.97, crf=30)
+    shutil.copy(arm / "A2_one_arm_raise" / "PS7A2P2T2.avi", folder)  # a retake of the part: not a copy
+    index = tmp_path / "index"
+    assert main(["index", "build", str(folder), "--index", str(index), "--windows", "4:1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["index", "duplicates", "--index", str(index), "--format", "json"]) == 0
+    pairs = json.loads(capsys.readouterr().out)["pairs"]
+    assert [(pair["kind"], Path(pair["path_a"]).name, Path(pair["path_b"]).name) for pair in pairs] == \
+        [("part", "long.mp4", "part.mp4")]
+    start = len(frames[0]) / 29.97
+    span = pairs[0]["span_a"]
+    assert span[0] == pytest.approx(start, abs=0.1) and span[1] == pytest.approx(start + len(frames[1]) / 29.97, abs=0.1)
+    assert pairs[0]["score"] > 0.95
+    with sqlite3.connect(str(index / "index.sqlite")) as connection:
+        kept = connection.execute("SELECT COUNT(*) FROM signatures").fetchone()[0]
+    assert kept >= 1
+    (folder / "part.mp4").unlink()  # its signature is kept: the next run still finds it without the file
+    assert main(["index", "duplicates", "--index", str(index), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert [pair["kind"] for pair in json.loads(captured.out)["pairs"]] == ["part"] and "skipped" not in captured.err

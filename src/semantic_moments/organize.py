@@ -24,10 +24,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, IndexStoreError
+from .errors import ConfigError, IndexStoreError, SemanticMomentsError
 from .index import Index
 from .index.ann import APPROXIMATE_FROM, HNSW_EF_SEARCH, new_hnsw
 from .windows import temporal_iou
@@ -73,9 +74,9 @@ class DuplicatePair:
     percentile: float
     span_a: tuple[float, float] | None = None
     span_b: tuple[float, float] | None = None
-    kind: str = "same motion"  # or "copy": the same footage (``copies``)
+    kind: str = "same motion"  # or "copy": the same footage, "part": b is a part of a (``copies``)
     motion_score: float | None = None  # a copy's motion cosine (its ``score`` is the frames')
-    offset_seconds: float | None = None  # a copy: b's time t shows a's time t + offset
+    offset_seconds: float | None = None  # a copy or part: b's time t shows a's time t + offset
 
 
 def duplicates(index: Index, min_score: float | None = DUPLICATE_SCORE, top: int | None = None,
@@ -108,64 +109,136 @@ def duplicates(index: Index, min_score: float | None = DUPLICATE_SCORE, top: int
 
 COPY_CANDIDATES = 10  # each clip's nearest clips by motion that are checked frame by frame
 COPY_MOTION_FLOOR = 0.8  # candidates must move at least this alike (a copy scores 0.95-1.00)
+# a clip against the windows of long videos: a window holds more than the clip (a 2 s part of a 4 s
+# window moves like it at 0.7-0.75 on the arm actions), so the floor is lower and fewer are checked
+PART_MOTION_FLOOR = 0.6
+PART_CANDIDATES = 3
 
 
 def copies(index: Index, min_score: float | None = None, top: int | None = None,
            alpha: Sequence[float] | None = None, flow_weight: float | None = None,
            neighbours: int = COPY_CANDIDATES, show_progress: bool = False) -> tuple[list[DuplicatePair], dict[str, str]]:
     """(pairs of clips that are the same footage, best first; {path: why it was not checked}).
+
     Candidates are each clip's ``neighbours`` nearest clips by motion (at least COPY_MOTION_FLOOR);
-    each is verified on its files' frame signatures (``copies.copy_score``) and kept at
-    ``min_score`` (default ``copies.COPY_SCORE``) or as the best ``top``. A file that cannot be
-    read now is skipped and reported. Raises IndexStoreError for an empty index."""
+    each is verified on its frame signatures (``copies.copy_score``) and kept at ``min_score``
+    (default ``copies.COPY_SCORE``) or as the best ``top``. In an index with windows, a clip is also
+    held against the windows of the long videos it moves like: a clip that is a part of one is a pair
+    of kind ``"part"`` with the span it covers (``span_a``, seconds of the long video ``a``).
+
+    Signatures are made from the files the first time and kept in the index (they go with their
+    clip); a file that cannot be read now is skipped and reported. Raises IndexStoreError for an
+    empty index."""
     from .copies import COPY_SCORE, copy_score
 
     motion = duplicates(index, COPY_MOTION_FLOOR, None, alpha, flow_weight, neighbours)
     threshold = COPY_SCORE if min_score is None and top is None else min_score
-    wanted = sorted({pair.path_a for pair in motion} | {pair.path_b for pair in motion})
-    signatures, unread = _signatures(wanted, show_progress)
+    parts = _part_candidates(index, alpha, flow_weight) if index.has_windows() else []
+    wanted = sorted({pair.a for pair in motion} | {pair.b for pair in motion} | {clip_id for clip_id, _ in parts})
+    signatures, unread = _signatures(index, wanted, show_progress)
     found = []
     for pair in motion:
-        if pair.path_a not in signatures or pair.path_b not in signatures:
+        if pair.a not in signatures or pair.b not in signatures:
             continue
-        score, offset = copy_score(*signatures[pair.path_a], *signatures[pair.path_b])
+        score, offset = copy_score(*signatures[pair.a], *signatures[pair.b])
         if threshold is None or score >= threshold:
             found.append(DuplicatePair(pair.a, pair.b, pair.path_a, pair.path_b, score, pair.percentile, kind="copy",
                                        motion_score=pair.score, offset_seconds=offset))
+    paths = index.paths()
+    for clip_id, hit in parts:
+        if clip_id not in signatures:
+            continue
+        thumbs, times = signatures[clip_id]
+        try:
+            span_thumbs, span_times = _span_signature(paths[hit.id], hit.start - times[-1], hit.end + times[-1])
+        except SemanticMomentsError as error:
+            unread[paths[hit.id]] = str(error)
+            continue
+        score, offset = copy_score(span_thumbs, span_times, thumbs, times)
+        if threshold is None or score >= threshold:
+            covered = (round(max(offset, 0.0), 3), round(offset + _clip_seconds(times), 3))
+            percentile = index.percentile([hit.score], alpha, flow_weight, kind="segments")[0]
+            found.append(DuplicatePair(hit.id, clip_id, paths[hit.id], paths[clip_id], score, percentile,
+                                       span_a=covered, kind="part", motion_score=hit.score, offset_seconds=offset))
     found.sort(key=lambda pair: (-pair.score, pair.a, pair.b))
     return found[:top or None], unread
 
 
-def _signatures(paths: Sequence[str], show_progress: bool) -> tuple[dict[str, tuple], dict[str, str]]:
-    """{path: (thumbnails, times)} of every frame of each file (``copies.MAX_FRAMES`` at most),
-    {path: reason} of those that cannot be read now."""
-    from .copies import MAX_FRAMES, thumbnails
-    from .errors import SemanticMomentsError, VideoError
-    from .video import VideoReader, sample_frame_indices
+def _clip_seconds(times: np.ndarray) -> float:
+    """A clip's length from its frames' times: the last frame lasts as long as the one before."""
+    return float(times[-1] + (times[-1] - times[-2] if len(times) > 1 else 0.0))
 
-    found, unread = {}, {}
+
+def _part_candidates(index: Index, alpha, flow_weight) -> list[tuple[int, Any]]:
+    """(clip id, SegmentHit) pairs: each clip without windows against the PART_CANDIDATES long videos
+    it moves most like (at least PART_MOTION_FLOOR), the best window of each."""
+    from .index import Where
+
+    windowed = Where(windowed=True)
+    entries = index.segment_entries()
+    long_videos = set(entries.clip_ids[entries.window_ids >= 0].tolist())
+    found = []
+    for clip_id in [int(clip_id) for clip_id in index.matrix().ids]:
+        if clip_id in long_videos:
+            continue
+        for hit in index.search_segments(clip_id, k=PART_CANDIDATES, per_video=1, alpha=alpha,
+                                         flow_weight=flow_weight, where=windowed):
+            if hit.window is not None and hit.score >= PART_MOTION_FLOOR:
+                found.append((clip_id, hit))
+    return found
+
+
+def _signatures(index: Index, ids: Sequence[int], show_progress: bool) -> tuple[dict[int, tuple], dict[str, str]]:
+    """{clip id: (thumbnails, times)} of every frame of each clip (``copies.MAX_FRAMES`` at most):
+    those the index keeps, the others made from the files and then kept; {path: reason} of files
+    that cannot be read now."""
+    found = index.frame_signatures(ids)
+    missing = [clip_id for clip_id in ids if clip_id not in found]
+    paths = index.paths()
+    made, unread = {}, {}
     progress = None
-    if show_progress:
+    if show_progress and missing:
         from tqdm.auto import tqdm
 
-        progress = tqdm(total=len(paths), unit="clip", desc="frame signatures", dynamic_ncols=True)
-    for path in paths:
+        progress = tqdm(total=len(missing), unit="clip", desc="frame signatures", dynamic_ncols=True)
+    for clip_id in missing:
         try:
-            with VideoReader(path, threads=1) as reader:  # one packet scan serves the count and the frames
-                if reader.num_frames == 0:
-                    raise VideoError(f"{path}: no decodable video frames")
-                times = reader.frame_times
-                indices = sample_frame_indices(times, max(2, min(reader.num_frames, MAX_FRAMES)), None,
-                                               reader.duration_seconds)
-                frames, used = reader.decode_frames(indices, (160, 160))
-            found[path] = (thumbnails(frames), times[used] - times[0])
-        except (SemanticMomentsError, OSError) as error:
-            unread[path] = str(error)
+            made[clip_id] = _span_signature(paths[clip_id])
+        except SemanticMomentsError as error:
+            unread[paths[clip_id]] = str(error)
         if progress is not None:
             progress.update(1)
     if progress is not None:
         progress.close()
-    return found, unread
+    index.keep_frame_signatures(made)
+    return {**found, **made}, unread
+
+
+def _span_signature(path: str, start: float | None = None, end: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(thumbnails, times) of a file's frames (all, or those from ``start`` to ``end`` seconds),
+    ``copies.MAX_FRAMES`` at most spread evenly; times in seconds from the video's first frame.
+    Raises VideoError (a SemanticMomentsError) for a file that cannot be read."""
+    from .copies import MAX_FRAMES, thumbnails
+    from .errors import VideoError
+    from .video import VideoReader, sample_frame_indices
+
+    try:
+        with VideoReader(path, threads=1) as reader:  # one packet scan serves the count and the frames
+            if reader.num_frames == 0:
+                raise VideoError(f"{path}: no decodable video frames")
+            times = reader.frame_times - reader.frame_times[0]
+            if start is None:
+                indices = sample_frame_indices(reader.frame_times, max(2, min(reader.num_frames, MAX_FRAMES)), None,
+                                               reader.duration_seconds)
+            else:
+                inside = np.flatnonzero((times >= max(start, 0.0) - 1e-6) & (times <= end + 1e-6))
+                if len(inside) < 2:
+                    raise VideoError(f"{path}: no frames between {start:g} and {end:g} s")
+                indices = inside[np.unique(np.linspace(0, len(inside) - 1, min(len(inside), MAX_FRAMES)).round().astype(int))]
+            frames, used = reader.decode_frames(indices, (160, 160))
+    except OSError as error:
+        raise VideoError(f"{path}: cannot be read ({error})") from None
+    return thumbnails(frames), times[used]
 
 
 def duplicate_segments(index: Index, min_score: float | None = DUPLICATE_SCORE, top: int | None = None,

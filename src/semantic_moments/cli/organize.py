@@ -20,7 +20,9 @@ def add_organize_actions(actions) -> None:
                            "pairs that move alike (retakes, repeats)",
         description="Copies: each clip's nearest clips by motion (FAISS), verified frame by frame under the best "
                     "time alignment (a retake of the same action is not a copy); score = the frames' agreement, "
-                    "default --min-score 0.95. --same-motion: the pairs whose motion cosine is at least --min-score "
+                    "default --min-score 0.95. In an index with windows, a clip that is a part of a long video is "
+                    "listed too, with the span it covers. Frame signatures are made from the files the first time "
+                    "and kept in the index. --same-motion: the pairs whose motion cosine is at least --min-score "
                     "(default 0.95), with each score's percentile among the collection's pairs; in an index with "
                     "windows, also pairs of segments (the same motion at two places).")
     duplicates.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
@@ -120,9 +122,9 @@ def _print_pairs(pairs, sets, style: str, index) -> None:
     records = [{"kind": pair.kind, "score": pair.score, "percentile": pair.percentile, "a": pair.a,
                 "path_a": pair.path_a, "span_a": list(pair.span_a) if pair.span_a else None, "b": pair.b,
                 "path_b": pair.path_b, "span_b": list(pair.span_b) if pair.span_b else None,
-                **({"motion_score": pair.motion_score, "offset_seconds": pair.offset_seconds} if pair.kind == "copy"
-                   else {})} for pair in pairs]
-    copies = bool(pairs) and pairs[0].kind == "copy"
+                **({"motion_score": pair.motion_score, "offset_seconds": pair.offset_seconds}
+                   if pair.kind in ("copy", "part") else {})} for pair in pairs]
+    copies = bool(pairs) and pairs[0].kind in ("copy", "part")
     print(f"{len(pairs)} {'copies' if copies else 'pair(s) of the same motion'}"
           + (f" in {len(sets)} set(s)" if sets is not None else ""), file=sys.stderr)
     if style == "json":
@@ -132,10 +134,10 @@ def _print_pairs(pairs, sets, style: str, index) -> None:
         writer.writeheader()
         writer.writerows(records)
     elif copies:
-        print(f"{'frames':>7}  {'motion':>7}  {'offset':>7}  copy")
+        print(f"{'frames':>7}  {'motion':>7}  {'offset':>7}  copy (a part: the long video's span, then the clip)")
         for pair in pairs:
             print(f"{pair.score:7.4f}  {pair.motion_score:7.4f}  {pair.offset_seconds:+6.2f}s  {one_line(pair.path_a)}"
-                  f"  <->  {one_line(pair.path_b)}")
+                  f"{' ' + span(pair.span_a) if pair.span_a else ''}  <->  {one_line(pair.path_b)}")
     else:
         print(f"{'score':>7}  {'pct':>5}  pair")
         for pair in pairs:

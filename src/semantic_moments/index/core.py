@@ -273,6 +273,17 @@ class Index:
             raise IndexStoreError(f"{self.path}: no clip with id {clip_id}")
         return self.store.decode([row], 1, self.layout.width)[0]
 
+    def frame_signatures(self, ids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """{clip id: (thumbnails, times)} of the clips whose frame signatures (``copies.py``) are kept."""
+        return records.signatures(self.store, ids)
+
+    def keep_frame_signatures(self, found: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Keep frame signatures made from the clips' files (a read-only index keeps nothing)."""
+        if found and not self.read_only:
+            with self.store.transaction():
+                for clip_id, (thumbs, times) in found.items():
+                    records.keep_signature(self.store, clip_id, thumbs, times)
+
     def motion_map_of(self, clip_id: int) -> np.ndarray | None:
         row = self.store.execute("SELECT motion_map, map_rows, map_columns FROM clips WHERE id = ?",
                                  (clip_id,)).fetchone()

@@ -155,3 +155,33 @@ def has_windows(store: RowStore) -> bool:
 
 def window_count(store: RowStore) -> int:
     return int(store.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
+
+
+def signatures(store: RowStore, ids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{clip id: (thumbnails (crops, N, pixels) uint8, times (N,) float64 seconds)} kept for these
+    clips (those without are left out)."""
+    import zlib
+
+    found = {}
+    for start in range(0, len(ids), 500):
+        chunk = [int(clip_id) for clip_id in ids[start:start + 500]]
+        marks = ",".join("?" * len(chunk))
+        for clip_id, shape, times, data in store.execute(
+                f"SELECT clip_id, shape, times, thumbnails FROM signatures WHERE clip_id IN ({marks})", chunk):
+            try:
+                thumbs = np.frombuffer(zlib.decompress(data), np.uint8).reshape(json.loads(shape))
+                found[int(clip_id)] = (thumbs, np.frombuffer(times, np.float64).copy())
+            except (zlib.error, ValueError, TypeError):
+                continue  # damaged: made again from the file
+    return found
+
+
+def keep_signature(store: RowStore, clip_id: int, thumbs: np.ndarray, times: np.ndarray) -> None:
+    """Keep a clip's frame signatures (inside the caller's transaction); they go with the clip."""
+    import zlib
+
+    thumbs = np.ascontiguousarray(thumbs, np.uint8)
+    store.execute("INSERT OR REPLACE INTO signatures (clip_id, shape, times, thumbnails) "
+                  "SELECT id, ?, ?, ? FROM clips WHERE id = ?",
+                  (json.dumps(list(thumbs.shape)), np.asarray(times, np.float64).tobytes(), zlib.compress(thumbs.tobytes(), 6),
+                   int(clip_id)))

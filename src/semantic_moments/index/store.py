@@ -10,7 +10,8 @@ part of the package handles old layouts.
 Tables: ``settings`` (key -> JSON), ``clips`` (one row per clip: path, file identity, raw parts as
 one float32 blob, motion map, header JSON), ``windows`` (one row per window of a long video: clip id,
 start, end, raw parts; deleted with their clip by a trigger, whatever removes it) and ``failures``
-(files that failed to embed, by version) and ``removed`` (paths taken out with ``index remove``, which
+(files that failed to embed, by version), ``signatures`` (each clip's frame signatures, for copies)
+and ``removed`` (paths taken out with ``index remove``, which
 builds leave out until asked to take them back).
 
 ``RowStore`` is the one object the index's other parts (``layout``, ``matrix``, ``ann``,
@@ -66,14 +67,23 @@ TABLES = {
     windows TEXT
 )""",
     "removed": "(path TEXT PRIMARY KEY, removed_at REAL NOT NULL)",
+    # a clip's frame signatures (``copies.py``), made the first time copies are looked for and kept
+    "signatures": """(
+    clip_id INTEGER PRIMARY KEY,
+    shape TEXT NOT NULL,
+    times BLOB NOT NULL,
+    thumbnails BLOB NOT NULL
+)""",
 }
 STATEMENTS = tuple(f"CREATE TABLE IF NOT EXISTS {name} {columns}" for name, columns in TABLES.items()) + (
     "CREATE INDEX IF NOT EXISTS windows_by_clip ON windows (clip_id)",
     # a clip's windows go with it, whatever removes it
     "CREATE TRIGGER IF NOT EXISTS clip_windows_go_with_it AFTER DELETE ON clips "
     "BEGIN DELETE FROM windows WHERE clip_id = OLD.id; END",
+    "CREATE TRIGGER IF NOT EXISTS clip_signatures_go_with_it AFTER DELETE ON clips "
+    "BEGIN DELETE FROM signatures WHERE clip_id = OLD.id; END",
 )
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: rows in 'parts', windows, failures.windows, removed; 2: signatures
 # What changed since the first versions: columns added to a table, (table, column, declaration), and
 # columns renamed, (table, old name, new name): a row of raw parts was once called "moments", the name
 # of the statistics M(k) that are only some of its parts. Tables added are those of TABLES an older
