@@ -25,6 +25,14 @@ the end, cropped by 10%, mirrored), built with the ``flow`` preset (duplicates d
 ``index duplicates`` at its defaults: precision and recall of the copies (mirrored ones are not
 copies by design and are reported apart), and the rank of each planted copy against the best-scoring
 retake (two clips of one actor and class: the same person doing the same thing again).
+
+Parts (``--parts N``, with ``--copies``): a second index per set, built with windows (``--windows
+4:1``), of every clip plus N long videos, each three clips of different classes one after another
+(same frame rate, resized to the first's size), and of each long video's middle clip re-encoded at
+half size and CRF 30. Every source clip and every re-encoded middle clip is a part of its long
+video; ``index duplicates`` at its defaults should list each with the span it covers. Reported:
+precision and recall of the parts (a listed part counts when its span is within 0.25 s of the
+truth at both ends), what else is listed, and the seconds.
 """
 
 from __future__ import annotations
@@ -249,6 +257,71 @@ def copies_on(labels: Path, name: str, work: Path, planted: int) -> dict:
             "copy ranks by kind": ranks, "seconds": round(seconds, 1)}
 
 
+def parts_on(labels: Path, name: str, work: Path, count: int) -> dict:
+    """Partial copies on one labelled set (module doc)."""
+    from semantic_moments import Index, organize
+    from semantic_moments.cli import main as cli
+    from semantic_moments.video import VideoReader, read_clip, write_video
+    from semantic_moments.video.clips import resize_frames
+
+    rows = [row for row in csv.DictReader(open(labels)) if row["path"].startswith(name + "/")]
+    root = labels.parent.resolve()
+    folder = (work / f"parts-{name}" / "videos").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        target = folder / Path(row["path"]).name
+        if not target.exists():
+            os.symlink(root / row["path"], target)
+    by_class: dict[str, list[Path]] = defaultdict(list)
+    for row in rows:
+        by_class[row["class"]].append(root / row["path"])
+    classes = sorted(by_class)
+    truth: dict[frozenset, tuple[float, float]] = {}
+    for number in range(count):
+        picked = [by_class[classes[(3 * number + turn) % len(classes)]][number % len(by_class[classes[(3 * number + turn) % len(classes)]])]
+                  for turn in range(3)]
+        with VideoReader(picked[0]) as reader:
+            fps = reader.fps or 25.0
+        clips = []
+        for source in picked:
+            with VideoReader(source) as reader:
+                if abs((reader.fps or 25.0) - fps) > 0.01:
+                    break
+                frames = read_clip(source, reader.num_frames, None).frames
+            clips.append(frames if not clips else resize_frames(frames, clips[0].shape[1:3]))
+        if len(clips) < 3:
+            print(f"not planted: long video {number}: its clips' frame rates differ", file=sys.stderr)
+            continue
+        long = folder / f"planted-long-{number}.mp4"
+        part = folder / f"planted-part-{number}-{picked[1].stem}.mp4"
+        if not long.exists():
+            write_video(long, np.concatenate(clips), fps=fps, crf=23)
+            height, width = clips[1].shape[1:3]
+            write_video(part, resize_frames(clips[1], (height // 2 // 2 * 2, width // 2 // 2 * 2)), fps=fps, crf=30)
+        start = 0.0
+        for turn, source in enumerate(picked):
+            span = (start, start + len(clips[turn]) / fps)
+            truth[frozenset({str(long), str(folder / source.name)})] = span
+            if turn == 1:
+                truth[frozenset({str(long), str(part)})] = span
+            start = span[1]
+    index_path = folder.parent / "index"
+    cli(["index", "build", str(folder), "--index", str(index_path), "--preset", "flow", "--windows", "4:1", "--quiet"])
+    started = time.perf_counter()
+    with Index.open(index_path) as index:
+        found, unread = organize.copies(index)
+    seconds = time.perf_counter() - started
+    parts = [pair for pair in found if pair.kind == "part"]
+    right = [pair for pair in parts if frozenset({pair.path_a, pair.path_b}) in truth
+             and all(abs(x - y) <= 0.25 for x, y in zip(pair.span_a, truth[frozenset({pair.path_a, pair.path_b})]))]
+    wrong_span = [pair for pair in parts if frozenset({pair.path_a, pair.path_b}) in truth and pair not in right]
+    return {"set": name, "clips": len(rows), "long videos": count, "true parts": len(truth),
+            "parts listed": len(parts), "precision": round(len(right) / max(len(parts), 1), 3),
+            "recall": round(len(right) / max(len(truth), 1), 3), "right pair, span off": len(wrong_span),
+            "copies listed": sum(pair.kind == "copy" for pair in found), "unread": len(unread),
+            "seconds": round(seconds, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="", help="clip counts for the duplicate search, e.g. 10000,100000")
@@ -258,6 +331,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("bench-organize"), help="where the sets' indexes go")
     parser.add_argument("--copies", action="store_true", help="measure copies against retakes on --sets")
     parser.add_argument("--planted", type=int, default=8, help="clips copied per set (each kind in turn)")
+    parser.add_argument("--parts", type=int, default=0, help="with --copies: long videos planted per set, each "
+                        "holding three clips, to measure partial copies (module doc)")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -272,6 +347,8 @@ def main() -> None:
         args.work.mkdir(parents=True, exist_ok=True)
         for name in [name.strip() for name in args.sets.split(",") if name.strip()]:
             print(json.dumps(copies_on(args.labels, name, args.work, args.planted)), flush=True)
+            if args.parts:
+                print(json.dumps(parts_on(args.labels, name, args.work, args.parts)), flush=True)
     elif args.labels:
         args.work.mkdir(parents=True, exist_ok=True)
         labelled(args.labels, [name.strip() for name in args.sets.split(",") if name.strip()], args.work)

@@ -215,3 +215,30 @@ def test_a_clip_that_is_part_of_a_long_video_is_found_with_its_span(tmp_path, ca
     assert main(["index", "duplicates", "--index", str(index), "--format", "json"]) == 0
     captured = capsys.readouterr()
     assert [pair["kind"] for pair in json.loads(captured.out)["pairs"]] == ["part"] and "skipped" not in captured.err
+
+
+def test_the_page_lists_copies_and_same_motion_pairs_by_kind(planted, tmp_path):
+    """#29: the page shows which a pair is: the API names each pair's kind, and the page's Duplicates
+    panel lists the copies (and, asked, the pairs of the same motion) labelled so; a click searches."""
+    from conftest import api_client, served_page
+    from semantic_moments.server import create_app
+
+    folder, index, expected = planted
+    with api_client(index, tmp_path / "up") as client:
+        copies = client.get("/api/duplicates").json()
+        assert {frozenset({pair["a"]["name"], pair["b"]["name"]}) for pair in copies["pairs"]} == expected
+        assert {pair["kind"] for pair in copies["pairs"]} == {"copy"} and copies["total"] == 3
+        motion = client.get("/api/duplicates", params={"kind": "same-motion"}).json()
+        assert motion["total"] >= 3 and {pair["kind"] for pair in motion["pairs"]} == {"same motion"}
+        assert client.get("/api/duplicates", params={"kind": "everything"}).status_code == 422
+    with served_page(create_app(index, upload_dir=tmp_path / "up2")) as (page, base):
+        page.goto(base)
+        page.click("#show-duplicates")
+        page.wait_for_function("document.querySelectorAll('#duplicates .pair').length === 3")
+        assert page.locator("#duplicates .pair .pair-kind").all_text_contents() == ["copy"] * 3
+        page.check("input[name=duplicates-kind][value=same-motion]")
+        page.wait_for_function("[...document.querySelectorAll('#duplicates .pair')].every(p => p.dataset.kind === "
+                               "'same motion') && document.querySelectorAll('#duplicates .pair').length >= 3")
+        name = page.locator("#duplicates .pair .pair-side span").first.text_content()
+        page.locator("#duplicates .pair .pair-side").first.click()
+        page.wait_for_function(f"document.querySelector('#query').textContent.includes({name!r})")

@@ -113,6 +113,7 @@ COPY_MOTION_FLOOR = 0.8  # candidates must move at least this alike (a copy scor
 # window moves like it at 0.7-0.75 on the arm actions), so the floor is lower and fewer are checked
 PART_MOTION_FLOOR = 0.6
 PART_CANDIDATES = 3
+PART_OF = 0.8  # a copy shorter than this share of the other is a part of it (with the span it covers)
 
 
 def copies(index: Index, min_score: float | None = None, top: int | None = None,
@@ -140,10 +141,15 @@ def copies(index: Index, min_score: float | None = None, top: int | None = None,
     for pair in motion:
         if pair.a not in signatures or pair.b not in signatures:
             continue
-        score, offset = copy_score(*signatures[pair.a], *signatures[pair.b])
+        (a, path_a, thumbs_a, times_a), (b, path_b, thumbs_b, times_b) = sorted(
+            [(pair.a, pair.path_a, *signatures[pair.a]), (pair.b, pair.path_b, *signatures[pair.b])],
+            key=lambda side: -_clip_seconds(side[3]))  # the longer first: a part is of it
+        score, offset = copy_score(thumbs_a, times_a, thumbs_b, times_b)
         if threshold is None or score >= threshold:
-            found.append(DuplicatePair(pair.a, pair.b, pair.path_a, pair.path_b, score, pair.percentile, kind="copy",
-                                       motion_score=pair.score, offset_seconds=offset))
+            part = _clip_seconds(times_b) < PART_OF * _clip_seconds(times_a)
+            covered = (round(max(offset, 0.0), 3), round(offset + _clip_seconds(times_b), 3)) if part else None
+            found.append(DuplicatePair(a, b, path_a, path_b, score, pair.percentile, span_a=covered,
+                                       kind="part" if part else "copy", motion_score=pair.score, offset_seconds=offset))
     paths = index.paths()
     for clip_id, hit in parts:
         if clip_id not in signatures:

@@ -8,8 +8,8 @@ written to a private temporary folder, never into the indexed folders.
 
 The app is assembled here from routers by concern, which share ``dependencies.py`` (the state, the
 lookups) and depend one way: ``state.py`` <- ``models.py`` <- ``dependencies.py`` <- ``clips.py``
-(the clips, the map, videos, thumbnails), ``uploads.py`` (query clips), ``search.py`` (search,
-timeline, explain) <- ``app.py``. Request guards: ``guards.py``, ``protocol.py``; slow work: ``work.py``.
+(the clips, videos, thumbnails), ``organize.py`` (the map, duplicates), ``uploads.py`` (query
+clips), ``search.py`` (search, timeline, explain) <- ``app.py``. Request guards: ``guards.py``, ``protocol.py``; slow work: ``work.py``.
 """
 
 import os
@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from . import clips, search, uploads
+from . import clips, organize, search, uploads
 from .guards import BODY_IDLE_SECONDS, LOCAL_HOSTS, RequestGuard
 from .state import ServerState
 
@@ -92,6 +92,6 @@ def create_app(
     def page() -> str:
         return (STATIC / "index.html").read_text()
 
-    for router in (clips.router, uploads.router, search.router):
+    for router in (clips.router, organize.router, uploads.router, search.router):
         app.include_router(router)
     return app

@@ -1,10 +1,9 @@
-"""Routes over the indexed clips: the index's facts, browsing, the map, each clip's video and
-thumbnail."""
+"""Routes over the indexed clips: the index's facts, browsing, each clip's video and thumbnail."""
 
 from pathlib import Path
 from typing import Any, Optional
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParameter
 from fastapi.responses import FileResponse, Response
 
@@ -24,29 +23,6 @@ def info(state: ServerState = Depends(get_state)) -> dict[str, Any]:
             "windows": index.builds.window_plan, "window_rows": index.window_count(),
             "max_upload_mb": state.max_upload_mb, "video_suffixes": sorted(VIDEO_SUFFIXES),
             "motion_acts_up_to": cached(state, "knob", lambda index: index.motion_knob_range())}
-
-
-@router.get("/api/map", summary="every clip as a point in 2-D (UMAP or PCA of the motion vectors), with its group")
-async def motion_map(request: Request, state: ServerState = Depends(get_state)) -> dict[str, Any]:
-    def compute(cancelled) -> dict[str, Any]:
-        from .. import organize
-
-        def build(index) -> dict[str, Any]:
-            ids, points, method, seconds = organize.map_2d(index)
-            groups = organize.clusters(index) if len(ids) >= 3 else None
-            labels = dict(zip(groups.ids.tolist(), groups.labels.tolist())) if groups else {}
-            paths = index.paths()
-            return {"method": method, "seconds": round(seconds, 2), "groups": groups.k if groups else 1,
-                    "points": [{"id": int(clip_id), "x": round(float(x), 5), "y": round(float(y), 5),
-                                "group": int(labels.get(int(clip_id), 0)), "name": Path(paths[int(clip_id)]).name}
-                               for clip_id, (x, y) in zip(ids, points)]}
-
-        return cached(state, "map", build)
-
-    try:
-        return await state.thumbnails_queue.run(request, compute)
-    except SemanticMomentsError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
 
 
 @router.get("/api/clips", summary="browse and filter the indexed clips")
