@@ -93,7 +93,10 @@ def add_index_commands(commands) -> None:
     repair.add_argument("--index", type=Path, required=True, metavar="PATH", help="index folder")
     add_organize_actions(actions)
     actions.help = ", ".join(actions.choices)  # from the actions themselves: it cannot go stale
+    add_search_command(commands)
 
+
+def add_search_command(commands) -> None:
     search = commands.add_parser(
         "search", help="find the indexed clips whose motion is most like QUERY (one example or several)",
         description="QUERY is a video file (embedded with the index's settings) or the id/path of an indexed clip; "
