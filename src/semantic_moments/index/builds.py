@@ -90,11 +90,12 @@ class BuildRecords:
                                  (clip_id,)).fetchone()
         if row is None:
             return None
+        size_bytes, mtime, path, header, content_hash = row
         try:
-            real = json.loads(row[3]).get("real_path")
+            real = json.loads(header).get("real_path")
         except (json.JSONDecodeError, AttributeError, TypeError):
             real = None
-        return FileRecord(int(row[0]), float(row[1]), real or row[2], row[4])
+        return FileRecord(int(size_bytes), float(mtime), real or path, content_hash)
 
     def touch(self, path: str, size_bytes: int, mtime: float) -> None:
         """Record a new mtime/size for a clip whose content is unchanged."""

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -22,11 +21,41 @@ from .rows import row_problem
 from .store import RowStore
 
 
-def stored_embedding(layout: RowLayout, row: Sequence[Any]) -> Embedding:
-    """The Embedding a clip row holds: ``(id, path, content_hash, size_bytes, mtime, duration_seconds,
-    fps, num_source_frames, parts, motion_map, map_rows, map_columns, header)``; its parts split
-    back by the layout, its times, settings and backbone from the row's header."""
-    (_, path, content_hash, _, _, duration, fps, frames, blob, motion_map, rows, columns, header) = row
+class ClipRow(NamedTuple):
+    """A whole ``clips`` row (the columns ``CLIP_ROW`` selects), read by name."""
+
+    id: int
+    path: str
+    content_hash: str
+    size_bytes: int
+    mtime: float
+    duration_seconds: float | None
+    fps: float | None
+    num_source_frames: int | None
+    parts: bytes
+    motion_map: bytes | None
+    map_rows: int | None
+    map_columns: int | None
+    header: str
+
+
+CLIP_ROW = ", ".join(ClipRow._fields)
+
+
+class WindowRow(NamedTuple):
+    clip_id: int
+    id: int
+    start_seconds: float
+    end_seconds: float
+    parts: bytes
+
+
+def stored_embedding(layout: RowLayout, row: ClipRow) -> Embedding:
+    """The Embedding a clip row holds: its parts split back by the layout, its times, settings and
+    backbone from the row's header."""
+    path, content_hash, duration, fps, frames = row.path, row.content_hash, row.duration_seconds, row.fps, \
+        row.num_source_frames
+    blob, motion_map, rows, columns, header = row.parts, row.motion_map, row.map_rows, row.map_columns, row.header
     header = json.loads(header)
     values = np.frombuffer(blob, dtype=np.float32)
     moments, flow, keypoints, start = {}, {}, {}, 0
@@ -83,25 +112,27 @@ def export_parquet(store: RowStore, layout: RowLayout, path: str | os.PathLike[s
     from .. import __version__
     from ..settings import PRESETS
 
-    clips = store.execute("SELECT id, path, content_hash, size_bytes, mtime, duration_seconds, fps, "
-                          "num_source_frames, parts, motion_map, map_rows, map_columns, header FROM clips "
-                          "ORDER BY id").fetchall()
-    windows = store.execute("SELECT w.clip_id, w.id, w.start_seconds, w.end_seconds, w.parts FROM windows w "
-                            "JOIN clips c ON c.id = w.clip_id ORDER BY w.clip_id, w.start_seconds").fetchall()
-    by_id = {row[0]: row for row in clips}
-    raw = np.concatenate([store.decode([(row[0], row[8]) for row in clips], 1, layout.width),
-                          store.decode([(row[0], row[4]) for row in windows], 1, layout.width)])
-    records = [(row, "clip", None, 0.0, row[5]) for row in clips] + \
-              [(by_id[window[0]], "window", window[1], window[2], window[3]) for window in windows]
-    columns: dict[str, Any] = {name: [record[0][i] for record in records] for i, name in enumerate(
-        ("id", "path", "content_hash", "size_bytes", "mtime", "duration_seconds", "fps", "num_source_frames"))}
-    columns["kind"] = [record[1] for record in records]
-    columns["window_id"] = [record[2] for record in records]
-    columns["start_seconds"] = [float(record[3]) for record in records]
-    columns["end_seconds"] = [float(record[4]) if record[4] is not None else None for record in records]
+    clips = [ClipRow(*row) for row in store.execute(f"SELECT {CLIP_ROW} FROM clips ORDER BY id")]
+    windows = [WindowRow(*row) for row in store.execute(
+        "SELECT w.clip_id, w.id, w.start_seconds, w.end_seconds, w.parts FROM windows w "
+        "JOIN clips c ON c.id = w.clip_id ORDER BY w.clip_id, w.start_seconds")]
+    by_id = {clip.id: clip for clip in clips}
+    raw = np.concatenate([store.decode([(clip.id, clip.parts) for clip in clips], 1, layout.width),
+                          store.decode([(window.clip_id, window.parts) for window in windows], 1, layout.width)])
+    # one record per row of the file: (clip, kind, window id, start, end)
+    records = [(clip, "clip", None, 0.0, clip.duration_seconds) for clip in clips] + \
+              [(by_id[window.clip_id], "window", window.id, window.start_seconds, window.end_seconds)
+               for window in windows]
+    columns: dict[str, Any] = {name: [getattr(clip, name) for clip, *_ in records] for name in
+                               ("id", "path", "content_hash", "size_bytes", "mtime", "duration_seconds", "fps",
+                                "num_source_frames")}
+    columns["kind"] = [kind for _, kind, *_ in records]
+    columns["window_id"] = [window_id for _, _, window_id, _, _ in records]
+    columns["start_seconds"] = [float(start) for *_, start, _ in records]
+    columns["end_seconds"] = [float(end) if end is not None else None for *_, end in records]
     # each clip's embedding file bytes (what `index ingest` reads back: export, then ingest, is the same index)
-    columns["embedding"] = pa.array([stored_embedding(layout, record[0]).to_bytes() if record[1] == "clip" else None
-                                     for record in records], type=pa.binary())
+    columns["embedding"] = pa.array([stored_embedding(layout, clip).to_bytes() if kind == "clip" else None
+                                     for clip, kind, *_ in records], type=pa.binary())
     weights = layout.weights(None, None, str(store.path)) if layout.config is not None else ()
     if layout.config is not None:
         vectors = layout.unit_fused(raw, weights)

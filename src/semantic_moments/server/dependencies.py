@@ -74,7 +74,7 @@ def example_of(state: ServerState, ref: QueryRef) -> Example:
             raise HTTPException(status_code=422, detail="query.segment must be 0 <= start < end seconds")
         path = indexed_file_or_410(state, clip_id)
         try:
-            embedding = state.segment_moments(clip_id, path, (start, end))
+            embedding = state.segment_embedding(clip_id, path, (start, end))
         except SemanticMomentsError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
         return Example(state.index().raw_of(embedding), own=clip_id, span=(start, end))

@@ -93,7 +93,7 @@ class ServerState:
         with self._model_lock:
             return model.embed(path, segment=segment)
 
-    def segment_moments(self, clip_id: int, path: Path, segment: tuple[float, float]):
+    def segment_embedding(self, clip_id: int, path: Path, segment: tuple[float, float]):
         """The embedding of a segment of an indexed clip: from the recent ones, else embedded through a
         bounded line (one at a time, WAITING more; beyond: 503), so GETs cannot start unbounded work."""
         key = (clip_id, float(segment[0]), float(segment[1]))
