@@ -151,15 +151,11 @@ def copies(index: Index, min_score: float | None = None, top: int | None = None,
             found.append(DuplicatePair(a, b, path_a, path_b, score, pair.percentile, span_a=covered,
                                        kind="part" if part else "copy", motion_score=pair.score, offset_seconds=offset))
     paths = index.paths()
-    for clip_id, hit in parts:
-        if clip_id not in signatures:
+    listed = {frozenset({pair.a, pair.b}) for pair in found}
+    for clip_id, hit, (span_thumbs, span_times) in _part_spans(parts, signatures, paths, unread):
+        if frozenset({clip_id, hit.id}) in listed:  # found whole already (a much shorter copy is a part)
             continue
         thumbs, times = signatures[clip_id]
-        try:
-            span_thumbs, span_times = _span_signature(paths[hit.id], hit.start - times[-1], hit.end + times[-1])
-        except SemanticMomentsError as error:
-            unread[paths[hit.id]] = str(error)
-            continue
         score, offset = copy_score(span_thumbs, span_times, thumbs, times)
         if threshold is None or score >= threshold:
             covered = (round(max(offset, 0.0), 3), round(offset + _clip_seconds(times), 3))
@@ -168,6 +164,44 @@ def copies(index: Index, min_score: float | None = None, top: int | None = None,
                                        span_a=covered, kind="part", motion_score=hit.score, offset_seconds=offset))
     found.sort(key=lambda pair: (-pair.score, pair.a, pair.b))
     return found[:top or None], unread
+
+
+SPAN_DECODE_SECONDS = 60.0  # stretches of a long video decoded at once (every frame), for its candidate parts
+
+
+def _part_spans(parts: list[tuple[int, Any]], signatures: dict[int, tuple], paths: dict[int, str],
+                unread: dict[str, str]):
+    """(clip id, SegmentHit, (thumbnails, times) of the long video around the hit) for each part
+    candidate whose clip has a signature. Each long video is decoded once per merged stretch (the
+    hits' windows widened by their clip's length on each side, merged while they overlap, at most
+    SPAN_DECODE_SECONDS each), every frame of it; a video that cannot be read goes to ``unread``."""
+    by_video: dict[int, list[tuple[int, Any, float, float]]] = {}
+    for clip_id, hit in parts:
+        if clip_id in signatures:
+            length = _clip_seconds(signatures[clip_id][1])
+            by_video.setdefault(hit.id, []).append((clip_id, hit, max(hit.start - length, 0.0), hit.end + length))
+    for video_id, items in by_video.items():
+        items.sort(key=lambda item: item[2])
+        stretches: list[list[float]] = []
+        for _, _, start, end in items:
+            if stretches and start <= stretches[-1][1] and end - stretches[-1][0] <= SPAN_DECODE_SECONDS:
+                stretches[-1][1] = max(stretches[-1][1], end)
+            else:
+                stretches.append([start, end])
+        decoded = {}
+        for start, end in stretches:
+            try:
+                decoded[(start, end)] = _span_signature(paths[video_id], start, end, every_frame=True)
+            except SemanticMomentsError as error:
+                unread[paths[video_id]] = str(error)
+        for clip_id, hit, start, end in items:
+            stretch = next(((first, last) for first, last in decoded if first <= start and end <= last), None)
+            if stretch is None:
+                continue
+            thumbs, times = decoded[stretch]
+            inside = (times >= start - 1e-6) & (times <= end + 1e-6)
+            if inside.sum() >= 2:
+                yield clip_id, hit, (thumbs[:, inside], times[inside])
 
 
 def _clip_seconds(times: np.ndarray) -> float:
@@ -220,9 +254,11 @@ def _signatures(index: Index, ids: Sequence[int], show_progress: bool) -> tuple[
     return {**found, **made}, unread
 
 
-def _span_signature(path: str, start: float | None = None, end: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _span_signature(path: str, start: float | None = None, end: float | None = None,
+                    every_frame: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(thumbnails, times) of a file's frames (all, or those from ``start`` to ``end`` seconds),
-    ``copies.MAX_FRAMES`` at most spread evenly; times in seconds from the video's first frame.
+    ``copies.MAX_FRAMES`` at most spread evenly (``every_frame``: all of the stretch); times in
+    seconds from the video's first frame.
     Raises VideoError (a SemanticMomentsError) for a file that cannot be read."""
     from .copies import MAX_FRAMES, thumbnails
     from .errors import VideoError
@@ -240,7 +276,8 @@ def _span_signature(path: str, start: float | None = None, end: float | None = N
                 inside = np.flatnonzero((times >= max(start, 0.0) - 1e-6) & (times <= end + 1e-6))
                 if len(inside) < 2:
                     raise VideoError(f"{path}: no frames between {start:g} and {end:g} s")
-                indices = inside[np.unique(np.linspace(0, len(inside) - 1, min(len(inside), MAX_FRAMES)).round().astype(int))]
+                wanted = len(inside) if every_frame else min(len(inside), MAX_FRAMES)
+                indices = inside[np.unique(np.linspace(0, len(inside) - 1, wanted).round().astype(int))]
             frames, used = reader.decode_frames(indices, (160, 160))
     except OSError as error:
         raise VideoError(f"{path}: cannot be read ({error})") from None
