@@ -112,7 +112,7 @@ def labelled(labels: Path, sets: list[str], work: Path) -> list[dict]:
         if not (folder / "index.sqlite").exists():
             assert main(["index", "build", str(labels.parent / name), "--index", str(folder), "--quiet"]) == 0
         with Index.open(folder) as index:
-            paths = dict(index.store.execute("SELECT id, path FROM clips").fetchall())
+            paths = index.paths()
             ids = {path: clip_id for clip_id, path in paths.items()}
             known = {clip_id: classes[path] for clip_id, path in paths.items() if path in classes}
             row = {"set": name, "clips": len(known), "classes": len(set(known.values()))}

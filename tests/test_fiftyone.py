@@ -103,7 +103,7 @@ def test_an_index_with_windows_loads_without_embedding_again(fo, tiny_model, tmp
     fps = 16
     (tmp_path / "videos").mkdir()
     frames = np.concatenate([moving_square(48, 64, (230, 60, 40), "right"), moving_square(48, 64, (230, 60, 40), "down")])
-    long = write_video(tmp_path / "videos" / "long.mp4", frames, fps=fps)
+    write_video(tmp_path / "videos" / "long.mp4", frames, fps=fps)
     write_video(tmp_path / "videos" / "short.mp4", moving_square(16, 64, (40, 200, 90), "down"), fps=fps)
     with Index.open(tmp_path / "index", create=True) as index:
         build_index(index, [tmp_path / "videos"], tiny_model, windows="2:1")
@@ -128,7 +128,21 @@ def test_an_index_with_windows_loads_without_embedding_again(fo, tiny_model, tmp
 
     with pytest.raises(Exception, match="already has a dataset named 'windows-test'"):
         load_index(tmp_path / "index", name="windows-test")
-    assert long.exists()
+
+    # a copy of the short clip: the index's verified copies marked on the samples of the same files
+    import shutil
+
+    from semantic_moments.integrations.fiftyone import mark_copies
+
+    shutil.copy(tmp_path / "videos" / "short.mp4", tmp_path / "videos" / "short copy.mp4")
+    with Index.open(tmp_path / "index") as index:
+        build_index(index, [tmp_path / "videos"], tiny_model)
+    dataset = load_index(tmp_path / "index", name="windows-test", overwrite=True)
+    assert mark_copies(dataset, tmp_path / "index") == 1
+    marked = dataset.match_tags("copy")
+    assert sorted(Path(path).name for path in marked.values("filepath")) == ["short copy.mp4", "short.mp4"]
+    assert sorted(Path(entry[0]).name for entry in marked.values("copies")) == ["short copy.mp4", "short.mp4"]
+    assert len(dataset.match_tags("copy", bool=False)) == 1  # the long video
 
 
 def test_a_bad_file_is_recorded_on_its_sample_and_the_run_goes_on(fo, tiny_model, tmp_path):

@@ -21,6 +21,8 @@ FiftyOne's own tools then work by motion::
 - ``compute_similarity``: the Brain's similarity index with the settings that rank as the fused
   cosine (the ``sklearn`` backend centres vectors before its ``cosine`` metric; on unit vectors
   ``euclidean`` ranks exactly as the cosine).
+- ``mark_copies``: the verified copies an index finds (the same footage, not just the same motion)
+  tagged on the samples of the same files, so the App filters them.
 - ``index_dataset``: a dataset's videos indexed (``collection.build_index``), for the CLI, the page
   and segment search.
 
@@ -271,6 +273,39 @@ def _add_windows(dataset: Any, windows: dict[int, list[tuple[float, float, np.nd
             detection[field] = vector
             detections.append(detection)
         sample[windows_field] = fo.TemporalDetections(detections=detections)
+
+
+def mark_copies(samples: Any, index: Index | str | os.PathLike[str], *, tag: str = "copy",
+                field: str = "copies", min_score: float | None = None) -> int:
+    """Mark the verified copies an index finds (``organize.copies``: the same footage, frame by frame;
+    a part of a long video with its span) on the samples of the same files: each gets ``tag`` and, in
+    ``field``, one entry per copy: ``"path"`` (or ``"path@start-end"`` for the span of a long video a
+    part covers). Returns the number of pairs marked; the App then filters by the tag."""
+    from ..organize import copies
+
+    owned = not isinstance(index, Index)
+    index = Index.open(index) if owned else index
+    try:
+        pairs, _ = copies(index, min_score)
+    finally:
+        if owned:
+            index.close()
+    by_path = {os.path.abspath(path): sample_id for sample_id, path in zip(samples.values("id"), samples.values("filepath"))}
+    marks: dict[str, list[str]] = {}
+    count = 0
+    for pair in pairs:
+        a, b = by_path.get(os.path.abspath(pair.path_a)), by_path.get(os.path.abspath(pair.path_b))
+        if a is None or b is None:
+            continue
+        count += 1
+        span = f"@{pair.span_a[0]:g}-{pair.span_a[1]:g}" if pair.span_a else ""
+        marks.setdefault(a, []).append(pair.path_b)
+        marks.setdefault(b, []).append(pair.path_a + span)
+    if marks:
+        view = samples.select(list(marks))
+        view.tag_samples(tag)
+        view.set_values(field, [marks[sample_id] for sample_id in view.values("id")])
+    return count
 
 
 def index_dataset(samples: Any, index: Index | str | os.PathLike[str], *, model: SemanticMoments | None = None,
