@@ -98,6 +98,21 @@ def test_groups_are_named_and_scored_against_labels(planted, capsys):
     from semantic_moments.organize import purity
 
     assert purity([0, 0, 1, 1], ["a", "a", "b", "b"]) == 1.0 and purity([0, 0, 0, 0], ["a", "a", "b", "b"]) == 0.5
+
+
+def test_hdbscan_keeps_groups_apart_and_one_group_whole():
+    """HDBSCAN allowed a single group from the start lumps three groups into one (seen on the arm
+    actions: 6 groups -> 1); a collection that is one group is still one group, not noise."""
+    need("sklearn")
+    from semantic_moments.organize import hdbscan_labels, purity
+
+    rng = np.random.default_rng(1)  # three groups of 9 that allow_single_cluster=True lumps into one
+    centres = rng.normal(size=(3, 16))
+    vectors = np.concatenate([centre + 0.6 * rng.normal(size=(9, 16)) for centre in centres])
+    labels = hdbscan_labels(vectors)
+    assert len(set(labels.tolist()) - {-1}) == 3 and purity(labels, np.repeat(["a", "b", "c"], 9)) == 1.0
+    same = np.repeat(rng.normal(size=(1, 16)), 6, axis=0)  # six copies of one clip
+    assert set(hdbscan_labels(same).tolist()) == {0}
     assert purity([-1, -1, 0, 0], ["a", "a", "b", "b"]) == 0.5  # no group counts as wrong
 
 

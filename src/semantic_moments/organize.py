@@ -364,7 +364,7 @@ def clusters(index: Index, k: int | None = None, method: str = "kmeans", alpha: 
     """Motion groups of every indexed clip: k-means with ``k`` groups (None: ``choose_k``) or
     ``method="hdbscan"`` (its own number of groups, some clips in none). Needs scikit-learn."""
     try:
-        from sklearn.cluster import HDBSCAN, KMeans
+        from sklearn.cluster import KMeans
     except ImportError:
         raise ConfigError("groups need scikit-learn: pip install 'semantic-moments[organize]'") from None
     matrix = index.matrix()
@@ -374,9 +374,7 @@ def clusters(index: Index, k: int | None = None, method: str = "kmeans", alpha: 
     if method == "hdbscan":
         if k is not None:
             raise ConfigError("k applies to k-means; HDBSCAN finds its own number of groups (leave k out)")
-        # allow_single_cluster: a collection that is one group (six copies of a clip) is one group, not noise
-        labels = HDBSCAN(min_cluster_size=max(2, min(5, len(vectors) // 10)), metric="euclidean", copy=True,
-                         allow_single_cluster=True).fit_predict(vectors)
+        labels = hdbscan_labels(vectors)
     elif method == "kmeans":
         k = choose_k(vectors, seed=seed) if k is None else int(k)
         if not 1 <= k <= len(vectors):
@@ -392,6 +390,20 @@ def clusters(index: Index, k: int | None = None, method: str = "kmeans", alpha: 
         centre = vectors[members].mean(axis=0)
         names[int(label)] = int(matrix.ids[members[np.argmax(vectors[members] @ centre)]])
     return Clustering(matrix.ids.copy(), np.asarray(labels), names, method, k)
+
+
+def hdbscan_labels(vectors: np.ndarray) -> np.ndarray:
+    """(N,) HDBSCAN groups of (N, D) vectors (-1: in none). A collection that is one group (six
+    copies of a clip) is one group, not all noise: only then is HDBSCAN asked again allowing a single
+    group; asked first, that lumps a real collection's groups into one (the arm actions: 6 -> 1)."""
+    from sklearn.cluster import HDBSCAN
+
+    size = max(2, min(5, len(vectors) // 10))
+    labels = HDBSCAN(min_cluster_size=size, metric="euclidean", copy=True).fit_predict(vectors)
+    if (labels < 0).all():
+        labels = HDBSCAN(min_cluster_size=size, metric="euclidean", copy=True,
+                         allow_single_cluster=True).fit_predict(vectors)
+    return labels
 
 
 def choose_k(vectors: np.ndarray, largest: int = 30, seed: int = 0, sample: int = 2000) -> int:
