@@ -277,21 +277,38 @@ def parts_on(labels: Path, name: str, work: Path, count: int) -> dict:
         by_class[row["class"]].append(root / row["path"])
     classes = sorted(by_class)
     truth: dict[frozenset, tuple[float, float]] = {}
+    rates: dict[Path, float] = {}
+
+    def rate(path: Path) -> float:
+        if path not in rates:
+            with VideoReader(path) as reader:
+                rates[path] = round(reader.fps or 25.0, 2)
+        return rates[path]
+
+    used: set[Path] = set()
+    planted = 0
     for number in range(count):
-        picked = [by_class[classes[(3 * number + turn) % len(classes)]][number % len(by_class[classes[(3 * number + turn) % len(classes)]])]
-                  for turn in range(3)]
-        with VideoReader(picked[0]) as reader:
-            fps = reader.fps or 25.0
+        # three clips of different classes at one frame rate (joined, they must not change speed)
+        first_class = classes[(3 * number) % len(classes)]
+        first = next((path for path in by_class[first_class][number % len(by_class[first_class]):] if path not in used),
+                     None)
+        picked = [first] if first is not None else []
+        for turn in (1, 2):
+            members = by_class[classes[(3 * number + turn) % len(classes)]]
+            picked += [next((path for path in members if path not in used and path not in picked
+                             and rate(path) == rate(first)), None)] if first is not None else []
+        if len(picked) < 3 or None in picked:
+            print(f"not planted: long video {number}: no three clips of different classes at one frame rate",
+                  file=sys.stderr)
+            continue
+        used.update(picked)
+        planted += 1
+        fps = rate(picked[0])
         clips = []
         for source in picked:
             with VideoReader(source) as reader:
-                if abs((reader.fps or 25.0) - fps) > 0.01:
-                    break
                 frames = read_clip(source, reader.num_frames, None).frames
             clips.append(frames if not clips else resize_frames(frames, clips[0].shape[1:3]))
-        if len(clips) < 3:
-            print(f"not planted: long video {number}: its clips' frame rates differ", file=sys.stderr)
-            continue
         long = folder / f"planted-long-{number}.mp4"
         part = folder / f"planted-part-{number}-{picked[1].stem}.mp4"
         if not long.exists():
@@ -315,7 +332,7 @@ def parts_on(labels: Path, name: str, work: Path, count: int) -> dict:
     right = [pair for pair in parts if frozenset({pair.path_a, pair.path_b}) in truth
              and all(abs(x - y) <= 0.25 for x, y in zip(pair.span_a, truth[frozenset({pair.path_a, pair.path_b})]))]
     wrong_span = [pair for pair in parts if frozenset({pair.path_a, pair.path_b}) in truth and pair not in right]
-    return {"set": name, "clips": len(rows), "long videos": count, "true parts": len(truth),
+    return {"set": name, "clips": len(rows), "long videos": planted, "true parts": len(truth),
             "parts listed": len(parts), "precision": round(len(right) / max(len(parts), 1), 3),
             "recall": round(len(right) / max(len(truth), 1), 3), "right pair, span off": len(wrong_span),
             "copies listed": sum(pair.kind == "copy" for pair in found), "unread": len(unread),
@@ -330,7 +347,7 @@ def main() -> None:
                         help="folders of the labelled sets to measure")
     parser.add_argument("--work", type=Path, default=Path("bench-organize"), help="where the sets' indexes go")
     parser.add_argument("--copies", action="store_true", help="measure copies against retakes on --sets")
-    parser.add_argument("--planted", type=int, default=8, help="clips copied per set (each kind in turn)")
+    parser.add_argument("--planted", type=int, default=8, help="clips copied per set (each kind in turn; 0: parts only)")
     parser.add_argument("--parts", type=int, default=0, help="with --copies: long videos planted per set, each "
                         "holding three clips, to measure partial copies (module doc)")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
@@ -346,7 +363,8 @@ def main() -> None:
     if args.labels and args.copies:
         args.work.mkdir(parents=True, exist_ok=True)
         for name in [name.strip() for name in args.sets.split(",") if name.strip()]:
-            print(json.dumps(copies_on(args.labels, name, args.work, args.planted)), flush=True)
+            if args.planted:
+                print(json.dumps(copies_on(args.labels, name, args.work, args.planted)), flush=True)
             if args.parts:
                 print(json.dumps(parts_on(args.labels, name, args.work, args.parts)), flush=True)
     elif args.labels:
