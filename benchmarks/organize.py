@@ -29,7 +29,7 @@ retake (two clips of one actor and class: the same person doing the same thing a
 Parts (``--parts N``, with ``--copies``): a second index per set, built with windows (``--windows
 4:1``), of every clip plus N long videos, each three clips of different classes one after another
 (same frame rate, resized to the first's size), and of each long video's middle clip re-encoded at
-half size and CRF 30. Every source clip and every re-encoded middle clip is a part of its long
+half size and CRF 30 (``--part-windows``: the windows, default 4:1). Every source clip and every re-encoded middle clip is a part of its long
 video; ``index duplicates`` at its defaults should list each with the span it covers. Reported:
 precision and recall of the parts (a listed part counts when its span is within 0.25 s of the
 truth at both ends), what else is listed, and the seconds.
@@ -257,7 +257,7 @@ def copies_on(labels: Path, name: str, work: Path, planted: int) -> dict:
             "copy ranks by kind": ranks, "seconds": round(seconds, 1)}
 
 
-def parts_on(labels: Path, name: str, work: Path, count: int) -> dict:
+def parts_on(labels: Path, name: str, work: Path, count: int, windows: str = "4:1") -> dict:
     """Partial copies on one labelled set (module doc)."""
     from semantic_moments import Index, organize
     from semantic_moments.cli import main as cli
@@ -323,7 +323,7 @@ def parts_on(labels: Path, name: str, work: Path, count: int) -> dict:
                 truth[frozenset({str(long), str(part)})] = span
             start = span[1]
     index_path = folder.parent / "index"
-    cli(["index", "build", str(folder), "--index", str(index_path), "--preset", "flow", "--windows", "4:1", "--quiet"])
+    cli(["index", "build", str(folder), "--index", str(index_path), "--preset", "flow", "--windows", windows, "--quiet"])
     started = time.perf_counter()
     with Index.open(index_path) as index:
         found, unread = organize.copies(index)
@@ -332,7 +332,7 @@ def parts_on(labels: Path, name: str, work: Path, count: int) -> dict:
     right = [pair for pair in parts if frozenset({pair.path_a, pair.path_b}) in truth
              and all(abs(x - y) <= 0.25 for x, y in zip(pair.span_a, truth[frozenset({pair.path_a, pair.path_b})]))]
     wrong_span = [pair for pair in parts if frozenset({pair.path_a, pair.path_b}) in truth and pair not in right]
-    return {"set": name, "clips": len(rows), "long videos": planted, "true parts": len(truth),
+    return {"set": name, "windows": windows, "clips": len(rows), "long videos": planted, "true parts": len(truth),
             "parts listed": len(parts), "precision": round(len(right) / max(len(parts), 1), 3),
             "recall": round(len(right) / max(len(truth), 1), 3), "right pair, span off": len(wrong_span),
             "copies listed": sum(pair.kind == "copy" for pair in found), "unread": len(unread),
@@ -350,6 +350,7 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=8, help="clips copied per set (each kind in turn; 0: parts only)")
     parser.add_argument("--parts", type=int, default=0, help="with --copies: long videos planted per set, each "
                         "holding three clips, to measure partial copies (module doc)")
+    parser.add_argument("--part-windows", default="4:1", help="with --parts: the index's windows (LEN:STRIDE seconds)")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -366,7 +367,7 @@ def main() -> None:
             if args.planted:
                 print(json.dumps(copies_on(args.labels, name, args.work, args.planted)), flush=True)
             if args.parts:
-                print(json.dumps(parts_on(args.labels, name, args.work, args.parts)), flush=True)
+                print(json.dumps(parts_on(args.labels, name, args.work, args.parts, args.part_windows)), flush=True)
     elif args.labels:
         args.work.mkdir(parents=True, exist_ok=True)
         labelled(args.labels, [name.strip() for name in args.sets.split(",") if name.strip()], args.work)

@@ -546,5 +546,5 @@ def test_an_index_from_an_older_schema_reads_as_it_is_and_is_upgraded_when_writt
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.commit()
     connection.close()
-    with pytest.raises(IndexStoreError, match=r"made by a newer semantic-moments \(index schema 2"):
+    with pytest.raises(IndexStoreError, match=rf"made by a newer semantic-moments \(index schema {SCHEMA_VERSION + 1}"):
         Index.open(folder)
