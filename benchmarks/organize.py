@@ -27,9 +27,8 @@ copies by design and are reported apart), and the rank of each planted copy agai
 retake (two clips of one actor and class: the same person doing the same thing again).
 
 Parts (``--parts N``, with ``--copies``): a second index per set, built with windows (``--windows
-4:1``), of every clip plus N long videos, each three clips of different classes one after another
-(same frame rate, resized to the first's size), and of each long video's middle clip re-encoded at
-half size and CRF 30 (``--part-windows``: the windows, default 4:1). Every source clip and every re-encoded middle clip is a part of its long
+4:1``), of every clip plus N long videos, each five clips of different classes one after another
+(of one frame rate and size), and of each long video's middle clip re-encoded at half size and CRF 30 (``--part-windows``: the windows, default 4:1). Every source clip and every re-encoded middle clip is a part of its long
 video; ``index duplicates`` at its defaults should list each with the span it covers. Reported:
 precision and recall of the parts (a listed part counts when its span is within 0.25 s of the
 truth at both ends), what else is listed, and the seconds.
@@ -170,6 +169,7 @@ def labelled(labels: Path, sets: list[str], work: Path) -> list[dict]:
 
 
 KINDS = ("re-encoded", "trimmed", "cropped", "mirrored")
+PER_LONG = 5  # clips joined into one long video (--parts)
 
 
 def _plant(source: Path, target: Path, kind: str) -> None:
@@ -277,49 +277,49 @@ def parts_on(labels: Path, name: str, work: Path, count: int, windows: str = "4:
         by_class[row["class"]].append(root / row["path"])
     classes = sorted(by_class)
     truth: dict[frozenset, tuple[float, float]] = {}
-    rates: dict[Path, float] = {}
+    shapes: dict[Path, tuple[float, int, int]] = {}
 
-    def rate(path: Path) -> float:
-        if path not in rates:
+    def shape(path: Path) -> tuple[float, int, int]:
+        """(frame rate, height, width): joined clips must share them (no speed change, no resize)."""
+        if path not in shapes:
             with VideoReader(path) as reader:
-                rates[path] = round(reader.fps or 25.0, 2)
-        return rates[path]
+                shapes[path] = (round(reader.fps or 25.0, 2), *reader.frame_size)
+        return shapes[path]
 
     used: set[Path] = set()
     planted = 0
     for number in range(count):
-        # three clips of different classes at one frame rate (joined, they must not change speed)
-        first_class = classes[(3 * number) % len(classes)]
+        first_class = classes[(PER_LONG * number) % len(classes)]
         first = next((path for path in by_class[first_class][number % len(by_class[first_class]):] if path not in used),
                      None)
         picked = [first] if first is not None else []
-        for turn in (1, 2):
-            members = by_class[classes[(3 * number + turn) % len(classes)]]
+        for turn in range(1, PER_LONG):
+            members = by_class[classes[(PER_LONG * number + turn) % len(classes)]]
             picked += [next((path for path in members if path not in used and path not in picked
-                             and rate(path) == rate(first)), None)] if first is not None else []
-        if len(picked) < 3 or None in picked:
-            print(f"not planted: long video {number}: no three clips of different classes at one frame rate",
-                  file=sys.stderr)
+                             and shape(path) == shape(first)), None)] if first is not None else []
+        if len(picked) < PER_LONG or None in picked:
+            print(f"not planted: long video {number}: no {PER_LONG} clips of different classes of one frame rate "
+                  "and size", file=sys.stderr)
             continue
         used.update(picked)
         planted += 1
-        fps = rate(picked[0])
+        fps = shape(picked[0])[0]
         clips = []
         for source in picked:
             with VideoReader(source) as reader:
-                frames = read_clip(source, reader.num_frames, None).frames
-            clips.append(frames if not clips else resize_frames(frames, clips[0].shape[1:3]))
+                clips.append(read_clip(source, reader.num_frames, None).frames)
+        middle = PER_LONG // 2
         long = folder / f"planted-long-{number}.mp4"
-        part = folder / f"planted-part-{number}-{picked[1].stem}.mp4"
+        part = folder / f"planted-part-{number}-{picked[middle].stem}.mp4"
         if not long.exists():
             write_video(long, np.concatenate(clips), fps=fps, crf=23)
-            height, width = clips[1].shape[1:3]
-            write_video(part, resize_frames(clips[1], (height // 2 // 2 * 2, width // 2 // 2 * 2)), fps=fps, crf=30)
+            height, width = clips[middle].shape[1:3]
+            write_video(part, resize_frames(clips[middle], (height // 2 // 2 * 2, width // 2 // 2 * 2)), fps=fps, crf=30)
         start = 0.0
         for turn, source in enumerate(picked):
             span = (start, start + len(clips[turn]) / fps)
             truth[frozenset({str(long), str(folder / source.name)})] = span
-            if turn == 1:
+            if turn == middle:
                 truth[frozenset({str(long), str(part)})] = span
             start = span[1]
     index_path = folder.parent / "index"
@@ -349,7 +349,7 @@ def main() -> None:
     parser.add_argument("--copies", action="store_true", help="measure copies against retakes on --sets")
     parser.add_argument("--planted", type=int, default=8, help="clips copied per set (each kind in turn; 0: parts only)")
     parser.add_argument("--parts", type=int, default=0, help="with --copies: long videos planted per set, each "
-                        "holding three clips, to measure partial copies (module doc)")
+                        "holding five clips, to measure partial copies (module doc)")
     parser.add_argument("--part-windows", default="4:1", help="with --parts: the index's windows (LEN:STRIDE seconds)")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

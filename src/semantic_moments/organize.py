@@ -113,6 +113,7 @@ COPY_MOTION_FLOOR = 0.8  # candidates must move at least this alike (a copy scor
 # window moves like it at 0.7-0.75 on the arm actions), so the floor is lower and fewer are checked
 PART_MOTION_FLOOR = 0.6
 PART_CANDIDATES = 3
+APPEARANCE_CANDIDATES = 3  # and the long videos whose frames look most like a clip (``_appearance_candidates``)
 PART_OF = 0.8  # a copy shorter than this share of the other is a part of it (with the span it covers)
 
 
@@ -135,8 +136,14 @@ def copies(index: Index, min_score: float | None = None, top: int | None = None,
     motion = duplicates(index, COPY_MOTION_FLOOR, None, alpha, flow_weight, neighbours)
     threshold = COPY_SCORE if min_score is None and top is None else min_score
     parts = _part_candidates(index, alpha, flow_weight) if index.has_windows() else []
-    wanted = sorted({pair.a for pair in motion} | {pair.b for pair in motion} | {clip_id for clip_id, _ in parts})
-    signatures, unread = _signatures(index, wanted, show_progress)
+    wanted = {pair.a for pair in motion} | {pair.b for pair in motion} | {clip_id for clip_id, _ in parts}
+    if index.has_windows():  # parts are also looked for by their pictures: every clip's signature is needed
+        wanted |= {int(clip_id) for clip_id in index.matrix().ids}
+    signatures, unread = _signatures(index, sorted(wanted), show_progress)
+    if index.has_windows():
+        seen = {(clip_id, hit.id) for clip_id, hit in parts}
+        parts += [(clip_id, hit) for clip_id, hit in _appearance_candidates(index, signatures)
+                  if (clip_id, hit.id) not in seen]
     found = []
     for pair in motion:
         if pair.a not in signatures or pair.b not in signatures:
@@ -164,6 +171,43 @@ def copies(index: Index, min_score: float | None = None, top: int | None = None,
                                        span_a=covered, kind="part", motion_score=hit.score, offset_seconds=offset))
     found.sort(key=lambda pair: (-pair.score, pair.a, pair.b))
     return found[:top or None], unread
+
+
+def _appearance_candidates(index: Index, signatures: dict[int, tuple]) -> list[tuple[int, Any]]:
+    """(clip id, SegmentHit) pairs found by pictures, for parts the motion vectors miss (a 1 s clip in
+    a 4 s window moves unlike the window): each clip without windows against the APPEARANCE_CANDIDATES
+    long videos holding the frame most like the clip's mean frame (zero-mean, unit thumbnails: a
+    correlation), the window of that frame scored as ``score_window`` does."""
+    entries = index.segment_entries()
+    windowed = entries.window_ids >= 0
+    videos = sorted({int(video) for video in entries.clip_ids[windowed]} & set(signatures))
+    clips = [clip_id for clip_id in signatures if clip_id not in set(videos)]
+    if not videos or not clips:
+        return []
+
+    def unit(rows: np.ndarray) -> np.ndarray:
+        rows = rows - rows.mean(axis=1, keepdims=True)
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-6)
+
+    frames = unit(np.concatenate([signatures[video][0][0] for video in videos]).astype(np.float32))
+    owners = np.concatenate([np.full(len(signatures[video][1]), video) for video in videos])
+    times = np.concatenate([signatures[video][1] for video in videos])
+    means = unit(np.stack([signatures[clip_id][0][0].astype(np.float32).mean(axis=0) for clip_id in clips]))
+    found = []
+    for clip_id, similarities in zip(clips, means @ frames.T):
+        best = {}
+        for position in np.argsort(-similarities):
+            best.setdefault(int(owners[position]), position)
+            if len(best) == min(APPEARANCE_CANDIDATES, len(videos)):
+                break
+        for video, position in best.items():
+            mine = np.flatnonzero(windowed & (entries.clip_ids == video))
+            middle = (entries.starts[mine] + entries.ends[mine]) / 2
+            window = int(entries.window_ids[mine[np.argmin(np.abs(middle - times[position]))]])
+            hit = index.score_window(clip_id, window)
+            if hit is not None:
+                found.append((clip_id, hit))
+    return found
 
 
 SPAN_DECODE_SECONDS = 60.0  # stretches of a long video decoded at once (every frame), for its candidate parts
