@@ -192,20 +192,27 @@ def _plant(source: Path, target: Path, kind: str) -> None:
         write_video(target, np.ascontiguousarray(frames[:, :, ::-1]), fps=fps, crf=23)
 
 
+def _linked_set(labels: Path, name: str, folder: Path) -> tuple[list[dict], Path, Path]:
+    """(the set's label rows, the labels' folder, ``folder``) with every clip of the set linked into
+    ``folder`` (made once), where planted clips join them."""
+    rows = [row for row in csv.DictReader(open(labels)) if row["path"].startswith(name + "/")]
+    root = labels.parent.resolve()
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        target = folder / Path(row["path"]).name
+        if not target.exists():
+            os.symlink(root / row["path"], target)
+    return rows, root, folder
+
+
 def copies_on(labels: Path, name: str, work: Path, planted: int) -> dict:
     """Copies against retakes on one labelled set (module doc)."""
     from semantic_moments import Index, organize
     from semantic_moments.cli import main as cli
 
-    rows = [row for row in csv.DictReader(open(labels)) if row["path"].startswith(name + "/")]
-    root = labels.parent.resolve()
-    folder = (work / f"copies-{name}" / "videos").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    rows, root, folder = _linked_set(labels, name, work / f"copies-{name}" / "videos")
     actor = {str(root / row["path"]): (row["actor_or_source"].split("|")[0], row["class"]) for row in rows}
-    for row in rows:
-        target = folder / Path(row["path"]).name
-        if not target.exists():
-            os.symlink(root / row["path"], target)
     chosen, seen = [], set()
     for row in rows:  # the first clips of different (class, actor), spread over the classes
         key = (row["class"], row["actor_or_source"].split("|")[0])
@@ -264,14 +271,7 @@ def parts_on(labels: Path, name: str, work: Path, count: int, windows: str = "4:
     from semantic_moments.video import VideoReader, read_clip, write_video
     from semantic_moments.video.clips import resize_frames
 
-    rows = [row for row in csv.DictReader(open(labels)) if row["path"].startswith(name + "/")]
-    root = labels.parent.resolve()
-    folder = (work / f"parts-{name}" / "videos").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    for row in rows:
-        target = folder / Path(row["path"]).name
-        if not target.exists():
-            os.symlink(root / row["path"], target)
+    rows, root, folder = _linked_set(labels, name, work / f"parts-{name}" / "videos")
     by_class: dict[str, list[Path]] = defaultdict(list)
     for row in rows:
         by_class[row["class"]].append(root / row["path"])

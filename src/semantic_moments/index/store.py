@@ -105,19 +105,20 @@ def _changes(connection: sqlite3.Connection) -> tuple[list[str], list[tuple[str,
             [change for change in RENAMED_COLUMNS if change[0] in tables and change[1] in columns[change[0]]])
 
 
-def _refuse_newer(version: int, database: Path) -> None:
+def is_older(connection: sqlite3.Connection, database: Path) -> bool:
+    """True for an index from before SCHEMA_VERSION; IndexStoreError for one from a newer version."""
+    version = schema_version(connection)
     if version > SCHEMA_VERSION:
         raise IndexStoreError(f"{database}: made by a newer semantic-moments (index schema {version}, this version "
                               f"reads up to {SCHEMA_VERSION}); upgrade semantic-moments")
+    return version < SCHEMA_VERSION
 
 
 def upgrade(connection: sqlite3.Connection, database: Path) -> None:
     """Bring an index opened for writing to SCHEMA_VERSION in one transaction: the tables it lacks
     created, columns added (SQLite's ADD COLUMN: nothing rewritten) and renamed, the version recorded.
     An index from a newer version is refused."""
-    version = schema_version(connection)
-    _refuse_newer(version, database)
-    if version == SCHEMA_VERSION:
+    if not is_older(connection, database):
         return
     connection.execute("BEGIN IMMEDIATE")
     try:
@@ -141,9 +142,7 @@ def read_as_current(connection: sqlite3.Connection, database: Path) -> None:
     for each table it lacks, and a TEMP view of each table whose columns changed (a renamed column
     under its new name, an added one as NULL). TEMP names come first in SQLite's lookup; nothing is
     written to the index."""
-    version = schema_version(connection)
-    _refuse_newer(version, database)
-    if version == SCHEMA_VERSION:
+    if not is_older(connection, database):
         return
     tables, added, renamed = _changes(connection)
     for name in tables:

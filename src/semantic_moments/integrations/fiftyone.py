@@ -315,16 +315,16 @@ def index_dataset(samples: Any, index: Index | str | os.PathLike[str], *, model:
     if needed; only new or changed files are embedded (``collection.build_index``). Returns the
     ``BuildSummary`` (failed files are listed there, not raised)."""
     from ..collection import build_index, model_for_index
+    from ..settings import FIELDS
 
     if samples.media_type != "video":
         raise ConfigError(f"index_dataset takes a video dataset, got media type {samples.media_type!r}")
     owned = not isinstance(index, Index)
     index = Index.open(index, create=True) if owned else index
     try:
-        if model is None:
-            execution = {name: options.pop(name) for name in ("device", "dtype", "batch_size", "decode_workers",
-                                                             "decode_threads", "runtime") if name in options}
-            model = model_for_index(index, preset, execution, **options)
+        if model is None:  # settings fields are checked against the index's; the rest is how the model runs
+            overrides = {name: options.pop(name) for name in list(options) if name in FIELDS}
+            model = model_for_index(index, preset, options, **overrides)
         paths = sorted(set(samples.values("filepath")))
         return build_index(index, paths, model, show_progress=show_progress, windows=windows)
     finally:

@@ -42,12 +42,14 @@ def copies(index: Index, min_score: float | None = None, top: int | None = None,
 
     motion = duplicates(index, COPY_MOTION_FLOOR, None, alpha, flow_weight, neighbours)
     threshold = COPY_SCORE if min_score is None and top is None else min_score
-    parts = _part_candidates(index, alpha, flow_weight) if index.has_windows() else []
+    windowed = index.has_windows()
+    paths = index.paths()
+    parts = _part_candidates(index, alpha, flow_weight) if windowed else []
     wanted = {pair.a for pair in motion} | {pair.b for pair in motion} | {clip_id for clip_id, _ in parts}
-    if index.has_windows():  # parts are also looked for by their pictures: every clip's signature is needed
+    if windowed:  # parts are also looked for by their pictures: every clip's signature is needed
         wanted |= {int(clip_id) for clip_id in index.matrix().ids}
-    signatures, unread = _signatures(index, sorted(wanted), show_progress)
-    if index.has_windows():
+    signatures, unread = _signatures(index, sorted(wanted), paths, show_progress)
+    if windowed:
         seen = {(clip_id, hit.id) for clip_id, hit in parts}
         parts += [(clip_id, hit) for clip_id, hit in _appearance_candidates(index, signatures)
                   if (clip_id, hit.id) not in seen]
@@ -61,10 +63,9 @@ def copies(index: Index, min_score: float | None = None, top: int | None = None,
         score, offset = copy_score(thumbs_a, times_a, thumbs_b, times_b)
         if threshold is None or score >= threshold:
             part = _clip_seconds(times_b) < PART_OF * _clip_seconds(times_a)
-            covered = (round(max(offset, 0.0), 3), round(offset + _clip_seconds(times_b), 3)) if part else None
+            covered = _covered(offset, times_b) if part else None
             found.append(DuplicatePair(a, b, path_a, path_b, score, pair.percentile, span_a=covered,
                                        kind="part" if part else "copy", motion_score=pair.score, offset_seconds=offset))
-    paths = index.paths()
     listed = {frozenset({pair.a, pair.b}) for pair in found}
     for clip_id, hit, (span_thumbs, span_times) in _part_spans(parts, signatures, paths, unread):
         if frozenset({clip_id, hit.id}) in listed:  # found whole already (a much shorter copy is a part)
@@ -72,10 +73,9 @@ def copies(index: Index, min_score: float | None = None, top: int | None = None,
         thumbs, times = signatures[clip_id]
         score, offset = copy_score(span_thumbs, span_times, thumbs, times)
         if threshold is None or score >= threshold:
-            covered = (round(max(offset, 0.0), 3), round(offset + _clip_seconds(times), 3))
             percentile = index.percentile([hit.score], alpha, flow_weight, kind="segments")[0]
             found.append(DuplicatePair(hit.id, clip_id, paths[hit.id], paths[clip_id], score, percentile,
-                                       span_a=covered, kind="part", motion_score=hit.score, offset_seconds=offset))
+                                       span_a=_covered(offset, times), kind="part", motion_score=hit.score, offset_seconds=offset))
     found.sort(key=lambda pair: (-pair.score, pair.a, pair.b))
     return found[:top or None], unread
 
@@ -87,8 +87,9 @@ def _appearance_candidates(index: Index, signatures: dict[int, tuple]) -> list[t
     correlation), the window of that frame scored as ``score_window`` does."""
     entries = index.segment_entries()
     windowed = entries.window_ids >= 0
-    videos = sorted({int(video) for video in entries.clip_ids[windowed]} & set(signatures))
-    clips = [clip_id for clip_id in signatures if clip_id not in set(videos)]
+    long_videos = {int(video) for video in entries.clip_ids[windowed]} & set(signatures)
+    videos = sorted(long_videos)
+    clips = [clip_id for clip_id in signatures if clip_id not in long_videos]
     if not videos or not clips:
         return []
 
@@ -155,6 +156,12 @@ def _part_spans(parts: list[tuple[int, Any]], signatures: dict[int, tuple], path
                 yield clip_id, hit, (thumbs[:, inside], times[inside])
 
 
+def _covered(offset: float, times: np.ndarray) -> tuple[float, float]:
+    """(start, end) seconds of the other video that a clip with frames at ``times`` covers when its
+    time t shows the other's t + ``offset``."""
+    return round(max(offset, 0.0), 3), round(offset + _clip_seconds(times), 3)
+
+
 def _clip_seconds(times: np.ndarray) -> float:
     """A clip's length from its frames' times: the last frame lasts as long as the one before."""
     return float(times[-1] + (times[-1] - times[-2] if len(times) > 1 else 0.0))
@@ -179,13 +186,13 @@ def _part_candidates(index: Index, alpha, flow_weight) -> list[tuple[int, Any]]:
     return found
 
 
-def _signatures(index: Index, ids: Sequence[int], show_progress: bool) -> tuple[dict[int, tuple], dict[str, str]]:
+def _signatures(index: Index, ids: Sequence[int], paths: dict[int, str],
+                show_progress: bool) -> tuple[dict[int, tuple], dict[str, str]]:
     """{clip id: (thumbnails, times)} of every frame of each clip (``copies.MAX_FRAMES`` at most):
     those the index keeps, the others made from the files and then kept; {path: reason} of files
     that cannot be read now."""
     found = index.frame_signatures(ids)
     missing = [clip_id for clip_id in ids if clip_id not in found]
-    paths = index.paths()
     made, unread = {}, {}
     progress = None
     if show_progress and missing:

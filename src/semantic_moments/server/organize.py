@@ -32,10 +32,7 @@ async def motion_map(request: Request, state: ServerState = Depends(get_state)) 
 
         return cached(state, "map", build)
 
-    try:
-        return await state.thumbnails_queue.run(request, compute)
-    except SemanticMomentsError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
+    return await _in_queue(state, request, compute)
 
 
 @router.get("/api/duplicates", summary="copies (the same footage; a clip that is a part of a long video, with its "
@@ -63,6 +60,11 @@ async def duplicates(request: Request,
 
         return cached(state, f"duplicates-{kind}", build)
 
+    return await _in_queue(state, request, compute)
+
+
+async def _in_queue(state: ServerState, request: Request, compute) -> dict[str, Any]:
+    """``compute`` in the bounded queue of slow work; a failure is a 422 with its reason."""
     try:
         return await state.thumbnails_queue.run(request, compute)
     except SemanticMomentsError as error:
